@@ -325,16 +325,24 @@ class AudioTokenLayout:
 
     # ----- pattern rules for generation ------------------------------------------------
     def allowed_next(
-        self, n_semantic: torch.Tensor, n_acoustic: torch.Tensor, max_frames: torch.Tensor, min_frames: int = 1
+        self,
+        n_semantic: torch.Tensor,
+        n_acoustic: torch.Tensor,
+        max_frames: torch.Tensor | int,
+        min_frames: torch.Tensor | int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Which kind of id may come next inside an audio span.
 
         n_semantic, n_acoustic: LongTensor[B], ids of each stream written so far in the span.
-        max_frames:             LongTensor[B] (or scalar), frames at which the span must end.
+        max_frames:             LongTensor[B] (or int), frames at which the span must end.
+        min_frames:             LongTensor[B] (or int), frames before the span may end (>= 1).
         returns:                three BoolTensor[B]: a semantic id, an acoustic id,
                                 ``<|audio_end|>`` may come next. Exactly the spans that
                                 ``span_to_tokens`` decodes without loss can end.
         """
+        import torch
+
+        min_frames = torch.as_tensor(min_frames, device=n_semantic.device).clamp(min=1)
         frames_done = n_acoustic  # both patterns: a frame is complete once its acoustic id is written
         if self.pattern == "interleave":
             boundary = n_semantic == n_acoustic
@@ -344,7 +352,7 @@ class AudioTokenLayout:
             boundary = n_semantic == n_acoustic
             semantic_ok = (n_acoustic == 0) & (n_semantic < max_frames)
             acoustic_ok = (n_semantic > n_acoustic) & (n_semantic >= min_frames)
-        end_ok = boundary & (frames_done >= max(min_frames, 1))
+        end_ok = boundary & (frames_done >= min_frames)
         return semantic_ok, acoustic_ok, end_ok
 
     def span_to_tokens(self, span: torch.Tensor) -> torch.Tensor:

@@ -137,18 +137,19 @@ class AudioTextTokenizer:
         return self.text_prompt(None) + self.layout.interleave(tokens).tolist()
 
     # ----- training sequences ----------------------------------------------------------
-    def text_to_audio_example(self, caption: str | None, tokens: torch.Tensor, mask_text: bool = True) -> LMExample:
+    def text_to_audio_example(
+        self, caption: str | None, tokens: torch.Tensor, mask_text: bool = True, end: bool = True
+    ) -> LMExample:
         """``[bos] caption <|audio_start|> audio <|audio_end|>`` with labels.
 
         tokens:    LongTensor[T, 2] codec tokens of one clip.
         caption:   ``None`` (or "") drops the caption, as classifier-free guidance training does.
         mask_text: when true, the bos, caption and ``<|audio_start|>`` are not learned.
+        end:       append ``<|audio_end|>`` (false for a clip cropped from a longer one).
         """
         prompt = self.text_prompt(caption or None)
-        audio = self.layout.interleave(tokens).tolist() + [self.layout.audio_end_id]
-        labels = ([-100] * len(prompt) if mask_text else list(prompt)) + audio
-        if not mask_text and prompt and self._prefix():
-            labels[0] = IGNORE_INDEX  # bos is never predicted
+        audio = self.layout.interleave(tokens).tolist() + ([self.layout.audio_end_id] if end else [])
+        labels = ([IGNORE_INDEX] * len(prompt) if mask_text else list(prompt)) + audio
         return LMExample(input_ids=prompt + audio, labels=labels)
 
     def continuation_example(self, tokens: torch.Tensor) -> LMExample:
