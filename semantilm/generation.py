@@ -119,9 +119,11 @@ class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
 
     Keeps its own KV cache of the unconditional branch (the caption-less prompt followed by
     the tokens generated so far) and returns, on log-probabilities,
-    ``uncond + guidance_scale * (cond - uncond)``. transformers' own unbatched CFG processor
-    passes its cache under a name the Llama / GPT-2 forward does not read (it re-runs without
-    context), and ignores left padding, hence this one.
+    ``uncond + guidance_scale * (cond - uncond)``. transformers' own
+    ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` passes its KV cache as ``cache=``, which
+    only recent transformers versions read (older ones take ``past_key_values=`` and would run
+    the unconditional branch without context), and builds no position ids for left-padded
+    unconditional prompts; this one handles both.
 
     model:                the LM (same one that ``generate`` runs).
     unconditional_ids:    LongTensor[B, L_u], left-padded caption-less prompts.
@@ -151,6 +153,11 @@ class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
         self._mask = unconditional_mask
         self._fed = 0
         self._cache = None
+        import inspect
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(type(base).forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     def _unconditional_logprobs(self, input_ids: torch.Tensor) -> torch.Tensor:
         new = input_ids[:, self.prompt_length + self._fed :]
@@ -164,10 +171,10 @@ class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
             input_ids=step,
             attention_mask=self._mask,
             position_ids=positions,
-            past_key_values=self._cache,
             use_cache=True,
+            **{self._cache_arg: self._cache},
         )
-        self._cache = out.past_key_values
+        self._cache = out.get(self._cache_arg)
         return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:

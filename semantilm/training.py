@@ -109,6 +109,7 @@ def train_lm(
                             ``config.output_dir``.
     save_final:             save model, layout and tokenizer into ``config.output_dir``.
     """
+    import torch
     from transformers import Trainer, TrainingArguments
 
     from .data import TOKEN_COLUMNS, AudioLMCollator
@@ -147,6 +148,7 @@ def train_lm(
         data_seed=config.seed,
         bf16=config.bf16,
         dataloader_num_workers=config.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collator reads the token columns
         report_to=[],
         disable_tqdm=config.disable_tqdm,
