@@ -104,6 +104,11 @@ class LMConfig:
         )
 
 
+def embedding_rows(model: Any) -> int:
+    """Rows of the model's input embedding table (also through peft wrappers)."""
+    return int(model.get_input_embeddings().weight.shape[0])
+
+
 def build_lm(layout: AudioTokenLayout, config: LMConfig | str | os.PathLike, seed: int | None = None) -> PreTrainedModel:
     """A randomly initialised causal LM whose vocabulary is exactly ``layout.vocab_size``.
 
@@ -129,7 +134,7 @@ def layout_for_pretrained(
     The text range is the model's embedding table (which may be larger than its tokenizer),
     so no existing row is reused.
     """
-    rows = model.get_input_embeddings().num_embeddings
+    rows = embedding_rows(model)
     if text_tokenizer is not None and len(text_tokenizer) > rows:
         raise ValueError(f"the tokenizer has {len(text_tokenizer)} ids but the model only {rows} embedding rows.")
     return AudioTokenLayout.for_codec(codec, text_vocab_size=rows, pattern=pattern)
@@ -203,9 +208,9 @@ def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraS
     from peft import LoraConfig, get_peft_model
 
     settings = settings or LoraSettings()
-    if model.get_input_embeddings().num_embeddings != layout.vocab_size:
+    if embedding_rows(model) != layout.vocab_size:
         raise ValueError(
-            f"the model has {model.get_input_embeddings().num_embeddings} embedding rows but the layout "
+            f"the model has {embedding_rows(model)} embedding rows but the layout "
             f"{layout.vocab_size}; call extend_pretrained_lm(model, layout) first."
         )
     embeddings, head = model.get_input_embeddings(), model.get_output_embeddings()
@@ -249,7 +254,7 @@ def save_lm(
     """
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         raise TypeError("model is a peft model; call semantilm.merge_lora(model) first (or save its adapter).")
-    rows = model.get_input_embeddings().num_embeddings
+    rows = embedding_rows(model)
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but layout.vocab_size={layout.vocab_size}.")
     directory = Path(directory)
@@ -298,12 +303,12 @@ def load_lm(
 
         base_path = PeftConfig.from_pretrained(directory).base_model_name_or_path
         base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
-        if base.get_input_embeddings().num_embeddings != layout.vocab_size:
+        if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
         model = PeftModel.from_pretrained(base, directory)
     else:
         model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
-        rows = model.get_input_embeddings().num_embeddings
+        rows = embedding_rows(model)
         if rows != layout.vocab_size:
             raise ValueError(
                 f"{directory}: the model has {rows} embedding rows but its layout says {layout.vocab_size}."

@@ -114,6 +114,17 @@ class AudioTextTokenizer:
                 f"text_vocab_size >= {text_size}."
             )
 
+    @classmethod
+    def from_sentencepiece(
+        cls, model_file: str | os.PathLike, codec: Any, pattern: str = "interleave"
+    ) -> AudioTextTokenizer:
+        """A from-scratch LM's tokenizer: a sentencepiece model (``train_sentencepiece``) and the
+        layout that puts ``codec``'s ids after its vocabulary."""
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        return cls(sp, AudioTokenLayout.for_codec(codec, text_vocab_size=sp.get_piece_size(), pattern=pattern))
+
     # ----- text ------------------------------------------------------------------------
     def encode_text(self, text: str) -> list[int]:
         """Caption -> text ids (no bos / specials)."""

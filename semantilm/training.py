@@ -113,9 +113,10 @@ def train_lm(
     from transformers import Trainer, TrainingArguments
 
     from .data import TOKEN_COLUMNS, AudioLMCollator
+    from .modeling import embedding_rows
 
     layout = tokenizer.layout
-    rows = model.get_input_embeddings().num_embeddings
+    rows = embedding_rows(model)
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but the tokenizer's layout {layout.vocab_size}.")
     missing = [c for c in TOKEN_COLUMNS[:2] if c not in (train_dataset.column_names or [])]
