@@ -91,18 +91,31 @@ class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
         max_frames, min_frames = (self._per_row(t, batch, device) for t in (self.max_frames, self.min_frames))
         sem_ok, aco_ok, end_ok = lay.allowed_next(n_sem, n_aco, max_frames, min_frames)
 
-        vocab = torch.arange(scores.shape[-1], device=device)
-        sem_cols = (vocab >= lay.semantic_offset) & (vocab < lay.acoustic_offset)
-        aco_cols = (vocab >= lay.acoustic_offset) & (vocab < lay.vocab_size)
-        allowed = (
-            (sem_ok.unsqueeze(1) & sem_cols)
-            | (aco_ok.unsqueeze(1) & aco_cols)
-            | (end_ok.unsqueeze(1) & (vocab == lay.audio_end_id))
+        # Each row picks one of seven column masks (built once per vocab width and device):
+        # 0 semantic, 1 acoustic, 2 semantic or end, 3 end, 4 start, 5 pad, 6 acoustic or end.
+        cols = self._columns(scores.shape[-1], device)  # BoolTensor[6, V]
+        kind = torch.full((batch,), 5, dtype=torch.long, device=device)  # default: pad only
+        kind = torch.where(~ended, torch.where(last_start < 0, 4, -1), kind)
+        span_kind = torch.where(
+            sem_ok, torch.where(end_ok, 2, 0), torch.where(aco_ok, torch.where(end_ok, 6, 1), 3)
         )
-        no_span = (last_start < 0).unsqueeze(1)
-        allowed = torch.where(no_span, vocab == lay.audio_start_id, allowed)
-        allowed = torch.where(ended.unsqueeze(1), vocab == lay.pad_id, allowed)
+        kind = torch.where(kind < 0, span_kind, kind)
+        allowed = cols[kind]
         return scores.masked_fill(~allowed, -math.inf)
+
+    def _columns(self, width: int, device: torch.device) -> torch.Tensor:
+        key = (width, str(device))
+        if getattr(self, "_cols_key", None) != key:
+            lay = self.layout
+            vocab = torch.arange(width, device=device)
+            sem = (vocab >= lay.semantic_offset) & (vocab < lay.acoustic_offset)
+            aco = (vocab >= lay.acoustic_offset) & (vocab < lay.vocab_size)
+            end = vocab == lay.audio_end_id
+            self._cols = torch.stack(
+                [sem, aco, sem | end, end, vocab == lay.audio_start_id, vocab == lay.pad_id, aco | end]
+            )
+            self._cols_key = key
+        return self._cols
 
     @staticmethod
     def _per_row(t: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
