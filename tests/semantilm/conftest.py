@@ -15,6 +15,10 @@ import torch
 
 from codec.outputs import DecodeOutput, EncodeOutput
 
+# Tiny models run fastest on one thread, and the test machine is shared: two threads that
+# wait on each other under contention made steps 10x slower.
+torch.set_num_threads(1)
+
 CAPTIONS = [
     "a dog barks twice in a quiet room",
     "rain falls on a tin roof",
