@@ -105,7 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["tiny", "base-100m"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps (median reported)")
     parser.add_argument("--train-batch", type=int, nargs="+", default=[8, 2], help="per model, in --models order")
     parser.add_argument("--seq", type=int, default=512)
