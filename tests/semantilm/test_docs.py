@@ -1,0 +1,69 @@
+"""The code blocks of docs/lm.md run, with sizes shrunk for CPU tests."""
+
+import re
+from pathlib import Path
+
+import torch
+from conftest import make_clip
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lm.md"
+
+
+def blocks():
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def shrink(code, replacements):
+    for old, new in replacements.items():
+        assert old in code, f"docs/lm.md no longer contains {old!r}; update this test"
+        code = code.replace(old, new)
+    return code
+
+
+def audio_dataset(captions):
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "audio": [{"array": make_clip(i, 0.06).tolist(), "sampling_rate": 16000} for i in range(4)],
+            "caption": captions[:4],
+        }
+    )
+
+
+def test_from_scratch_snippet(tmp_path, monkeypatch, fake_codec, captions):
+    monkeypatch.chdir(tmp_path)
+    tiny = Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml"
+    code = shrink(
+        blocks()[0],
+        {
+            "vocab_size=8000": "vocab_size=48",
+            '"configs/lm/base-100m.yaml"': repr(str(tiny)),
+            "max_steps=20_000": "max_steps=2, disable_tqdm=True",
+            "seconds=10": "seconds=0.1",
+        },
+    )
+    scope = {"dataset": audio_dataset(captions), "codec": fake_codec}
+    exec(compile(code, str(DOC), "exec"), scope)
+    assert len(scope["waveforms"]) == 1 and scope["waveforms"][0].ndim == 1
+    assert (tmp_path / "runs" / "t2a" / "semantilm_config.json").is_file()
+
+
+def test_lora_snippet(tmp_path, monkeypatch, fake_codec, captions, hf_pretrained_dir):
+    import semantilm as sl
+
+    monkeypatch.chdir(tmp_path)
+    code = shrink(
+        blocks()[1],
+        {"max_steps=5_000": "max_steps=2, disable_tqdm=True", "r=16": "r=2", "seconds=5": "seconds=0.04"},
+    )
+    tokens = sl.encode_audio_dataset(audio_dataset(captions), fake_codec, caption_column="caption")
+    scope = {"sl": sl, "base_model": hf_pretrained_dir, "codec": fake_codec, "tokens": tokens, "clip": make_clip(3, 0.04)}
+    exec(compile(code, str(DOC), "exec"), scope)
+    assert scope["out"].lengths.tolist()[0] in (fake_codec.hop, 2 * fake_codec.hop)  # 1..2 new frames
+    # Both the adapter checkpoint of the run and the merged model load back with their layout.
+    merged = sl.load_lm(tmp_path / "runs" / "lora-merged", codec=fake_codec)
+    adapter = sl.load_lm(tmp_path / "runs" / "lora", codec=fake_codec)
+    ids = torch.tensor([merged.tokenizer.text_prompt("rain falls")])
+    with torch.no_grad():
+        torch.testing.assert_close(merged.model.eval()(ids).logits, adapter.model.eval()(ids).logits)
