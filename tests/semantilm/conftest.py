@@ -15,9 +15,16 @@ import torch
 
 from codec.outputs import DecodeOutput, EncodeOutput
 
-# Tiny models run fastest on one thread, and the test machine is shared: two threads that
-# wait on each other under contention made steps 10x slower.
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest on one thread (two threads that wait on each other under a
+    loaded machine made steps 10x slower). Restored afterwards: the full-size codec tests in
+    the same session want every core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 CAPTIONS = [
     "a dog barks twice in a quiet room",

@@ -1,10 +1,10 @@
 import pytest
 import torch
-from conftest import FakeCodec, make_clip
 
 from semantilm.data import AudioLMCollator, encode_audio_dataset, encode_audio_stream, row_tokens
 from semantilm.layout import AudioTokenLayout
 from semantilm.tokenizer import AudioTextTokenizer
+from tests.semantilm.conftest import FakeCodec, make_clip
 
 
 def audio_dataset(n=6, captions=None):

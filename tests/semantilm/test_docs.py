@@ -4,7 +4,8 @@ import re
 from pathlib import Path
 
 import torch
-from conftest import make_clip
+
+from tests.semantilm.conftest import make_clip
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "lm.md"
 

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-from conftest import FakeCodec, make_clip
 
 from semantilm.generation import (
     AudioTokenConstraintLogitsProcessor,
@@ -14,6 +13,7 @@ from semantilm.generation import (
 from semantilm.layout import AudioTokenLayout
 from semantilm.modeling import LMConfig, build_lm
 from semantilm.tokenizer import AudioTextTokenizer
+from tests.semantilm.conftest import FakeCodec, make_clip
 
 TINY = LMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=96)
 

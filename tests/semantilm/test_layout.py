@@ -155,7 +155,7 @@ def test_save_load_and_missing_file(tmp_path, fake_codec):
 
 
 def test_codec_mismatch(fake_codec):
-    from conftest import FakeCodec
+    from tests.semantilm.conftest import FakeCodec
 
     layout = AudioTokenLayout.for_codec(fake_codec, text_vocab_size=20)
     layout.check_codec(fake_codec)

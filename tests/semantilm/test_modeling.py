@@ -55,7 +55,7 @@ def test_load_errors(tmp_path, fake_codec, hf_pretrained_dir):
     layout = AudioTokenLayout.for_codec(fake_codec, text_vocab_size=10)
     model = build_lm(layout, LMConfig())
     save_lm(model, layout, tmp_path / "m")
-    from conftest import FakeCodec
+    from tests.semantilm.conftest import FakeCodec
 
     with pytest.raises(ValueError, match="does not match codec"):
         load_lm(tmp_path / "m", codec=FakeCodec(acoustic_vocab_size=4))

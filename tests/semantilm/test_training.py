@@ -1,6 +1,5 @@
 import pytest
 import torch
-from conftest import make_clip
 
 from semantilm.data import encode_audio_dataset
 from semantilm.generation import generate_audio
@@ -8,6 +7,7 @@ from semantilm.layout import AudioTokenLayout
 from semantilm.modeling import LMConfig, build_lm, load_lm
 from semantilm.tokenizer import AudioTextTokenizer
 from semantilm.training import TrainConfig, last_checkpoint, train_lm
+from tests.semantilm.conftest import make_clip
 
 
 def token_dataset(codec, captions, n, seconds=0.08):
