@@ -1,0 +1,1 @@
+"""Training utilities of the codec (semantic codebook fitting; encoder/decoder losses)."""
