@@ -1,0 +1,176 @@
+"""Checkpoint files: official hub files (download with cache, or a local copy) and our own
+safetensors format. Weights are loaded safely: ``torch.load(weights_only=True)``, ``np.load``
+without pickle, or safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import SemantiCodecConfig
+
+OFFICIAL_REPO = "haoheliu/SemantiCodec"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class OfficialFiles:
+    """Local paths of one official variant's files."""
+
+    encoder: Path
+    decoder: Path | None
+    centroids: Path
+
+
+def load_torch_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a PyTorch checkpoint holding only tensors (``weights_only=True``, never arbitrary pickles)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"refusing to load {str(path)!r}: it holds Python objects beyond tensors, which could run code "
+            f"when unpickled ({err}). Re-save it as a plain state dict or as safetensors."
+        ) from err
+    except Exception as err:  # zip errors, EOF on truncated files, ...
+        raise ValueError(
+            f"could not read checkpoint {str(path)!r} ({type(err).__name__}: {err}); the file may be truncated "
+            "or not a PyTorch checkpoint. Delete it to download it again."
+        ) from err
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise ValueError(f"{str(path)!r} is not a state dict (a mapping of names to tensors).")
+    return dict(obj)
+
+
+def load_centroids(path: str | Path) -> np.ndarray:
+    """Read a semantic centroid table ``.npy`` [V, D] (no pickles)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"centroid table {str(path)!r} does not exist.")
+    try:
+        table = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(f"could not read centroid table {str(path)!r} ({type(err).__name__}: {err}).") from err
+    if table.ndim != 2 or not np.issubdtype(table.dtype, np.floating):
+        raise ValueError(f"centroid table {str(path)!r} must be a 2-D float array, got {table.dtype} {table.shape}.")
+    return table.astype(np.float32, copy=False)
+
+
+def official_paths(token_rate: int, semantic_vocab_size: int) -> dict[str, str]:
+    """Relative paths of one variant in the official hub repository."""
+    config = SemantiCodecConfig.official(token_rate, semantic_vocab_size)
+    folder = config.official_checkpoint_folder()
+    return {
+        "encoder": f"{folder}/encoder.ckpt",
+        "decoder": f"{folder}/decoder.ckpt",
+        "centroids": config.official_centroid_file(),
+    }
+
+
+def resolve_official_files(
+    source: str | Path = OFFICIAL_REPO,
+    *,
+    token_rate: int,
+    semantic_vocab_size: int,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    with_decoder: bool = True,
+) -> OfficialFiles:
+    """Find the official files in a local folder (same layout as the hub repo) or download
+    them from the hub repository ``source`` into the Hugging Face cache (``cache_dir``)."""
+    rel = official_paths(token_rate, semantic_vocab_size)
+    wanted = ["encoder", "centroids"] + (["decoder"] if with_decoder else [])
+    local = Path(source)
+    if local.is_dir():
+        paths = {k: local / rel[k] for k in wanted}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"official checkpoint folder {str(local)!r} lacks {missing}; it must mirror the hub repo "
+                f"{OFFICIAL_REPO} (e.g. {rel['encoder']})."
+            )
+    else:
+        from huggingface_hub import hf_hub_download
+
+        paths = {}
+        for k in wanted:
+            try:
+                paths[k] = Path(
+                    hf_hub_download(
+                        repo_id=str(source),
+                        filename=rel[k],
+                        cache_dir=None if cache_dir is None else str(cache_dir),
+                        local_files_only=local_files_only,
+                    )
+                )
+            except Exception as err:
+                raise OSError(
+                    f"could not get {rel[k]!r} from the hub repository {str(source)!r} ({type(err).__name__}: {err}). "
+                    "Without network, download the files once elsewhere and pass the folder, or set "
+                    "local_files_only=True to use the cache."
+                ) from err
+    return OfficialFiles(paths["encoder"], paths.get("decoder"), paths["centroids"])
+
+
+def is_native_folder(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file()
+
+
+def save_native(folder: str | Path, config: SemantiCodecConfig, state: Mapping[str, torch.Tensor]) -> None:
+    """Write ``config.json`` + ``model.safetensors``; each file appears complete or not at all."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "semantilm-codec", "format_version": str(FORMAT_VERSION)}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    payload = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+    _atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(payload))
+
+
+def load_native(folder: str | Path) -> tuple[SemantiCodecConfig, dict[str, torch.Tensor]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not is_native_folder(folder):
+        raise FileNotFoundError(f"{str(folder)!r} has no {CONFIG_NAME} and {WEIGHTS_NAME}.")
+    try:
+        config = SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ValueError(f"{str(folder / CONFIG_NAME)!r} is not a valid codec config: {err}") from err
+    try:
+        state = load_file(str(folder / WEIGHTS_NAME))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"could not read {str(folder / WEIGHTS_NAME)!r}: {err}; the file may be truncated.") from err
+    return config, state
+
+
+def _atomic_write(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,368 @@
+"""SemantiCodec: composes the front end, semantic encoder and acoustic encoder (and decoder).
+
+Encoding follows the official computation per clip (padding, per-clip mean removal, 10.24 s
+segments, padding mask, token trimming), but every 10.24 s segment of every clip of a call
+goes through AudioMAE and the LSTM together, in batches of ``batch_size`` segments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .acoustic import AcousticEncoder
+from .audio import as_waveform_list, check_waveform, load_audio, resample
+from .audiomae import AudioMAEEncoder
+from .checkpoints import (
+    OFFICIAL_REPO,
+    is_native_folder,
+    load_centroids,
+    load_native,
+    load_torch_state_dict,
+    resolve_official_files,
+    save_native,
+)
+from .config import SemantiCodecConfig
+from .convert_encoder import check_state_dict, convert_official_encoder
+from .fbank import kaldi_fbank
+from .outputs import EncodeOutput
+from .semantic import SemanticQuantizer, stack_patches
+
+logger = logging.getLogger(__name__)
+
+_EMPTY_FRAME_STD = 1e-7  # official threshold for "padding" fbank frames
+
+
+@dataclass
+class SegmentEncoding:
+    """Per-segment encoder results (N segments of 10.24 s, P token frames each).
+
+    semantic:  LongTensor[N, P]
+    acoustic:  LongTensor[N, P]
+    valid_frames: LongTensor[N]; token frames before the segment's padding cutoff.
+    mae_features: FloatTensor[N, 513, mae_dim] (cls first), only with ``return_intermediates``.
+    stacked:   FloatTensor[N, P, D], only with ``return_intermediates``.
+    pre_quant: FloatTensor[N, P, D] (acoustic VQ input), only with ``return_intermediates``.
+    """
+
+    semantic: torch.Tensor
+    acoustic: torch.Tensor
+    valid_frames: torch.Tensor
+    mae_features: torch.Tensor | None = None
+    stacked: torch.Tensor | None = None
+    pre_quant: torch.Tensor | None = None
+
+
+class SemantiCodec(nn.Module):
+    """16 kHz audio <-> (semantic, acoustic) token frames.
+
+    Build with ``from_pretrained`` (official hub files or our own folders), ``from_official``
+    (official checkpoint contents in memory) or ``SemantiCodec(config)`` (random weights).
+    Move and cast with the usual ``.to(device, dtype)``.
+    """
+
+    def __init__(self, config: SemantiCodecConfig):
+        super().__init__()
+        self.config = config
+        self.audiomae = AudioMAEEncoder(config)
+        self.semantic = SemanticQuantizer(config)
+        self.acoustic = AcousticEncoder(config)
+        self.eval()
+
+    # ----- the codec contract used by semantilm ------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        """Token frames per second (one semantic + one acoustic id each)."""
+        return self.config.frame_rate
+
+    @property
+    def semantic_vocab_size(self) -> int:
+        """Range of semantic ids: the rows of the loaded centroid table."""
+        return self.semantic.vocab_size
+
+    @property
+    def acoustic_vocab_size(self) -> int:
+        return self.acoustic.vocab_size
+
+    @property
+    def variant(self) -> str:
+        return self.config.name
+
+    @property
+    def device(self) -> torch.device:
+        return self.semantic.centroids.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.acoustic.proj.weight.dtype
+
+    # ----- encoding ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(
+        self,
+        audio: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
+        sample_rate: int = 16000,
+        lengths: torch.Tensor | Sequence[int] | None = None,
+        *,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> EncodeOutput:
+        """Encode clips of any lengths to token frames.
+
+        audio: one clip [N], a padded batch [B, N] (with ``lengths``), or a list of 1-D clips;
+               float waveforms in [-1, 1] at ``sample_rate`` (resampled to 16 kHz here).
+        batch_size: 10.24 s segments per AudioMAE/LSTM forward (bounds memory).
+        Returns EncodeOutput(tokens LongTensor[B, T, 2], lengths LongTensor[B]); T_b is the
+        official token count ceil(8 * d / 0.16 / K) for a clip of d seconds rounded up to 0.16 s.
+        """
+        if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        clips = as_waveform_list(audio, lengths)
+        prepared = []
+        for i, clip in enumerate(clips):
+            check_waveform(clip, name=f"audio[{i}]")
+            clip = resample(clip.float(), int(sample_rate), self.config.sample_rate)
+            check_waveform(clip, name=f"audio[{i}] (at 16 kHz)", min_samples=self.config.win_length)
+            prepared.append(clip)
+        per_clip = [None] * len(prepared)
+        groups = list(self._group_clips(prepared, batch_size))
+        iterator = groups
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(groups, desc="encode", unit="batch")
+        for group in iterator:
+            for index, tokens in zip(group, self._encode_group([prepared[i] for i in group], batch_size)):
+                per_clip[index] = tokens
+        return _pad_tokens(per_clip)
+
+    @torch.inference_mode()
+    def encode_file(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        mono: str = "first",
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> EncodeOutput:
+        """Read audio files (any rate, any channel count) and encode them in batches.
+
+        ``mono="first"`` keeps the first channel as the official code does; ``"mean"`` averages.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        if len(paths) == 0:
+            raise ValueError("paths is empty; pass at least one audio file.")
+        clips = []
+        for path in paths:
+            wave, rate = load_audio(path, mono=mono)
+            check_waveform(wave, name=f"audio file {str(path)!r}")
+            clips.append(resample(wave, rate, self.config.sample_rate))
+        return self.encode(clips, self.config.sample_rate, batch_size=batch_size, progress=progress)
+
+    def _group_clips(self, clips: list[torch.Tensor], batch_size: int) -> Iterator[list[int]]:
+        """Consecutive clips whose segments fill at most ``batch_size`` (one clip at least)."""
+        group: list[int] = []
+        used = 0
+        for i, clip in enumerate(clips):
+            n = self._num_segments(clip.numel())
+            if group and used + n > batch_size:
+                yield group
+                group, used = [], 0
+            group.append(i)
+            used += n
+        if group:
+            yield group
+
+    def _num_segments(self, num_samples: int) -> int:
+        # The official front end always appends zeros, a whole segment when the length is
+        # already a multiple of 10.24 s.
+        return num_samples // self.config.segment_samples + 1
+
+    def _encode_group(self, clips: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+        cfg = self.config
+        fbank, segments = self.fbank_segments(clips)
+        enc = self.encode_fbank(fbank, batch_size=batch_size)
+        out = []
+        start = 0
+        for clip, n_seg in zip(clips, segments):
+            sem = enc.semantic[start : start + n_seg].reshape(-1)
+            aco = enc.acoustic[start : start + n_seg].reshape(-1)
+            start += n_seg
+            n = cfg.num_frames(clip.numel())
+            out.append(torch.stack([sem[:n], aco[:n]], dim=-1))
+        return out
+
+    def fbank_segments(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+        """16 kHz clips -> (normalised fbank of all segments [sum S_b, 1024, 128], [S_b]).
+
+        Each clip is padded as the official front end does and gets its own mean removed.
+        """
+        cfg = self.config
+        segments = [self._num_segments(c.numel()) for c in clips]
+        padded_len = [s * cfg.segment_samples for s in segments]
+        waves = torch.zeros(len(clips), max(padded_len), device=self.device)
+        for i, clip in enumerate(clips):
+            waves[i, : clip.numel()] = clip.to(self.device)
+        lengths = torch.tensor(padded_len, device=self.device)
+        fbank = kaldi_fbank(waves, lengths, cfg, num_frames=max(segments) * cfg.segment_frames)
+        fbank = fbank.reshape(len(clips), max(segments), cfg.segment_frames, cfg.n_mels)
+        return torch.cat([fbank[i, :s] for i, s in enumerate(segments)]), segments
+
+    @torch.inference_mode()
+    def encode_fbank(
+        self, fbank: torch.Tensor, *, batch_size: int = 8, return_intermediates: bool = False
+    ) -> SegmentEncoding:
+        """Encode normalised fbank segments [N, 1024, 128] (batches of ``batch_size``)."""
+        cfg = self.config
+        if fbank.dim() != 3 or fbank.shape[1:] != (cfg.segment_frames, cfg.n_mels):
+            raise ValueError(
+                f"fbank must be [segments, {cfg.segment_frames}, {cfg.n_mels}], got {tuple(fbank.shape)}."
+            )
+        parts = [
+            self._encode_segments(fbank[i : i + batch_size].to(self.device), return_intermediates)
+            for i in range(0, fbank.shape[0], batch_size)
+        ]
+        fields = {}
+        for name in SegmentEncoding.__dataclass_fields__:
+            values = [getattr(p, name) for p in parts]
+            fields[name] = None if values[0] is None else torch.cat(values)
+        return SegmentEncoding(**fields)
+
+    def _encode_segments(self, fbank: torch.Tensor, keep: bool) -> SegmentEncoding:
+        cfg = self.config
+        valid = self.valid_token_frames(fbank)
+        features = self.audiomae(fbank)
+        stacked = stack_patches(features, cfg)
+        semantic = self.semantic.quantize(stacked)
+        lstm_in = torch.cat([stacked, self.semantic.embed(semantic).to(stacked.dtype)], dim=-1)
+        pre_quant = self.acoustic(lstm_in, valid)
+        acoustic = self.acoustic.quantize(pre_quant)
+        if not keep:
+            return SegmentEncoding(semantic, acoustic, valid)
+        return SegmentEncoding(semantic, acoustic, valid, features.float(), stacked.float(), pre_quant.float())
+
+    def valid_token_frames(self, fbank: torch.Tensor) -> torch.Tensor:
+        """Token frames before each segment's padding cutoff, as the official mask computes it.
+
+        Frames whose std over mel bins is <= 1e-7 are empty; the cutoff is after the last
+        non-empty frame; token frames from ceil(P * cutoff / 1024) on are padding.
+        """
+        cfg = self.config
+        nonempty = fbank.float().std(dim=-1) > _EMPTY_FRAME_STD  # [N, 1024]
+        position = torch.arange(1, fbank.shape[1] + 1, device=fbank.device)
+        last = (position * nonempty).amax(dim=-1)  # 0 when every frame is empty
+        P = cfg.tokens_per_segment
+        return torch.div(P * last + fbank.shape[1] - 1, fbank.shape[1], rounding_mode="floor")
+
+    # ----- construction and checkpoints ---------------------------------------------------
+    @classmethod
+    def from_official(
+        cls,
+        encoder_state_dict: dict[str, torch.Tensor],
+        decoder_state_dict: dict[str, torch.Tensor] | None,
+        semantic_centroids: np.ndarray | torch.Tensor,
+        *,
+        token_rate: int = 100,
+        semantic_vocab_size: int = 16384,
+        config: SemantiCodecConfig | None = None,
+    ) -> SemantiCodec:
+        """Build from the official checkpoint contents (``encoder.ckpt``, ``decoder.ckpt``,
+        centroid ``.npy``). The semantic vocabulary is the centroid table's row count.
+
+        ``config`` replaces the official preset for checkpoints in the official format but
+        of other sizes (models trained with the official code, tiny test models).
+        Every official key is consumed (or is on the explicit unused list) and every
+        parameter is set; otherwise CheckpointMismatchError lists what differs.
+        """
+        centroids = torch.as_tensor(np.asarray(semantic_centroids))
+        if centroids.dim() != 2:
+            raise ValueError(f"semantic_centroids must be a 2-D table [V, D], got shape {tuple(centroids.shape)}.")
+        if config is None:
+            config = SemantiCodecConfig.official(token_rate, semantic_vocab_size)
+        config = dataclasses.replace(config, semantic_codebook_size=int(centroids.shape[0]))
+        state = convert_official_encoder(encoder_state_dict, centroids, config)
+        if decoder_state_dict is not None:
+            raise NotImplementedError(
+                "loading the official diffusion decoder is not available yet; pass decoder_state_dict=None "
+                "to build an encode-only codec."
+            )
+        return cls._from_state_dict(config, state, what="official encoder checkpoint")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path = OFFICIAL_REPO,
+        *,
+        token_rate: int = 100,
+        semantic_vocab_size: int = 16384,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        load_decoder: bool = True,
+    ) -> SemantiCodec:
+        """Load a codec.
+
+        name_or_path: a folder written by ``save_pretrained``; a local folder with the official
+            layout; or a hub repository with the official layout (default
+            ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
+        token_rate / semantic_vocab_size: which official variant (ignored for our folders).
+        load_decoder: False builds an encode-only codec (skips the decoder download).
+        """
+        if is_native_folder(name_or_path):
+            config, state = load_native(name_or_path)
+            if not load_decoder:
+                state = {k: v for k, v in state.items() if not k.startswith("decoder.")}
+            return cls._from_state_dict(config, state, what=f"codec weights in {str(name_or_path)!r}")
+        files = resolve_official_files(
+            name_or_path,
+            token_rate=token_rate,
+            semantic_vocab_size=semantic_vocab_size,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            with_decoder=load_decoder,
+        )
+        encoder = load_torch_state_dict(files.encoder)
+        decoder = load_torch_state_dict(files.decoder) if files.decoder is not None else None
+        return cls.from_official(
+            encoder,
+            decoder,
+            load_centroids(files.centroids),
+            token_rate=token_rate,
+            semantic_vocab_size=semantic_vocab_size,
+        )
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` (loadable with ``from_pretrained``)."""
+        save_native(folder, self.config, self.state_dict())
+
+    @classmethod
+    def _from_state_dict(cls, config: SemantiCodecConfig, state: dict[str, torch.Tensor], what: str) -> SemantiCodec:
+        # Build on the meta device: the LSTM alone has up to 1.5 B parameters, and initialising
+        # them randomly only to overwrite them would cost seconds and a second copy in memory.
+        with torch.device("meta"):
+            model = cls(config)
+        check_state_dict(model.state_dict(), state, what)
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
+        model.audiomae.requires_grad_(False)
+        return model.eval()
+
+
+def _pad_tokens(per_clip: list[torch.Tensor]) -> EncodeOutput:
+    lengths = torch.tensor([t.shape[0] for t in per_clip], dtype=torch.long)
+    tokens = torch.zeros(len(per_clip), int(lengths.max()), 2, dtype=torch.long, device=per_clip[0].device)
+    for i, t in enumerate(per_clip):
+        tokens[i, : t.shape[0]] = t
+    return EncodeOutput(tokens=tokens, lengths=lengths)
