@@ -86,12 +86,11 @@ def build_decoder(config: SemantiCodecConfig, weights: str) -> tuple[DiffusionDe
     torch.manual_seed(0)
     decoder = DiffusionDecoder(config).eval()
     if weights == "filled":
-        sys.path.insert(0, str(REPO / "tests" / "codec"))
-        from parity_fill import encoder_tables, load_layout, official_decoder_state_dict
+        from tests.parity_weights import official_decoder_state, official_decoder_tables
 
-        layout = load_layout(f"r{config.token_rate}_v{config.semantic_vocab_size}")
-        decoder.load_official_state_dict(official_decoder_state_dict(layout))
-        acoustic, semantic = encoder_tables(layout)
+        name = f"r{config.token_rate}_v{config.semantic_vocab_size}"
+        decoder.load_official_state_dict(official_decoder_state(name))
+        acoustic, semantic = official_decoder_tables(name)
     else:
         acoustic = torch.randn(config.acoustic_codebook_size, config.feature_dim) * 0.05
         semantic = torch.randn(config.semantic_codebook_size, config.feature_dim)

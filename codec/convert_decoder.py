@@ -18,8 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import SemantiCodecConfig
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -244,11 +248,11 @@ def _consumed(key: str) -> bool:
     return key.startswith((UNET_PREFIX, VAE_PREFIX)) or key == "scale_factor" or bool(_ALLOWED_RE.fullmatch(key))
 
 
-def convert_decoder(
-    official: Mapping[str, torch.Tensor], *, unet_levels: int, unet_layers_per_block: int, vae_levels: int,
-    mel_bins: int,
-) -> DecoderStateDicts:
-    """Convert a whole official decoder state dict; raise ValueError on keys nobody consumes."""
+def convert_decoder(official: Mapping[str, torch.Tensor], config: SemantiCodecConfig) -> DecoderStateDicts:
+    """Convert a whole official decoder state dict; raise ValueError on keys nobody consumes.
+
+    ``config`` gives the module sizes (UNet / VAE levels, layers per block, mel bins).
+    """
     leftover = sorted(k for k in official if not _consumed(k))
     if leftover:
         raise ValueError(
@@ -258,11 +262,24 @@ def convert_decoder(
     if "scale_factor" not in official:
         raise ValueError("the official decoder checkpoint has no 'scale_factor' buffer.")
     return DecoderStateDicts(
-        unet=convert_unet(official, unet_levels, unet_layers_per_block),
-        vae=convert_vae(official, vae_levels),
-        vocoder=convert_vocoder(official, mel_bins),
+        unet=convert_unet(official, len(config.unet_block_channels), config.unet_layers_per_block),
+        vae=convert_vae(official, len(config.vae_block_channels)),
+        vocoder=convert_vocoder(official, config.vae_mel_bins),
         scale_factor=float(official["scale_factor"]),
     )
+
+
+def convert_official_decoder(
+    official: Mapping[str, torch.Tensor], config: SemantiCodecConfig, prefix: str = "decoder."
+) -> StateDict:
+    """The official decoder as one flat state dict of :class:`codec.decoder.DiffusionDecoder`
+    (keys ``{prefix}unet.*``, ``{prefix}vae.*``, ``{prefix}vocoder.*``, ``{prefix}scale_factor``)."""
+    parts = convert_decoder(official, config)
+    out: StateDict = {}
+    for name, sd in (("unet", parts.unet), ("vae", parts.vae), ("vocoder", parts.vocoder)):
+        out.update({f"{prefix}{name}.{k}": v for k, v in sd.items()})
+    out[f"{prefix}scale_factor"] = torch.tensor(parts.scale_factor, dtype=torch.float32)
+    return out
 
 
 def check_state_dict(name: str, converted: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:

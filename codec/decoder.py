@@ -97,22 +97,17 @@ class DiffusionDecoder(nn.Module):
         self.vae = vae if vae is not None else build_vae(config)
         self.vocoder = vocoder if vocoder is not None else build_vocoder(config)
         self.register_buffer("scale_factor", torch.tensor(float(scale_factor)))
-        pe = sinusoidal_table(config.window_tokens, config.positional_dim)
-        self.register_buffer("positional_table", pe, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.scale_factor.device
 
     # ----- weights ---------------------------------------------------------------------------
     def load_official_state_dict(self, official: dict[str, torch.Tensor]) -> None:
         """Load the official ``decoder.ckpt`` state dict (checked key by key, see convert_decoder)."""
         from .convert_decoder import check_state_dict, convert_decoder
 
-        c = self.config
-        converted = convert_decoder(
-            official,
-            unet_levels=len(c.unet_block_channels),
-            unet_layers_per_block=c.unet_layers_per_block,
-            vae_levels=len(c.vae_block_channels),
-            mel_bins=c.vae_mel_bins,
-        )
+        converted = convert_decoder(official, self.config)
         for name, module, sd in (("UNet", self.unet, converted.unet), ("VAE", self.vae, converted.vae),
                                  ("vocoder", self.vocoder, converted.vocoder)):
             check_state_dict(name, sd, module.state_dict())
@@ -148,7 +143,8 @@ class DiffusionDecoder(nn.Module):
 
     def context(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(cond, uncond) cross-attention contexts [N, W, 2D + positional_dim] for features [N, W, 2D]."""
-        pe = self.positional_table[: features.shape[1]].to(features).expand(features.shape[0], -1, -1)
+        pe = sinusoidal_table(features.shape[1], self.config.positional_dim).to(features)
+        pe = pe.expand(features.shape[0], -1, -1)
         cond = torch.cat([features, pe], dim=-1)
         uncond = torch.cat([features * 0.0, pe], dim=-1)
         return cond, uncond
@@ -256,7 +252,7 @@ class DiffusionDecoder(nn.Module):
             raise ValueError("pass either noise= or generator=, not both.")
         plan = self.plan_windows(lengths_list)
         draws = num_noise_draws(sampler, steps, c.diffusion_steps_train)
-        device = self.positional_table.device
+        device = self.device
         noise = self._check_noise(noise, len(plan), draws, sampler, steps, device)
         if noise is None:
             noise = self.draw_noise(len(plan), draws, generator, device)

@@ -250,3 +250,36 @@ def test_import_codec_is_cheap():
     code = "import sys, codec; print(any(m in sys.modules for m in ('diffusers', 'transformers')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ----- through SemantiCodec --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def codec(config):
+    from codec.model import SemantiCodec
+
+    torch.manual_seed(0)
+    return SemantiCodec(config, with_decoder=True)
+
+
+def test_codec_encode_decode_round_trip(config, codec):
+    clips = [torch.randn(8000) * 0.1, torch.randn(30000) * 0.1]
+    enc = codec.encode(clips)
+    out = codec.decode(enc, steps=STEPS, generator=torch.Generator().manual_seed(0))
+    assert out.lengths.tolist() == [config.num_samples(int(n)) for n in enc.lengths]
+    for clip, n in zip(clips, out.lengths.tolist(), strict=True):
+        assert clip.numel() <= n < clip.numel() + config.patch_samples + 1  # rounded up to 0.16 s
+    assert out.audio.shape == (2, max(out.lengths.tolist()))
+
+
+def test_codec_save_load_keeps_decoder(tmp_path, codec):
+    from codec.model import SemantiCodec
+
+    codec.save_pretrained(tmp_path)
+    loaded = SemantiCodec.from_pretrained(tmp_path)
+    tokens = torch.randint(0, 64, (1, 12, 2))
+    a = codec.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(3)).audio
+    b = loaded.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(3)).audio
+    assert torch.equal(a, b)
+    encode_only = SemantiCodec.from_pretrained(tmp_path, load_decoder=False)
+    with pytest.raises(RuntimeError, match="no decoder"):
+        encode_only.decode(tokens)

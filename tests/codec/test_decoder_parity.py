@@ -19,40 +19,62 @@ import torch
 from codec.config import SemantiCodecConfig
 from codec.convert_decoder import ALLOWED_UNUSED
 from codec.decoder import DiffusionDecoder
+from codec.model import SemantiCodec
+from tests.parity_weights import (
+    CONFIGS,
+    layout,
+    official_decoder_state,
+    official_decoder_tables,
+    official_encoder_state,
+    recorded,
+)
 
-from .parity_fill import CONFIGS, encoder_tables, load_archive, load_layout, official_decoder_state_dict
+# The end-to-end path (official encoder + decoder checkpoints -> SemantiCodec.from_official ->
+# SemantiCodec.decode) is exercised on this configuration; the others build the decoder alone
+# (filling the rate-25 LSTM costs 1.5 B values and adds nothing to the decoder check).
+END_TO_END = "r100_v16384"
 
 pytestmark = pytest.mark.parity
 
 
-def _config(layout: dict) -> SemantiCodecConfig:
-    meta = layout["config"]
+def _config(spec: dict) -> SemantiCodecConfig:
+    meta = spec["config"]
     return SemantiCodecConfig.official(
         meta["token_rate"], meta["semantic_vocab_size"], semantic_codebook_size=meta["n_semantic_centroids"]
     )
 
 
-@pytest.fixture(scope="module", params=CONFIGS)
+@pytest.fixture(scope="module", params=list(CONFIGS))
 def case(request):
-    """(name, layout, archive, decoder, acoustic codebook, semantic centroids) of one configuration."""
+    """(name, layout, archive, decoder, acoustic codebook, semantic centroids, codec or None)."""
     name = request.param
-    layout = load_layout(name)
-    archive = load_archive(name)
-    torch.manual_seed(0)
-    decoder = DiffusionDecoder(_config(layout)).eval()
-    official = official_decoder_state_dict(layout)
-    decoder.load_official_state_dict(official)
-    del official
-    acoustic, semantic = encoder_tables(layout)
-    yield name, layout, archive, decoder, acoustic, semantic
-    del decoder, acoustic, semantic
+    spec = layout(name)
+    archive = recorded(name)
+    acoustic, semantic = official_decoder_tables(name)
+    codec = None
+    if name == END_TO_END:
+        encoder_state, centroids = official_encoder_state(name)
+        rate, vocab = CONFIGS[name]
+        codec = SemantiCodec.from_official(
+            encoder_state, official_decoder_state(name), centroids, token_rate=rate, semantic_vocab_size=vocab
+        )
+        del encoder_state
+        decoder = codec.decoder
+        # The codec's own tables come from its encoder conversion; they must be the filled ones.
+        assert torch.equal(codec.acoustic.codebook, acoustic) and torch.equal(codec.semantic.centroids, semantic)
+    else:
+        torch.manual_seed(0)
+        decoder = DiffusionDecoder(_config(spec)).eval()
+        decoder.load_official_state_dict(official_decoder_state(name))
+    yield name, spec, archive, decoder, acoustic, semantic, codec
+    del decoder, acoustic, semantic, codec
     gc.collect()
 
 
 @pytest.fixture(scope="module")
 def decoded(case):
     """One public decode of the recorded tokens with the recorded noise, intermediates captured."""
-    name, _, archive, decoder, acoustic, semantic = case
+    name, _, archive, decoder, acoustic, semantic, codec = case
     captured: dict[str, list[torch.Tensor]] = {"latent": [], "mel": [], "wave": []}
     original = decoder.latents_to_waveform
 
@@ -64,11 +86,12 @@ def decoded(case):
         return mel, wave
 
     decoder.latents_to_waveform = recording
+    tokens, noise = torch.from_numpy(archive["enc_tokens"]), torch.from_numpy(archive["dec_noise"])
     try:
-        out = decoder.decode(
-            torch.from_numpy(archive["enc_tokens"]), acoustic, semantic, steps=5, sampler="ddim", cfg_scale=2.0,
-            noise=torch.from_numpy(archive["dec_noise"]),
-        )
+        if codec is not None:  # the public SemantiCodec.decode
+            out = codec.decode(tokens, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
+        else:
+            out = decoder.decode(tokens, acoustic, semantic, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
     finally:
         del decoder.latents_to_waveform
     return name, out, {k: torch.cat(v) for k, v in captured.items()}
@@ -83,7 +106,7 @@ def _compare(name: str, key: str, actual: torch.Tensor, expected: np.ndarray, at
 
 
 def test_conditioning(case):
-    name, _, archive, decoder, acoustic, semantic = case
+    name, _, archive, decoder, acoustic, semantic, _ = case
     tokens = torch.from_numpy(archive["enc_tokens"])
     plan = decoder.plan_windows([tokens.shape[1]])
     features = decoder.window_features(tokens, plan, acoustic, semantic)
@@ -94,7 +117,7 @@ def test_conditioning(case):
 
 
 def test_unet_forward(case):
-    name, _, archive, decoder, _, _ = case
+    name, _, archive, decoder, _, _, _ = case
     x = torch.from_numpy(archive["dec_unet_x"])
     t = torch.from_numpy(archive["dec_unet_t"])
     ctx = torch.cat([torch.from_numpy(archive["dec_cond_w0"]), torch.from_numpy(archive["dec_uncond_w0"])])
@@ -106,25 +129,25 @@ def test_unet_forward(case):
 
 def test_latents(decoded):
     name, _, cap = decoded
-    archive = load_archive(name)
+    archive = recorded(name)
     _compare(name, "dec_latent", cap["latent"], archive["dec_latent"][:, 0], 1e-3)
 
 
 def test_vae_mel(decoded):
     name, _, cap = decoded
-    archive = load_archive(name)
+    archive = recorded(name)
     _compare(name, "dec_vae_mel", cap["mel"], archive["dec_vae_mel"][:, 0], 1e-3)
 
 
 def test_vocoder_wave(decoded):
     name, _, cap = decoded
-    archive = load_archive(name)
+    archive = recorded(name)
     _compare(name, "dec_vocoder_wave", cap["wave"], archive["dec_vocoder_wave"][:, 0, 0], 1e-3)
 
 
 def test_output_wave(decoded):
     name, out, _ = decoded
-    archive = load_archive(name)
+    archive = recorded(name)
     expected = archive["dec_output_wave"][:, 0]
     assert out.lengths.tolist() == [expected.shape[-1]]
     _compare(name, "dec_output_wave", out.audio, expected, 1e-3)
@@ -132,7 +155,7 @@ def test_output_wave(decoded):
 
 def test_generator_reproduces_official_noise(case):
     """torch.Generator seeded like the official run draws the recorded dec_noise bit-exactly."""
-    name, _, archive, decoder, _, _ = case
+    name, _, archive, decoder, _, _, _ = case
     expected = torch.from_numpy(archive["dec_noise"]).squeeze(2)
     drawn = decoder.draw_noise(expected.shape[0], expected.shape[1], torch.Generator().manual_seed(1234), "cpu")
     assert torch.equal(drawn, expected)
@@ -140,8 +163,8 @@ def test_generator_reproduces_official_noise(case):
 
 def test_converter_rejects_bad_checkpoints(case):
     """Unexpected, missing and mis-shaped official keys raise ValueError naming the key."""
-    name, layout, _, decoder, _, _ = case
-    official = {k: torch.zeros(()).expand(tuple(v["shape"])) for k, v in layout["decoder"].items()}
+    name, spec, _, decoder, _, _, _ = case
+    official = {k: torch.zeros(()).expand(tuple(v["shape"])) for k, v in spec["decoder"].items()}
     assert any(k.startswith("model_ema.") for k in official) and ALLOWED_UNUSED
     bad = dict(official, **{"cond_stage_models.0.foo": torch.zeros(1)})
     with pytest.raises(ValueError, match="cond_stage_models.0.foo"):
