@@ -254,15 +254,16 @@ class DiffusionDecoder(nn.Module):
         draws = num_noise_draws(sampler, steps, c.diffusion_steps_train)
         device = self.device
         noise = self._check_noise(noise, len(plan), draws, sampler, steps, device)
-        if noise is None:
-            noise = self.draw_noise(len(plan), draws, generator, device)
 
         features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
                                         semantic_centroids.to(device).float())
         waves = []
         for lo in range(0, len(plan), batch_size):
             cond, uncond = self.context(features[lo : lo + batch_size])
-            latents = self.sample(cond, uncond, noise[lo : lo + batch_size], steps=steps, sampler=sampler,
+            # Drawn per chunk but window by window, so the stream does not depend on batch_size.
+            chunk_noise = (noise[lo : lo + batch_size] if noise is not None
+                           else self.draw_noise(len(cond), draws, generator, device))
+            latents = self.sample(cond, uncond, chunk_noise, steps=steps, sampler=sampler,
                                   cfg_scale=cfg_scale, eta=eta, progress=progress)
             waves.append(self.latents_to_waveform(latents)[1])
         window_waves = torch.cat(waves)

@@ -152,6 +152,13 @@ def test_generator_reproducible(config, decoder, tables):
     assert not torch.equal(runs[0], runs[2])
 
 
+def test_generator_stream_does_not_depend_on_batch_size(config, decoder, tables):
+    tokens = _tokens(config, 1, config.window_tokens + 5)  # 2 windows
+    a, b = (decoder.decode(tokens, *tables, steps=STEPS, batch_size=bs, generator=torch.Generator().manual_seed(5))
+            for bs in (1, 2))
+    torch.testing.assert_close(a.audio, b.audio, rtol=0, atol=1e-4)
+
+
 def test_noise_with_singleton_axis_is_accepted(config, decoder, tables):
     tokens = _tokens(config, 1, 10)
     noise = _noise(decoder, 1)
