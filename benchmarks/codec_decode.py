@@ -155,6 +155,10 @@ def main() -> None:
     p.add_argument("--reference-steps", type=int, default=200)
     p.add_argument("--skip-official", action="store_true", help="do not time the official-style loop")
     p.add_argument("--skip-quality", action="store_true", help="do not compute the reference / distances")
+    p.add_argument("--unet-only", action="store_true",
+                   help="only time one sampler step per window: official (2 UNet calls of batch 1 per window) "
+                        "vs batched (1 call of batch 2 x windows), median of --repeats interleaved runs")
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--with-eta0", action="store_true", help="also time deterministic DDIM (eta = 0)")
     p.add_argument("--quick", action="store_true", help="batch 1, 10 DDIM steps, DPM 5/10, 50-step reference")
     p.add_argument("--weights", choices=["filled", "random"], default=None)
@@ -180,8 +184,49 @@ def main() -> None:
     print("| method | batch | steps | UNet calls/step | wall s | RTF (wall / audio s) | peak mem MiB | rel L2 to ref |")
     print("|---|---|---|---|---|---|---|---|")
 
+    if args.unet_only:
+        unet_step_table(decoder, config, args, device)
+        return
     for bs in args.batch_sizes:
         run_batch(decoder, config, acoustic, semantic, frames, bs, args, device)
+
+
+@torch.inference_mode()
+def unet_step_table(decoder: DiffusionDecoder, config: SemantiCodecConfig, args, device) -> None:
+    """Seconds per sampler step (all windows, CFG) for the official call pattern vs one batched call."""
+    import statistics
+
+    dtype = next(decoder.unet.parameters()).dtype
+    print("\n| windows | official: 2 x windows UNet calls of batch 1, s/step | batched: 1 call of batch "
+          "2 x windows, s/step | speed-up |")
+    print("|---|---|---|---|")
+    shape = (config.latent_channels, config.latent_time, config.latent_freq)
+    for n in args.batch_sizes:
+        x = torch.randn(n, *shape, device=device, dtype=dtype)
+        ctx = torch.randn(2 * n, config.window_tokens, config.context_dim, device=device, dtype=dtype)
+        t = torch.full((2 * n,), 501, device=device)
+
+        def official(n=n, x=x, t=t, ctx=ctx):
+            for i in range(n):
+                decoder.unet(x[i : i + 1], t[:1], encoder_hidden_states=ctx[i : i + 1])
+                decoder.unet(x[i : i + 1], t[:1], encoder_hidden_states=ctx[n + i : n + i + 1])
+
+        def batched(x=x, t=t, ctx=ctx):
+            decoder.unet(torch.cat([x, x]), t, encoder_hidden_states=ctx)
+
+        times: dict[str, list[float]] = {"official": [], "batched": []}
+        batched()  # warm-up
+        for _ in range(args.repeats):
+            for name, fn in (("official", official), ("batched", batched)):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                fn()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - t0)
+        o, b = statistics.median(times["official"]), statistics.median(times["batched"])
+        print(f"| {n} | {o:.2f} | {b:.2f} | {o / b:.2f}x |", flush=True)
 
 
 def run_batch(decoder, config, acoustic, semantic, frames: int, bs: int, args, device) -> None:
