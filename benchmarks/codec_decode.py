@@ -41,6 +41,15 @@ from codec.sampling import build_scheduler  # noqa: E402
 from codec.windowing import overlap_add  # noqa: E402
 
 
+def _malloc_trim() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class PeakMemory:
     """Peak memory growth (bytes) during a ``with`` block: CUDA allocator or CPU RSS."""
 
@@ -60,6 +69,7 @@ class PeakMemory:
             self.base = torch.cuda.memory_allocated()
         else:
             gc.collect()
+            _malloc_trim()  # hand freed heap back to the OS so that RSS growth reflects this call
             self.base = self._rss()
             self._stop = threading.Event()
             self._max = self.base
