@@ -191,12 +191,11 @@ def main() -> None:
     frames = config.num_frames(int(args.seconds * config.sample_rate))
     print(f"# decoder r{args.token_rate}: {args.seconds:g} s = {frames} frames, device {device} "
           f"({torch.get_num_threads()} threads), {args.dtype}, {args.weights} weights")
-    print("| method | batch | steps | UNet calls/step | wall s | RTF (wall / audio s) | peak mem MiB | rel L2 to ref |")
-    print("|---|---|---|---|---|---|---|---|")
-
     if args.unet_only:
         unet_step_table(decoder, config, args, device)
         return
+    print("| method | batch | steps | UNet calls/step | wall s | RTF (wall / audio s) | peak mem MiB | rel L2 to ref |")
+    print("|---|---|---|---|---|---|---|---|")
     for bs in args.batch_sizes:
         run_batch(decoder, config, acoustic, semantic, frames, bs, args, device)
 
@@ -207,7 +206,7 @@ def unet_step_table(decoder: DiffusionDecoder, config: SemantiCodecConfig, args,
     import statistics
 
     dtype = next(decoder.unet.parameters()).dtype
-    print("\n| windows | official: 2 x windows UNet calls of batch 1, s/step | batched: 1 call of batch "
+    print("| windows | official: 2 x windows UNet calls of batch 1, s/step | batched: 1 call of batch "
           "2 x windows, s/step | speed-up |")
     print("|---|---|---|---|")
     shape = (config.latent_channels, config.latent_time, config.latent_freq)
