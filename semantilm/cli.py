@@ -205,7 +205,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not Path(args.config).is_file():
         raise CliError(f"config {args.config!r} does not exist (see configs/recipes/).")
     config = load_config(RecipeConfig, args.config, args.override)
-    result = run_recipe(config, task=args.recipe)
+    if args.recipe is not None and config.task != args.recipe:
+        raise CliError(f"--recipe {args.recipe} but {args.config} is a {config.task} config; drop --recipe or use "
+                       f"a config from configs/recipes/{args.recipe}/.")
+    result = run_recipe(config)
     last = f", last loss {result.losses[-1][1]:.3f}" if result.losses else ""
     print(f"{config.task}: {result.global_step} steps on {result.num_examples} examples{last}; model in {result.output_dir}")
     return 0

@@ -48,6 +48,7 @@ class TrainConfig:
     bf16: bool = False
     dataloader_num_workers: int = 0
     disable_tqdm: bool = False
+    use_cpu: bool | None = None  # None: the CPU when no GPU is visible (then DDP runs over gloo)
     report_to: str = "none"  # "none", "auto" (tensorboard when installed), or a transformers integration
 
     def __post_init__(self) -> None:
@@ -94,6 +95,17 @@ def resolve_report_to(report_to: str) -> list[str]:
         found = importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
         return ["tensorboard"] if found else []
     return [] if report_to in ("none", "") else [r.strip() for r in report_to.split(",") if r.strip()]
+
+
+def _use_cpu(setting: bool | None) -> bool:
+    """``TrainConfig.use_cpu`` resolved. The Trainer must be told: without it, processes that
+    ``accelerate launch`` started on a machine without GPUs would each train alone."""
+    if setting is not None:
+        return setting
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
 def build_collator(tokenizer: AudioTextTokenizer, config: TrainConfig) -> Any:
@@ -178,6 +190,7 @@ def train_lm(
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collator reads the token columns
         report_to=resolve_report_to(config.report_to),
+        use_cpu=_use_cpu(config.use_cpu),
         disable_tqdm=config.disable_tqdm,
     )
     collator = data_collator if data_collator is not None else build_collator(tokenizer, config)
