@@ -136,8 +136,10 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool) -
                 "tokenise it with `semantilm tokenize`."
             )
         info = recorded["codec"]
-        if caption_column is not None and caption_column not in corpus.column_names:
-            raise ValueError(f"the token dataset {d.dataset!r} has no caption column {caption_column!r}.")
+        if caption_column is not None and "caption" not in corpus.column_names:
+            raise ValueError(
+                f"the token dataset {d.dataset!r} has no captions; tokenise it with --caption-column for text_to_audio."
+            )
         tokens = corpus
     else:
         if main:
@@ -157,9 +159,7 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool) -
         info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     if caption_column is None and "caption" in tokens.column_names:
         tokens = tokens.remove_columns("caption")  # continuation: audio only
-    elif caption_column not in (None, "caption"):
-        tokens = tokens.rename_column(caption_column, "caption")
-    return tokens, info
+    return tokens, info  # token rows call their caption column "caption", whatever the corpus called it
 
 
 def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool) -> AudioTextTokenizer:

@@ -78,6 +78,20 @@ def test_text_to_audio_recipe_with_lora_on_a_pretrained_lm(tmp_path, hf_pretrain
         assert loaded.model(ids).logits.shape[-1] == loaded.layout.vocab_size
 
 
+def test_text_to_audio_on_a_saved_corpus_with_other_column_names(tmp_path):
+    from semantilm.synthetic import SyntheticSoundConfig, synthetic_dataset
+
+    corpus = synthetic_dataset(SyntheticSoundConfig(num_examples=3, seconds=0.2))
+    corpus.rename_columns({"audio": "wav", "caption": "text"}).save_to_disk(str(tmp_path / "corpus"))
+    out = tmp_path / "run"
+    config = tiny_config(
+        "text_to_audio", out, f"data.dataset={tmp_path / 'corpus'}", "data.audio_column=wav",
+        "data.caption_column=text", "train.max_steps=1", "train.save_steps=1",
+    )
+    assert run_recipe(config).num_examples == 3
+    assert load_lm(out).tokenizer.encode_text("a")  # sentencepiece trained on the "text" captions
+
+
 def test_recipe_errors(tmp_path):
     with pytest.raises(ValueError, match="this is the text_to_audio recipe but the config says task: continuation"):
         run_recipe(tiny_config("continuation", tmp_path), task="text_to_audio")
