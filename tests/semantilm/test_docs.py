@@ -68,3 +68,9 @@ def test_lora_snippet(tmp_path, monkeypatch, fake_codec, captions, hf_pretrained
     ids = torch.tensor([merged.tokenizer.text_prompt("rain falls")])
     with torch.no_grad():
         torch.testing.assert_close(merged.model.eval()(ids).logits, adapter.model.eval()(ids).logits)
+
+
+def test_readme_shows_the_tested_snippet():
+    """The README's ten-line example is the first block of docs/lm.md, which runs above."""
+    readme = (DOC.parents[1] / "README.md").read_text()
+    assert blocks()[0] in readme
