@@ -221,13 +221,14 @@ def run_recipe(config: RecipeConfig, task: str | None = None) -> RecipeResult:
     from transformers import set_seed
 
     from .hub import CodecReference, save_codec_reference
-    from .training import build_collator, train_lm
+    from .training import build_collator, resolve_use_cpu, train_lm
 
     if not isinstance(config, RecipeConfig):
         raise TypeError(f"config must be a RecipeConfig, got {type(config).__name__}.")
     if task is not None and config.task != task:
         raise ValueError(f"this is the {task} recipe but the config says task: {config.task}; use the {config.task} recipe.")
-    use_cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    env_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    use_cpu = resolve_use_cpu(config.train.use_cpu) or env_cpu  # what the Trainer will decide too
     state = PartialState(cpu=use_cpu)  # device and process group decided once, here
     main = state.is_main_process
     set_seed(config.train.seed)

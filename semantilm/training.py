@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .tokenizer import AudioTextTokenizer
 
-__all__ = ["TrainConfig", "train_lm", "last_checkpoint", "build_collator", "resolve_report_to"]
+__all__ = ["TrainConfig", "train_lm", "last_checkpoint", "build_collator", "resolve_report_to", "resolve_use_cpu"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def resolve_report_to(report_to: str) -> list[str]:
     return [] if report_to in ("none", "") else [r.strip() for r in report_to.split(",") if r.strip()]
 
 
-def _use_cpu(setting: bool | None) -> bool:
+def resolve_use_cpu(setting: bool | None) -> bool:
     """``TrainConfig.use_cpu`` resolved. The Trainer must be told: without it, processes that
     ``accelerate launch`` started on a machine without GPUs would each train alone."""
     if setting is not None:
@@ -190,7 +190,7 @@ def train_lm(
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collator reads the token columns
         report_to=resolve_report_to(config.report_to),
-        use_cpu=_use_cpu(config.use_cpu),
+        use_cpu=resolve_use_cpu(config.use_cpu),
         disable_tqdm=config.disable_tqdm,
     )
     collator = data_collator if data_collator is not None else build_collator(tokenizer, config)

@@ -114,3 +114,15 @@ def test_file_errors(tmp_path):
     bad.write_text("task: [unclosed")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(RecipeConfig, bad)
+
+
+def test_report_to_auto_uses_tensorboard_only_when_installed(monkeypatch):
+    import importlib.util
+
+    from semantilm.training import resolve_report_to
+
+    assert resolve_report_to("none") == [] and resolve_report_to("tensorboard,wandb") == ["tensorboard", "wandb"]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert resolve_report_to("auto") == []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "tensorboard" else None)
+    assert resolve_report_to("auto") == ["tensorboard"]
