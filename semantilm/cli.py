@@ -425,10 +425,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CliError, ConfigError) as err:
+    except (CliError, ConfigError, FileNotFoundError) as err:  # the user can fix the command line
         print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -99,6 +99,8 @@ def test_train_errors(tmp_path, capsys):
     assert "is a text_to_audio config" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(train_args(tmp_path, "model.size=nowhere/lm.yaml")) == 2
+    assert "model.size='nowhere/lm.yaml' is not a file" in capsys.readouterr().err
 
 
 def test_info_prints_a_checkpoints_layout(trained, capsys):
@@ -130,7 +132,7 @@ def test_generate_errors(trained, tmp_path, capsys):
     assert "not both and not neither" in capsys.readouterr().err
     assert main([*base, "--audio", str(tmp_path / "missing.wav")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["generate", "--checkpoint", str(EXAMPLES), "--out", str(tmp_path), "--text", "x"]) == 1
+    assert main(["generate", "--checkpoint", str(EXAMPLES), "--out", str(tmp_path), "--text", "x"]) == 2
     assert "semantilm_config.json" in capsys.readouterr().err
 
 
