@@ -24,6 +24,7 @@ EPILOG = """examples:
   semantilm train --config configs/recipes/text_to_audio/tiny_cpu.yaml --override train.max_steps=10
   semantilm generate --checkpoint outputs/text_to_audio/tiny_cpu --text "a rising sweep" --seconds 2 --out gen/
   semantilm generate --checkpoint runs/continuation --audio examples/audio/tone_440hz_16k.wav --seconds 2 --out gen/
+  semantilm push outputs/text_to_audio/tiny_cpu me/tiny-t2a
 
 Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
 
@@ -329,6 +330,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import check_checkpoint_folder, push_to_hub
+
+    try:
+        check_checkpoint_folder(args.checkpoint)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    url = push_to_hub(args.checkpoint, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    print(f"pushed {args.checkpoint} to {args.repo_id}: {url}")
+    return 0
+
+
 def _check_layout_facts(layout, model) -> None:
     """The layout check for an encode-only codec (no decode method yet)."""
     for name in ("semantic_vocab_size", "acoustic_vocab_size", "sample_rate"):
@@ -415,6 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="diffusion decoder steps (default: the codec's)")
     _add_codec_args(p, default=None)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("checkpoint", help="checkpoint folder (weights, tokenizer, layout, codec reference)")
+    p.add_argument("repo_id", help="hub repository, owner/name (created when missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--token", default=None, help="hub token (default: the one `hf auth login` stored)")
+    p.add_argument("--revision", default=None, help="branch to push to (default main)")
+    p.set_defaults(func=cmd_push)
     return parser
 
 

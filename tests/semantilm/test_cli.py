@@ -179,7 +179,30 @@ def test_tokenize_errors(tmp_path, capsys):
     assert "--caption-column 'text' is not a column of 'synthetic'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["info", "encode", "tokenize", "train", "generate"])
+def test_push_checks_the_folder_then_uploads(trained, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    uploaded = []
+
+    class FakeApi:  # no test touches the network
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            pass
+
+        def upload_folder(self, folder_path, repo_id, **kwargs):
+            uploaded.append((folder_path, repo_id, kwargs["ignore_patterns"]))
+            return "https://hub/commit"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    assert main(["push", str(trained / "checkpoint-3"), "me/tiny"]) == 0
+    assert uploaded[0][:2] == (str(trained / "checkpoint-3"), "me/tiny") and "optimizer.pt" in uploaded[0][2]
+    assert main(["push", str(EXAMPLES), "me/tiny"]) == 2
+    assert "lacks the token layout" in capsys.readouterr().err and len(uploaded) == 1
+
+
+@pytest.mark.parametrize("command", ["info", "encode", "tokenize", "train", "generate", "push"])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
