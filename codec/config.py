@@ -67,8 +67,10 @@ class SemantiCodecConfig:
     unet_block_channels: tuple[int, ...] = (64, 128, 192, 320)
     unet_layers_per_block: int = 2
     unet_head_channels: int = 32
+    unet_norm_groups: int = 32
     vae_block_channels: tuple[int, ...] = (128, 256, 512)
     vae_layers_per_block: int = 2
+    vae_norm_groups: int = 32
     vae_mel_bins: int = 64
     vocoder_upsample_rates: tuple[int, ...] = (5, 4, 2, 2, 2)
     vocoder_upsample_kernels: tuple[int, ...] = (16, 16, 8, 4, 4)

@@ -1,8 +1,10 @@
-"""SemantiCodec: composes the front end, semantic encoder and acoustic encoder (and decoder).
+"""SemantiCodec: composes the front end, semantic encoder, acoustic encoder and diffusion decoder.
 
 Encoding follows the official computation per clip (padding, per-clip mean removal, 10.24 s
 segments, padding mask, token trimming), but every 10.24 s segment of every clip of a call
 goes through AudioMAE and the LSTM together, in batches of ``batch_size`` segments.
+Decoding (:class:`codec.decoder.DiffusionDecoder`) likewise samples every 10.24 s window of
+every clip of a call together, in batches of ``batch_size`` windows.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .checkpoints import (
 from .config import SemantiCodecConfig
 from .convert_encoder import check_state_dict, convert_official_encoder
 from .fbank import kaldi_fbank
-from .outputs import EncodeOutput
+from .outputs import DecodeOutput, EncodeOutput
 from .semantic import SemanticQuantizer, stack_patches
 
 logger = logging.getLogger(__name__)
@@ -64,16 +66,22 @@ class SemantiCodec(nn.Module):
     """16 kHz audio <-> (semantic, acoustic) token frames.
 
     Build with ``from_pretrained`` (official hub files or our own folders), ``from_official``
-    (official checkpoint contents in memory) or ``SemantiCodec(config)`` (random weights).
+    (official checkpoint contents in memory) or ``SemantiCodec(config)`` (random weights;
+    ``with_decoder=True`` adds a randomly initialised decoder, otherwise the codec only encodes).
     Move and cast with the usual ``.to(device, dtype)``.
     """
 
-    def __init__(self, config: SemantiCodecConfig):
+    def __init__(self, config: SemantiCodecConfig, *, with_decoder: bool = False):
         super().__init__()
         self.config = config
         self.audiomae = AudioMAEEncoder(config)
         self.semantic = SemanticQuantizer(config)
         self.acoustic = AcousticEncoder(config)
+        self.decoder = None
+        if with_decoder:
+            from .decoder import DiffusionDecoder
+
+            self.decoder = DiffusionDecoder(config)
         self.eval()
 
     # ----- the codec contract used by semantilm ------------------------------------------
@@ -268,6 +276,59 @@ class SemantiCodec(nn.Module):
         P = cfg.tokens_per_segment
         return torch.div(P * last + fbank.shape[1] - 1, fbank.shape[1], rounding_mode="floor")
 
+    # ----- decoding ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(
+        self,
+        tokens: torch.Tensor | EncodeOutput,
+        lengths: torch.Tensor | Sequence[int] | None = None,
+        *,
+        steps: int = 50,
+        sampler: str = "ddim",
+        cfg_scale: float = 2.0,
+        eta: float = 1.0,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> DecodeOutput:
+        """Decode token frames to 16 kHz waveforms.
+
+        tokens: LongTensor[B, T, 2] (``[..., 0]`` semantic, ``[..., 1]`` acoustic ids) or an
+            EncodeOutput (its lengths are used). lengths: valid frames per clip (default T).
+        steps / sampler: "ddim" (official; stochastic with ``eta``, official eta = 1) or
+            "dpmsolver++" (deterministic, good with 10-25 steps). cfg_scale: official 2.0.
+        generator: seeds the sampler's Gaussian draws (window by window, so results do not
+            depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
+            for DDIM (1 draw for DPM-Solver++), windows ordered clip by clip.
+        batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
+        Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
+        """
+        if self.decoder is None:
+            raise RuntimeError(
+                "this codec has no decoder (built encode-only); load it with from_pretrained(..., "
+                "load_decoder=True), pass decoder_state_dict to from_official, or use SemantiCodec(config, "
+                "with_decoder=True)."
+            )
+        if isinstance(tokens, EncodeOutput):
+            if lengths is None:
+                lengths = tokens.lengths
+            tokens = tokens.tokens
+        return self.decoder.decode(
+            tokens,
+            self.acoustic.codebook,
+            self.semantic.centroids,
+            lengths,
+            steps=steps,
+            sampler=sampler,
+            cfg_scale=cfg_scale,
+            eta=eta,
+            generator=generator,
+            noise=noise,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
     # ----- construction and checkpoints ---------------------------------------------------
     @classmethod
     def from_official(
@@ -295,12 +356,13 @@ class SemantiCodec(nn.Module):
             config = SemantiCodecConfig.official(token_rate, semantic_vocab_size)
         config = dataclasses.replace(config, semantic_codebook_size=int(centroids.shape[0]))
         state = convert_official_encoder(encoder_state_dict, centroids, config)
+        what = "official encoder checkpoint"
         if decoder_state_dict is not None:
-            raise NotImplementedError(
-                "loading the official diffusion decoder is not available yet; pass decoder_state_dict=None "
-                "to build an encode-only codec."
-            )
-        return cls._from_state_dict(config, state, what="official encoder checkpoint")
+            from .convert_decoder import convert_official_decoder
+
+            state.update(convert_official_decoder(decoder_state_dict, config, prefix="decoder."))
+            what = "official encoder and decoder checkpoints"
+        return cls._from_state_dict(config, state, what=what)
 
     @classmethod
     def from_pretrained(
@@ -353,7 +415,7 @@ class SemantiCodec(nn.Module):
         # Build on the meta device: the LSTM alone has up to 1.5 B parameters, and initialising
         # them randomly only to overwrite them would cost seconds and a second copy in memory.
         with torch.device("meta"):
-            model = cls(config)
+            model = cls(config, with_decoder=any(k.startswith("decoder.") for k in state))
         check_state_dict(model.state_dict(), state, what)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
         model.audiomae.requires_grad_(False)

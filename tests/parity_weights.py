@@ -84,3 +84,46 @@ def official_encoder_state(name: str) -> tuple[dict[str, torch.Tensor], torch.Te
             state[key] = filled_tensor(key, s, computed=computed)
     centroids = filled_tensor("semantic_centroids", spec["extra"]["semantic_centroids"])
     return state, centroids
+
+
+def schedule_buffers(start: float = 0.0015, end: float = 0.0195, n: int = 1000) -> dict[str, np.ndarray]:
+    """The 'computed' DDPM buffers of the official decoder, as its constructor makes them (float64)."""
+    betas = np.linspace(start**0.5, end**0.5, n, dtype=np.float64) ** 2
+    alphas = 1.0 - betas
+    ac = np.cumprod(alphas)
+    ac_prev = np.append(1.0, ac[:-1])
+    post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
+    return dict(
+        betas=betas, alphas_cumprod=ac, alphas_cumprod_prev=ac_prev, sqrt_alphas_cumprod=np.sqrt(ac),
+        sqrt_one_minus_alphas_cumprod=np.sqrt(1.0 - ac), log_one_minus_alphas_cumprod=np.log(1.0 - ac),
+        sqrt_recip_alphas_cumprod=np.sqrt(1.0 / ac), sqrt_recipm1_alphas_cumprod=np.sqrt(1.0 / ac - 1),
+        posterior_variance=post_var, posterior_log_variance_clipped=np.log(np.maximum(post_var, 1e-20)),
+        posterior_mean_coef1=betas * np.sqrt(ac_prev) / (1.0 - ac),
+        posterior_mean_coef2=(1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
+    )
+
+
+def official_decoder_state(name: str) -> dict[str, torch.Tensor]:
+    """Decoder state dict with official keys for one configuration.
+
+    ``model_ema.*`` (the EMA copy, unused at inference and on the converter's allowed-unused
+    list) are zero-stride placeholders: filling 75 M values nobody reads would cost ~10 s.
+    """
+    computed = schedule_buffers()
+    state = {}
+    for key, s in layout(name)["decoder"].items():
+        if key.startswith("model_ema.") and s["rule"] == "fill":
+            state[key] = torch.zeros(()).expand(tuple(s["shape"]))
+        elif s["rule"] == "fixed" and s["dtype"] != "float32":
+            state[key] = torch.full(tuple(s["shape"]), s["value"], dtype=getattr(torch, s["dtype"]))
+        else:
+            state[key] = filled_tensor(key, s, computed=computed)
+    return state
+
+
+def official_decoder_tables(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(acoustic VQ codebook [8192, D], semantic centroids [V, D]): the two encoder tables the decoder reads."""
+    spec = layout(name)
+    embed = filled_tensor("quantizer._codebook.embed", spec["encoder"]["quantizer._codebook.embed"])
+    centroids = filled_tensor("semantic_centroids", spec["extra"]["semantic_centroids"])
+    return embed[0], centroids

@@ -1,0 +1,357 @@
+"""SemantiCodec's latent diffusion decoder: token features -> waveform.
+
+Pipeline per 10.24 s window (the official ``SemantiCodec.decode`` / ``generate_sample``):
+
+1. feature = concat(acoustic codebook[acoustic ids], semantic centroids[semantic ids]) [n, 2D],
+   padded to W rows with rows of -1;
+2. context = concat(feature, sinusoidal PE[:W]) [W, 2D + positional_dim]; the unconditional
+   context replaces the feature by zeros;
+3. sample a latent [8, 256, 16] with DDIM (eta = 1, v-prediction) or DPM-Solver++ and
+   classifier-free guidance ``v = v_uncond + s (v_cond - v_uncond)``;
+4. mel = VAE decoder(latent / scale_factor); waveform = HiFi-GAN(mel);
+5. cross-fade the windows (:mod:`codec.windowing`) and trim to the clip's duration.
+
+Unlike the official loop (one window at a time, cond and uncond as two UNet calls), all
+windows of all clips go through the UNet together (up to ``batch_size`` windows per call) and
+cond / uncond share one forward of batch 2N. The decoder does not know the encoder: it takes
+the two lookup tables (acoustic VQ codebook [8192, D] and semantic centroids [V, D]) as
+arguments.
+
+Precision: the decoder runs in the dtype of its parameters; the sampler state stays fp32.
+With ``half_precision_norms=True`` (default) the UNet's ResBlock GroupNorms compute in fp32
+under fp16/bf16, as the official ``GroupNorm32`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import SemantiCodecConfig
+from .outputs import DecodeOutput
+from .sampling import build_scheduler, check_sampler_args, num_noise_draws
+from .windowing import overlap_add, split_windows
+
+logger = logging.getLogger(__name__)
+
+
+def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
+    """[length, dim] table: ``pe[:, 0::2] = sin(p w)``, ``pe[:, 1::2] = cos(p w)``,
+    ``w_i = exp(-2i ln(10000) / dim)`` (float32 arithmetic, bit-equal to the official table)."""
+    position = torch.arange(length).unsqueeze(1)
+    freqs = torch.exp(torch.arange(0, dim, 2) * -(math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(position * freqs)
+    pe[:, 1::2] = torch.cos(position * freqs)
+    return pe
+
+
+@dataclass
+class WindowPlan:
+    """Where every decoder window comes from.
+
+    clip:  index of the clip of each window (windows ordered clip by clip, window by window).
+    spans: (start, stop) token range of each window inside its clip.
+    """
+
+    clip: list[int]
+    spans: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return len(self.clip)
+
+
+class DiffusionDecoder(nn.Module):
+    """UNet + scheduler + VAE + vocoder; see the module docstring for the computation.
+
+    Args:
+        config: sizes of the variant.
+        unet, vae, vocoder: the library modules; built from ``config`` (random weights) when None.
+        scale_factor: the checkpoint's latent scale (``latent / scale_factor`` enters the VAE).
+        half_precision_norms: compute the UNet ResBlock GroupNorms in fp32 (official behaviour).
+    """
+
+    def __init__(
+        self,
+        config: SemantiCodecConfig,
+        unet: nn.Module | None = None,
+        vae: nn.Module | None = None,
+        vocoder: nn.Module | None = None,
+        scale_factor: float = 1.0,
+        half_precision_norms: bool = True,
+    ) -> None:
+        super().__init__()
+        from .unet import build_unet, upcast_resnet_group_norms
+        from .vae import build_vae
+        from .vocoder import build_vocoder
+
+        self.config = config
+        self.unet = unet if unet is not None else build_unet(config)
+        if half_precision_norms:
+            upcast_resnet_group_norms(self.unet)
+        self.vae = vae if vae is not None else build_vae(config)
+        self.vocoder = vocoder if vocoder is not None else build_vocoder(config)
+        self.register_buffer("scale_factor", torch.tensor(float(scale_factor)))
+
+    @property
+    def device(self) -> torch.device:
+        return self.scale_factor.device
+
+    # ----- weights ---------------------------------------------------------------------------
+    def load_official_state_dict(self, official: dict[str, torch.Tensor]) -> None:
+        """Load the official ``decoder.ckpt`` state dict (checked key by key, see convert_decoder)."""
+        from .convert_decoder import check_state_dict, convert_decoder
+
+        converted = convert_decoder(official, self.config)
+        for name, module, sd in (("UNet", self.unet, converted.unet), ("VAE", self.vae, converted.vae),
+                                 ("vocoder", self.vocoder, converted.vocoder)):
+            check_state_dict(name, sd, module.state_dict())
+        for module, sd in ((self.unet, converted.unet), (self.vae, converted.vae), (self.vocoder, converted.vocoder)):
+            module.load_state_dict(sd, strict=True)
+        self.scale_factor.fill_(converted.scale_factor)
+
+    # ----- conditioning ----------------------------------------------------------------------
+    def plan_windows(self, lengths: Sequence[int]) -> WindowPlan:
+        """Windows of clips with ``lengths`` token frames (official windowing)."""
+        c = self.config
+        clip, spans = [], []
+        for b, n in enumerate(lengths):
+            for span in split_windows(int(n), c.window_tokens, c.window_overlap_tokens):
+                clip.append(b)
+                spans.append(span)
+        return WindowPlan(clip, spans)
+
+    def window_features(
+        self, tokens: torch.Tensor, plan: WindowPlan, acoustic_codebook: torch.Tensor,
+        semantic_centroids: torch.Tensor,
+    ) -> torch.Tensor:
+        """[n_windows, W, 2D] features: concat(acoustic rows, semantic rows), padded with -1 rows."""
+        w = self.config.window_tokens
+        dim = acoustic_codebook.shape[1] + semantic_centroids.shape[1]
+        out = torch.full((len(plan), w, dim), -1.0, dtype=acoustic_codebook.dtype, device=acoustic_codebook.device)
+        for i, (b, (start, stop)) in enumerate(zip(plan.clip, plan.spans, strict=True)):
+            ids = tokens[b, start:stop].to(acoustic_codebook.device)
+            out[i, : stop - start] = torch.cat(
+                [acoustic_codebook[ids[:, 1]], semantic_centroids.to(acoustic_codebook)[ids[:, 0]]], dim=-1
+            )
+        return out
+
+    def context(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cond, uncond) cross-attention contexts [N, W, 2D + positional_dim] for features [N, W, 2D]."""
+        pe = sinusoidal_table(features.shape[1], self.config.positional_dim).to(features)
+        pe = pe.expand(features.shape[0], -1, -1)
+        cond = torch.cat([features, pe], dim=-1)
+        uncond = torch.cat([features * 0.0, pe], dim=-1)
+        return cond, uncond
+
+    # ----- diffusion -------------------------------------------------------------------------
+    def predict(self, latents: torch.Tensor, timestep: int, cond: torch.Tensor, uncond: torch.Tensor,
+                cfg_scale: float) -> torch.Tensor:
+        """Guided v-prediction for latents [N, C, H, W] (fp32): one UNet forward of batch 2N
+        (uncond first, then cond), or N when ``cfg_scale == 1``."""
+        dtype = next(self.unet.parameters()).dtype
+        if cfg_scale == 1.0:
+            x, ctx = latents, cond
+        else:
+            x, ctx = torch.cat([latents, latents]), torch.cat([uncond, cond])
+        t = torch.full((x.shape[0],), timestep, dtype=torch.long, device=x.device)
+        out = self.unet(x.to(dtype), t, encoder_hidden_states=ctx.to(dtype), return_dict=False)[0].float()
+        if cfg_scale == 1.0:
+            return out
+        v_uncond, v_cond = out.chunk(2)
+        return v_uncond + cfg_scale * (v_cond - v_uncond)
+
+    def sample(
+        self, cond: torch.Tensor, uncond: torch.Tensor, noise: torch.Tensor, *, steps: int, sampler: str = "ddim",
+        cfg_scale: float = 2.0, eta: float = 1.0, progress: bool = False,
+    ) -> torch.Tensor:
+        """Final latents [N, C, H, W] (fp32) of N windows.
+
+        noise: [N, draws, C, H, W], ``draws = num_noise_draws(sampler, steps)``; ``[:, 0]`` is x_T
+        and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0).
+        """
+        scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
+        latents = noise[:, 0].float() * scheduler.init_noise_sigma
+        timesteps = scheduler.timesteps
+        iterator = timesteps
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(timesteps, desc=f"{sampler} ({len(cond)} windows)")
+        for i, t in enumerate(iterator):
+            t = int(t)
+            v = self.predict(scheduler.scale_model_input(latents, t), t, cond, uncond, cfg_scale)
+            if sampler == "ddim":
+                extra = {"eta": eta, "variance_noise": noise[:, i + 1].float()} if eta > 0 else {"eta": 0.0}
+                latents = scheduler.step(v, t, latents, return_dict=False, **extra)[0]
+            else:
+                latents = scheduler.step(v, t, latents, return_dict=False)[0]
+        return latents
+
+    def latents_to_waveform(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mel [N, 1, frames, mel_bins], waveform [N, samples]) of latents [N, C, H, W]; fp32 out."""
+        vae_dtype = next(self.vae.parameters()).dtype
+        mel = self.vae.decode((latents / self.scale_factor).to(vae_dtype), return_dict=False)[0]
+        voc_dtype = next(self.vocoder.parameters()).dtype
+        wave = self.vocoder(mel.squeeze(1).to(voc_dtype))
+        return mel.float(), wave.float()
+
+    # ----- public entry point ----------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(
+        self,
+        tokens: torch.Tensor,
+        acoustic_codebook: torch.Tensor,
+        semantic_centroids: torch.Tensor,
+        lengths: torch.Tensor | Sequence[int] | None = None,
+        *,
+        steps: int = 50,
+        sampler: str = "ddim",
+        cfg_scale: float | None = None,
+        eta: float = 1.0,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        batch_size: int = 16,
+        progress: bool = False,
+    ) -> DecodeOutput:
+        """Waveforms of token sequences.
+
+        Args:
+            tokens: LongTensor [B, T, 2] (or [T, 2]); ``[..., 0]`` semantic, ``[..., 1]`` acoustic ids.
+            acoustic_codebook: [acoustic_codebook_size, D] VQ codebook rows.
+            semantic_centroids: [V, D] semantic k-means centroids.
+            lengths: valid frames per clip (default: T for every clip).
+            steps: sampler steps (DDIM runs ``ceil(1000 / (1000 // steps))`` when steps does not
+                divide 1000, like the official code).
+            sampler: "ddim" (official, stochastic with ``eta``) or "dpmsolver++".
+            cfg_scale: guidance scale (default ``config.cfg_scale`` = 2.0).
+            eta: DDIM noise scale (official 1.0).
+            generator: torch.Generator for the sampler's draws (drawn window by window, x_T then
+                the step noises, so results do not depend on ``batch_size``).
+            noise: all draws, [n_windows, draws, C, H, W] (a size-1 axis after ``draws`` is
+                accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for
+                DPM-Solver++ (which also accepts steps + 1 and uses only x_T).
+            batch_size: windows per UNet call (the UNet sees twice as many with CFG).
+        Returns:
+            DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
+        """
+        c = self.config
+        tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
+        check_sampler_args(sampler, steps, c.diffusion_steps_train)
+        cfg_scale = c.cfg_scale if cfg_scale is None else float(cfg_scale)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}.")
+        if noise is not None and generator is not None:
+            raise ValueError("pass either noise= or generator=, not both.")
+        plan = self.plan_windows(lengths_list)
+        draws = num_noise_draws(sampler, steps, c.diffusion_steps_train)
+        device = self.device
+        noise = self._check_noise(noise, len(plan), draws, sampler, steps, device)
+
+        features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
+                                        semantic_centroids.to(device).float())
+        waves = []
+        for lo in range(0, len(plan), batch_size):
+            cond, uncond = self.context(features[lo : lo + batch_size])
+            # Drawn per chunk but window by window, so the stream does not depend on batch_size.
+            chunk_noise = (noise[lo : lo + batch_size] if noise is not None
+                           else self.draw_noise(len(cond), draws, generator, device))
+            latents = self.sample(cond, uncond, chunk_noise, steps=steps, sampler=sampler,
+                                  cfg_scale=cfg_scale, eta=eta, progress=progress)
+            waves.append(self.latents_to_waveform(latents)[1])
+        window_waves = torch.cat(waves)
+        return self._assemble(window_waves, plan, lengths_list)
+
+    def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,
+                   device: torch.device | str) -> torch.Tensor:
+        """[n_windows, draws, C, H, W] standard normal draws, window by window (fp32)."""
+        c = self.config
+        shape = (draws, c.latent_channels, c.latent_time, c.latent_freq)
+        gen_device = generator.device if generator is not None else device
+        return torch.stack([torch.randn(shape, generator=generator, device=gen_device) for _ in range(n_windows)]).to(
+            device
+        )
+
+    def _assemble(self, window_waves: torch.Tensor, plan: WindowPlan, lengths: list[int]) -> DecodeOutput:
+        c = self.config
+        clips = []
+        for b, n in enumerate(lengths):
+            idx = [i for i, clip in enumerate(plan.clip) if clip == b]
+            wave = overlap_add(window_waves[idx], c.window_overlap_samples)
+            clips.append(wave[: c.num_samples(n)])
+        out_lengths = torch.tensor([len(w) for w in clips], dtype=torch.long)
+        audio = torch.zeros(len(clips), int(out_lengths.max()), dtype=window_waves.dtype, device=window_waves.device)
+        for b, wave in enumerate(clips):
+            audio[b, : len(wave)] = wave
+        return DecodeOutput(audio=audio, lengths=out_lengths, sample_rate=c.sample_rate)
+
+    # ----- validation ------------------------------------------------------------------------
+    def _check_tokens(
+        self, tokens: torch.Tensor, lengths: torch.Tensor | Sequence[int] | None, acoustic_codebook: torch.Tensor,
+        semantic_centroids: torch.Tensor,
+    ) -> tuple[torch.Tensor, list[int]]:
+        c = self.config
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.LongTensor [B, T, 2], got {type(tokens).__name__}.")
+        if tokens.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise TypeError(f"tokens must hold integer ids (torch.long), got dtype {tokens.dtype}.")
+        if tokens.dim() == 2:
+            tokens = tokens.unsqueeze(0)
+        if tokens.dim() != 3 or tokens.shape[-1] != 2:
+            raise ValueError(
+                f"tokens must have shape [B, T, 2] ([..., 0] semantic, [..., 1] acoustic), got {tuple(tokens.shape)}."
+            )
+        if tokens.shape[0] == 0 or tokens.shape[1] == 0:
+            raise ValueError(f"tokens is empty (shape {tuple(tokens.shape)}); decode needs at least one frame.")
+        for name, table, width in (("acoustic_codebook", acoustic_codebook, c.feature_dim),
+                                   ("semantic_centroids", semantic_centroids, c.feature_dim)):
+            if not isinstance(table, torch.Tensor) or table.dim() != 2 or table.shape[1] != width:
+                shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
+                raise ValueError(f"{name} must be a tensor [rows, feature_dim={width}], got {shape}.")
+        b, t = tokens.shape[:2]
+        if lengths is None:
+            lengths_list = [t] * b
+        else:
+            lengths_t = torch.as_tensor(lengths)
+            if lengths_t.dim() != 1 or lengths_t.shape[0] != b or lengths_t.is_floating_point():
+                raise ValueError(f"lengths must be {b} integers (one per clip), got {lengths!r}.")
+            lengths_list = [int(n) for n in lengths_t]
+            bad = [n for n in lengths_list if not 1 <= n <= t]
+            if bad:
+                raise ValueError(f"lengths must be between 1 and T={t} (tokens.shape[1]); got {lengths_list}.")
+        valid = torch.arange(t, device=tokens.device)[None, :] < torch.tensor(lengths_list, device=tokens.device)[:, None]
+        sem, ac = tokens[..., 0][valid], tokens[..., 1][valid]
+        for name, ids, rows, field in (("semantic", sem, semantic_centroids.shape[0], "semantic_codebook_size"),
+                                       ("acoustic", ac, acoustic_codebook.shape[0], "acoustic_codebook_size")):
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= rows):
+                raise ValueError(
+                    f"{name} token ids must be in [0, {rows}) for this codec ({field}={rows}); "
+                    f"got values in [{int(ids.min())}, {int(ids.max())}]."
+                )
+        return tokens.long(), lengths_list
+
+    def _check_noise(self, noise: torch.Tensor | None, n_windows: int, draws: int, sampler: str, steps: int,
+                     device: torch.device | str) -> torch.Tensor | None:
+        if noise is None:
+            return None
+        c = self.config
+        latent = (c.latent_channels, c.latent_time, c.latent_freq)
+        if not isinstance(noise, torch.Tensor) or not noise.is_floating_point():
+            raise TypeError(f"noise must be a float tensor, got {type(noise).__name__}.")
+        if noise.dim() == 6 and noise.shape[2] == 1:
+            noise = noise.squeeze(2)
+        allowed = {draws} | ({steps + 1} if sampler != "ddim" else set())
+        if noise.dim() != 5 or noise.shape[0] != n_windows or noise.shape[1] not in allowed or tuple(noise.shape[2:]) != latent:
+            raise ValueError(
+                f"noise must have shape [n_windows={n_windows}, {' or '.join(map(str, sorted(allowed)))}, "
+                f"{', '.join(map(str, latent))}] for sampler={sampler!r}, steps={steps} "
+                f"(windows ordered clip by clip); got {tuple(noise.shape)}."
+            )
+        return noise.to(device)

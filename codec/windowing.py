@@ -1,0 +1,57 @@
+"""Windowing of long token sequences for the decoder, and cross-fading of window waveforms.
+
+Both follow the official inference code exactly (``long_token_split_window`` and
+``overlap_add_waveform``), including its quirk that window waveforms are laid end to end with
+an overlap counted in samples of the *vocoder output* (163872 samples per window for the
+official sizes, not 163840), so windows after the first drift by 32 samples each relative to
+their tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def split_windows(num_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, stop) token ranges of the decoder windows of a sequence of ``num_frames`` frames.
+
+    Windows of ``window`` frames start at 0, ``window - overlap``, ... while ``start + window <
+    num_frames``; the remainder (1..window frames) is the last window.
+    """
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}.")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap={overlap} must be in [0, window={window}).")
+    spans = []
+    start = 0
+    while start + window < num_frames:
+        spans.append((start, start + window))
+        start += window - overlap
+    spans.append((start, num_frames))
+    return spans
+
+
+def overlap_add(windows: torch.Tensor, overlap: int) -> torch.Tensor:
+    """Cross-fade ``windows`` [n, L] into one waveform [n * L - (n - 1) * overlap].
+
+    Each later window's first ``overlap`` samples are multiplied by ``linspace(0, 1, overlap)``,
+    the earlier window's last ``overlap`` samples by ``linspace(1, 0, overlap)``, and the two
+    are summed (a linear cross-fade, as the official code does).
+    """
+    if windows.dim() != 2:
+        raise ValueError(f"windows must be [n, L], got shape {tuple(windows.shape)}.")
+    n, length = windows.shape
+    if n == 1 or overlap == 0:
+        return windows.reshape(-1)
+    if not 0 < overlap <= length // 2:
+        raise ValueError(f"overlap={overlap} must be in (0, L/2={length // 2}].")
+    fade_in = torch.linspace(0, 1, overlap, dtype=torch.float64).to(windows)
+    weights = torch.ones(n, length, dtype=windows.dtype, device=windows.device)
+    weights[1:, :overlap] = fade_in
+    weights[:-1, length - overlap :] = fade_in.flip(0)
+    hop = length - overlap
+    out = torch.zeros(n * length - (n - 1) * overlap, dtype=windows.dtype, device=windows.device)
+    weighted = windows * weights
+    for i in range(n):
+        out[i * hop : i * hop + length] += weighted[i]
+    return out

@@ -1,0 +1,182 @@
+"""Decoder parity with the official SemantiCodec, on the shared stand-in-weight fixtures.
+
+Source: ``../shared/parity/`` (README there): the official decoder's state dict filled by
+``fill.py`` rules, driven with the recorded ``enc_tokens`` and the recorded sampler draws
+``dec_noise`` (the official DDIM is stochastic, eta = 1), 5 DDIM steps, CFG 2.0, CPU float32.
+Tolerances are the README's: lookups 1e-6, one UNet forward 1e-4, latents / mel / waveform
+1e-3 (thread-count changes alone move them by ~1e-5; an independent implementation reorders
+more operations). Each full-size model is built once per configuration and freed after.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from codec.config import SemantiCodecConfig
+from codec.convert_decoder import ALLOWED_UNUSED
+from codec.decoder import DiffusionDecoder
+from codec.model import SemantiCodec
+from tests.parity_weights import (
+    CONFIGS,
+    layout,
+    official_decoder_state,
+    official_decoder_tables,
+    official_encoder_state,
+    recorded,
+)
+
+# The end-to-end path (official encoder + decoder checkpoints -> SemantiCodec.from_official ->
+# SemantiCodec.decode) is exercised on this configuration; the others build the decoder alone
+# (filling the rate-25 LSTM costs 1.5 B values and adds nothing to the decoder check).
+END_TO_END = "r100_v16384"
+
+pytestmark = pytest.mark.parity
+
+
+def _config(spec: dict) -> SemantiCodecConfig:
+    meta = spec["config"]
+    return SemantiCodecConfig.official(
+        meta["token_rate"], meta["semantic_vocab_size"], semantic_codebook_size=meta["n_semantic_centroids"]
+    )
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def case(request):
+    """(name, layout, archive, decoder, acoustic codebook, semantic centroids, codec or None)."""
+    name = request.param
+    spec = layout(name)
+    archive = recorded(name)
+    acoustic, semantic = official_decoder_tables(name)
+    codec = None
+    if name == END_TO_END:
+        encoder_state, centroids = official_encoder_state(name)
+        rate, vocab = CONFIGS[name]
+        codec = SemantiCodec.from_official(
+            encoder_state, official_decoder_state(name), centroids, token_rate=rate, semantic_vocab_size=vocab
+        )
+        del encoder_state
+        decoder = codec.decoder
+        # The codec's own tables come from its encoder conversion; they must be the filled ones.
+        assert torch.equal(codec.acoustic.codebook, acoustic) and torch.equal(codec.semantic.centroids, semantic)
+    else:
+        torch.manual_seed(0)
+        decoder = DiffusionDecoder(_config(spec)).eval()
+        decoder.load_official_state_dict(official_decoder_state(name))
+    yield name, spec, archive, decoder, acoustic, semantic, codec
+    del decoder, acoustic, semantic, codec
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def decoded(case):
+    """One public decode of the recorded tokens with the recorded noise, intermediates captured."""
+    name, _, archive, decoder, acoustic, semantic, codec = case
+    captured: dict[str, list[torch.Tensor]] = {"latent": [], "mel": [], "wave": []}
+    original = decoder.latents_to_waveform
+
+    def recording(latents):
+        mel, wave = original(latents)
+        captured["latent"].append(latents)
+        captured["mel"].append(mel)
+        captured["wave"].append(wave)
+        return mel, wave
+
+    decoder.latents_to_waveform = recording
+    tokens, noise = torch.from_numpy(archive["enc_tokens"]), torch.from_numpy(archive["dec_noise"])
+    try:
+        if codec is not None:  # the public SemantiCodec.decode
+            out = codec.decode(tokens, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
+        else:
+            out = decoder.decode(tokens, acoustic, semantic, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
+    finally:
+        del decoder.latents_to_waveform
+    return name, out, {k: torch.cat(v) for k, v in captured.items()}
+
+
+def _compare(name: str, key: str, actual: torch.Tensor, expected: np.ndarray, atol: float) -> None:
+    expected_t = torch.from_numpy(np.asarray(expected)).float()
+    assert tuple(actual.shape) == tuple(expected_t.shape), f"{name} {key}: shape {tuple(actual.shape)} vs {expected_t.shape}"
+    err = (actual.float() - expected_t).abs().max().item()
+    print(f"{name} {key}: max abs err {err:.3g} (atol {atol:g})")
+    assert err <= atol, f"{name} {key}: max abs error {err:.3g} > {atol:g}"
+
+
+def test_conditioning(case):
+    name, _, archive, decoder, acoustic, semantic, _ = case
+    tokens = torch.from_numpy(archive["enc_tokens"])
+    plan = decoder.plan_windows([tokens.shape[1]])
+    features = decoder.window_features(tokens, plan, acoustic, semantic)
+    cond, uncond = decoder.context(features[:1])
+    _compare(name, "dec_cond_w0", cond, archive["dec_cond_w0"], 1e-6)
+    _compare(name, "dec_uncond_w0", uncond, archive["dec_uncond_w0"], 1e-6)
+    _compare(name, "dec_quantized_feature_last_window", features[-1:], archive["dec_quantized_feature_last_window"], 1e-6)
+
+
+def test_unet_forward(case):
+    name, _, archive, decoder, _, _, _ = case
+    x = torch.from_numpy(archive["dec_unet_x"])
+    t = torch.from_numpy(archive["dec_unet_t"])
+    ctx = torch.cat([torch.from_numpy(archive["dec_cond_w0"]), torch.from_numpy(archive["dec_uncond_w0"])])
+    with torch.inference_mode():
+        out = decoder.unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=ctx, return_dict=False)[0]
+    _compare(name, "dec_unet_out_cond", out[:1], archive["dec_unet_out_cond"], 1e-4)
+    _compare(name, "dec_unet_out_uncond", out[1:], archive["dec_unet_out_uncond"], 1e-4)
+
+
+def test_latents(decoded):
+    name, _, cap = decoded
+    archive = recorded(name)
+    _compare(name, "dec_latent", cap["latent"], archive["dec_latent"][:, 0], 1e-3)
+
+
+def test_vae_mel(decoded):
+    name, _, cap = decoded
+    archive = recorded(name)
+    _compare(name, "dec_vae_mel", cap["mel"], archive["dec_vae_mel"][:, 0], 1e-3)
+
+
+def test_vocoder_wave(decoded):
+    name, _, cap = decoded
+    archive = recorded(name)
+    _compare(name, "dec_vocoder_wave", cap["wave"], archive["dec_vocoder_wave"][:, 0, 0], 1e-3)
+
+
+def test_output_wave(decoded):
+    name, out, _ = decoded
+    archive = recorded(name)
+    expected = archive["dec_output_wave"][:, 0]
+    assert out.lengths.tolist() == [expected.shape[-1]]
+    _compare(name, "dec_output_wave", out.audio, expected, 1e-3)
+
+
+def test_generator_reproduces_official_noise(case):
+    """torch.Generator seeded like the official run draws the recorded dec_noise bit-exactly."""
+    name, _, archive, decoder, _, _, _ = case
+    expected = torch.from_numpy(archive["dec_noise"]).squeeze(2)
+    drawn = decoder.draw_noise(expected.shape[0], expected.shape[1], torch.Generator().manual_seed(1234), "cpu")
+    assert torch.equal(drawn, expected)
+
+
+def test_converter_rejects_bad_checkpoints(case):
+    """Unexpected, missing and mis-shaped official keys raise ValueError naming the key."""
+    name, spec, _, decoder, _, _, _ = case
+    official = {k: torch.zeros(()).expand(tuple(v["shape"])) for k, v in spec["decoder"].items()}
+    assert any(k.startswith("model_ema.") for k in official) and ALLOWED_UNUSED
+    bad = dict(official, **{"cond_stage_models.0.foo": torch.zeros(1)})
+    with pytest.raises(ValueError, match="cond_stage_models.0.foo"):
+        decoder.load_official_state_dict(bad)
+    key = "model.diffusion_model.out.2.bias"
+    missing = {k: v for k, v in official.items() if k != key}
+    with pytest.raises(ValueError, match="conv_out.bias"):
+        decoder.load_official_state_dict(missing)
+    key = "first_stage_model.vocoder.conv_post.weight"
+    shaped = dict(official, **{key: torch.zeros(3, 3)})
+    with pytest.raises(ValueError, match="conv_post.weight"):
+        decoder.load_official_state_dict(shaped)
+    no_scale = {k: v for k, v in official.items() if k != "scale_factor"}
+    with pytest.raises(ValueError, match="scale_factor"):
+        decoder.load_official_state_dict(no_scale)
