@@ -19,6 +19,7 @@ EPILOG = """examples:
   semantilm info --checkpoint outputs/text_to_audio/tiny_cpu
   semantilm encode examples/audio --codec tiny-random --out outputs/tokens
   semantilm encode song.wav speech.flac --codec haoheliu/SemantiCodec --token-rate 50 --out tokens/
+  semantilm decode outputs/tokens --codec tiny-random --steps 10 --sampler dpmsolver++ --out outputs/wav
   semantilm tokenize --dataset synthetic --codec tiny-random --out outputs/synthetic_tokens
   semantilm tokenize --dataset data/clips --caption-column caption --out data/clip_tokens
   semantilm train --config configs/recipes/text_to_audio/tiny_cpu.yaml --override train.max_steps=10
@@ -281,12 +282,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     tok, layout = lm.tokenizer, lm.layout
     wav_out = not args.tokens_only
     model = _generation_codec(args, folder, decoder=wav_out)
-    if hasattr(model, "decode"):
+    try:
         layout.check_codec(model)
-    else:
-        _check_layout_facts(layout, model)
-    if wav_out and not hasattr(model, "decode"):
-        raise CliError("this codec cannot decode yet; pass --tokens-only to write token files.")
+    except ValueError as err:
+        raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
     lm.model.to(args.device).eval()
     if args.seed is not None:
         torch.manual_seed(args.seed)
@@ -324,7 +323,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
         save_tokens(out / (name + SUFFIX), record)
     if wav_out:
-        _write_wavs(model, tokens, lengths, [out / f"{n}.wav" for n in names], args.steps)
+        _write_wavs(model, tokens, lengths, [out / f"{n}.wav" for n in names], _decode_kwargs(args))
     what = "wav + token files" if wav_out else "token files"
     print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
     return 0
@@ -342,24 +341,89 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_layout_facts(layout, model) -> None:
-    """The layout check for an encode-only codec (no decode method yet)."""
-    for name in ("semantic_vocab_size", "acoustic_vocab_size", "sample_rate"):
-        if getattr(layout, name) != getattr(model, name):
-            raise CliError(f"the checkpoint's layout has {name}={getattr(layout, name)} but the codec "
-                           f"{getattr(model, name)}; use the codec the LM was trained with.")
+def _decode_kwargs(args: argparse.Namespace) -> dict:
+    import torch
+
+    kwargs: dict = {"sampler": args.sampler}
+    if args.steps is not None:
+        kwargs["steps"] = args.steps
+    if args.seed is not None:
+        kwargs["generator"] = torch.Generator(args.device).manual_seed(args.seed)
+    return kwargs
 
 
-def _write_wavs(model, tokens, lengths, paths, steps) -> None:
+def _write_wavs(model, tokens, lengths, paths, decode_kwargs: dict, num_samples: list[int] | None = None) -> None:
+    """Decode a batch of token clips and write one 16-bit wav per clip (atomically)."""
     import soundfile as sf
 
-    kwargs = {} if steps is None else {"steps": steps}
-    dec = model.decode(tokens.to(model.device), lengths.to(model.device), **kwargs)
-    for path, wave in zip(paths, dec.unbatch()):
+    try:
+        dec = model.decode(tokens.to(model.device), lengths.to(model.device), **decode_kwargs)
+    except RuntimeError as err:
+        if "no decoder" in str(err):
+            raise CliError(f"{err} Or pass --tokens-only to write token files.") from None
+        raise
+    for i, (path, wave) in enumerate(zip(paths, dec.unbatch())):
+        if num_samples is not None:
+            wave = wave[: num_samples[i]]  # the original length (decoding fills whole frames)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp.wav")
-        sf.write(tmp, wave.float().cpu().numpy(), dec.sample_rate)
+        sf.write(tmp, wave.float().clamp(-1, 1).cpu().numpy(), dec.sample_rate, subtype="PCM_16")
         tmp.replace(path)
+
+
+def _token_files(inputs: list[str]) -> list[Path]:
+    from codec.token_file import SUFFIX
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.rglob(f"*{SUFFIX}"))
+            if not found:
+                raise CliError(f"folder {item!r} holds no token files (*{SUFFIX}); make them with `semantilm encode`.")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(f"input {item!r} does not exist.")
+    return files
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from codec.token_file import SUFFIX, load_tokens
+
+    files = _token_files(args.inputs)
+    records = [load_tokens(f) for f in files]
+    model = load_codec(args, decoder=True)
+    for path, record in zip(files, records):
+        if record.codec_variant != model.variant:
+            raise CliError(
+                f"{path} holds tokens of codec {record.codec_variant!r} ({record.token_rate} tokens/s) but --codec gives "
+                f"{model.variant!r}; decode with the codec that made them (--codec / --token-rate / --vocab)."
+            )
+    out = Path(args.out)
+    kwargs = _decode_kwargs(args)
+    kwargs["batch_size"] = args.batch_size
+    for start in tqdm(range(0, len(files), args.batch_size), desc="decode", unit="batch", disable=len(files) <= args.batch_size):
+        batch = records[start : start + args.batch_size]
+        lengths = torch.tensor([r.tokens.shape[0] for r in batch])
+        tokens = torch.zeros(len(batch), int(lengths.max()), 2, dtype=torch.long)
+        for i, r in enumerate(batch):
+            tokens[i, : r.tokens.shape[0]] = r.tokens
+        paths = [out / (f.name[: -len(SUFFIX)] + ".wav") for f in files[start : start + args.batch_size]]
+        _write_wavs(model, tokens, lengths, paths, kwargs, num_samples=[r.num_samples for r in batch])
+    print(f"wrote {len(files)} wav files to {out} ({model.variant}, {model.sample_rate} Hz)")
+    return 0
+
+
+def _add_decode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the codec's, 50)")
+    p.add_argument("--sampler", default="ddim", choices=("ddim", "dpmsolver++"),
+                   help="ddim (official) or dpmsolver++ (good with 10-25 steps); default ddim")
+    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,6 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multi-channel audio: first channel (official) or mean (default first)")
     _add_codec_args(p)
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decode token files (.tokens.npz) to wav files",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("inputs", nargs="+", help="token files or folders (searched recursively)")
+    p.add_argument("--out", required=True, help="folder for the wav files (16 kHz, original length)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per decoder call (default 8)")
+    _add_decode_args(p)
+    _add_codec_args(p)
+    p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("tokenize", help="tokenise a datasets corpus into a token data set (resumable)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
@@ -424,8 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=250, help="top-k sampling, 0 = off (default 250)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
-    p.add_argument("--steps", type=int, default=None, help="diffusion decoder steps (default: the codec's)")
+    _add_decode_args(p)
     _add_codec_args(p, default=None)
     p.set_defaults(func=cmd_generate)
 

@@ -120,7 +120,7 @@ def load_codec(
         state = torch.random.get_rng_state()
         torch.manual_seed(0)
         try:
-            model = SemantiCodec(SemantiCodecConfig.tiny(token_rate))
+            model = SemantiCodec(SemantiCodecConfig.tiny(token_rate), with_decoder=decoder)
         finally:
             torch.random.set_rng_state(state)
     else:

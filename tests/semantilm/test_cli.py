@@ -126,6 +126,36 @@ def test_generate_token_files_from_text_and_audio(trained, tmp_path):
     assert int(cont.tokens[:, 0].max()) < 64 and int(cont.tokens[:, 1].max()) < 64
 
 
+def test_generate_wav_from_text(trained, tmp_path):
+    import soundfile as sf
+
+    out = tmp_path / "gen"
+    assert main(["generate", "--checkpoint", str(trained), "--seconds", "0.1", "--out", str(out), "--text", "a tone",
+                 "--steps", "2", "--seed", "0"]) == 0
+    frames = load_tokens(out / "text_00.tokens.npz").tokens.shape[0]
+    wave, rate = sf.read(out / "text_00.wav")
+    assert rate == 16000 and wave.ndim == 1 and len(wave) == frames * 320  # 320 samples per frame at 50 frames/s
+
+
+def test_decode_token_files_to_wav(tmp_path, capsys):
+    import soundfile as sf
+
+    tokens = tmp_path / "tokens"
+    assert main(["encode", str(EXAMPLES / "tone_440hz_16k.wav"), "--codec", "tiny-random", "--out", str(tokens)]) == 0
+    wavs = tmp_path / "wav"
+    args = ["decode", str(tokens), "--codec", "tiny-random", "--steps", "2", "--seed", "0", "--out", str(wavs)]
+    assert main(args) == 0
+    wave, rate = sf.read(wavs / "tone_440hz_16k.wav")
+    assert rate == 16000 and len(wave) == 32000  # the original length, not the 104 frames' 33280 samples
+    assert "wrote 1 wav files" in capsys.readouterr().out
+    assert main([*args, "--token-rate", "50"]) == 2
+    assert "holds tokens of codec 'tiny-r100'" in capsys.readouterr().err
+    assert main(["decode", str(tmp_path / "none"), "--codec", "tiny-random", "--out", str(wavs)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["decode", str(wavs), "--codec", "tiny-random", "--out", str(wavs)]) == 2
+    assert "holds no token files" in capsys.readouterr().err
+
+
 def test_generate_errors(trained, tmp_path, capsys):
     base = ["generate", "--checkpoint", str(trained), "--out", str(tmp_path)]
     assert main([*base, "--text", "x", "--audio", "y.wav"]) == 2
@@ -202,7 +232,7 @@ def test_push_checks_the_folder_then_uploads(trained, tmp_path, monkeypatch, cap
     assert "lacks the token layout" in capsys.readouterr().err and len(uploaded) == 1
 
 
-@pytest.mark.parametrize("command", ["info", "encode", "tokenize", "train", "generate", "push"])
+@pytest.mark.parametrize("command", ["info", "encode", "decode", "tokenize", "train", "generate", "push"])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
