@@ -36,6 +36,10 @@ _EXPORTS = {
     "AudioGenerationOutput": "generation",
     "generate_audio": "generation",
     "continue_audio": "generation",
+    "load_codec": "codec_api",
+    "push_to_hub": "hub",
+    "RecipeConfig": "recipe_config",
+    "run_recipe": "recipes",
 }
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "LMConfig",
     "LayoutNotFoundError",
     "LoraSettings",
+    "RecipeConfig",
     "TrainConfig",
     "apply_lora",
     "build_lm",
@@ -58,15 +63,18 @@ __all__ = [
     "extend_pretrained_lm",
     "generate_audio",
     "layout_for_pretrained",
+    "load_codec",
     "load_lm",
     "merge_lora",
+    "push_to_hub",
+    "run_recipe",
     "save_lm",
     "train_lm",
     "train_sentencepiece",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .codec_api import AudioCodec
+    from .codec_api import AudioCodec, load_codec
     from .data import AudioLMCollator, encode_audio_dataset, encode_audio_stream
     from .generation import (
         AudioGenerationOutput,
@@ -75,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover
         continue_audio,
         generate_audio,
     )
+    from .hub import push_to_hub
     from .layout import AudioTokenLayout, LayoutNotFoundError
     from .modeling import (
         LMConfig,
@@ -87,6 +96,8 @@ if TYPE_CHECKING:  # pragma: no cover
         merge_lora,
         save_lm,
     )
+    from .recipe_config import RecipeConfig
+    from .recipes import run_recipe
     from .tokenizer import AudioTextTokenizer, train_sentencepiece
     from .training import TrainConfig, train_lm
 

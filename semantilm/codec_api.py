@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from codec.outputs import DecodeOutput, EncodeOutput
 
-__all__ = ["AudioCodec", "check_codec", "codec_description"]
+__all__ = ["AudioCodec", "check_codec", "codec_description", "load_codec", "TINY_RANDOM"]
+
+TINY_RANDOM = "tiny-random"
 
 _REQUIRED = ("sample_rate", "frame_rate", "semantic_vocab_size", "acoustic_vocab_size", "variant", "encode", "decode")
 
@@ -56,15 +58,22 @@ class AudioCodec(Protocol):
         ...
 
 
-def check_codec(codec: Any, argument: str = "codec") -> AudioCodec:
-    """Raise a ``TypeError`` naming what is missing when ``codec`` does not follow the contract."""
-    missing = [name for name in _REQUIRED if not hasattr(codec, name)]
+def check_codec(
+    codec: Any, argument: str = "codec", methods: tuple[str, ...] = ("encode", "decode")
+) -> AudioCodec:
+    """Raise a ``TypeError`` naming what is missing when ``codec`` does not follow the contract.
+
+    methods: the calls the caller needs; tokenising needs only ``("encode",)`` and a layout
+             only the attributes ``()``, so that an encode-only codec can be used for them.
+    """
+    needed = [n for n in _REQUIRED if n not in ("encode", "decode")] + list(methods)
+    missing = [name for name in needed if not hasattr(codec, name)]
     if missing:
         raise TypeError(
             f"{argument}={type(codec).__name__} does not implement the AudioCodec contract: missing {missing}; "
-            f"it needs {list(_REQUIRED)} (see semantilm.codec_api.AudioCodec)."
+            f"it needs {needed} here (see semantilm.codec_api.AudioCodec)."
         )
-    for name in ("encode", "decode"):
+    for name in methods:
         if not callable(getattr(codec, name)):
             raise TypeError(f"{argument}.{name} must be callable, got {type(getattr(codec, name)).__name__}.")
     return codec
@@ -83,3 +92,39 @@ def codec_description(codec: AudioCodec) -> dict[str, Any]:
     if config is not None and hasattr(config, "to_dict"):
         info["config"] = config.to_dict()
     return info
+
+
+def load_codec(
+    name: str = "haoheliu/SemantiCodec",
+    token_rate: int = 100,
+    vocab: int = 16384,
+    device: str = "cpu",
+    cache_dir: str | None = None,
+    decoder: bool = True,
+) -> Any:
+    """A ``codec.SemantiCodec`` by name, moved to ``device``.
+
+    name: a hub repository or local folder with the official layout, a folder written by
+          ``SemantiCodec.save_pretrained``, or ``"tiny-random"``: the tiny configuration with
+          random weights drawn from seed 0 (the same codec in every process and run; tries
+          the pipeline offline, its tokens carry no meaning).
+    token_rate / vocab: the official variant (ignored by ``tiny-random`` for ``vocab`` and by
+          ``save_pretrained`` folders).
+    decoder: False loads an encode-only codec (skips the decoder weights).
+    """
+    import torch
+
+    from codec import SemantiCodec, SemantiCodecConfig
+
+    if name == TINY_RANDOM:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(0)
+        try:
+            model = SemantiCodec(SemantiCodecConfig.tiny(token_rate), with_decoder=decoder)
+        finally:
+            torch.random.set_rng_state(state)
+    else:
+        model = SemantiCodec.from_pretrained(
+            name, token_rate=token_rate, semantic_vocab_size=vocab, cache_dir=cache_dir, load_decoder=decoder
+        )
+    return model.to(device)

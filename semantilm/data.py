@@ -118,7 +118,7 @@ def encode_audio_dataset(
     from datasets import concatenate_datasets, load_from_disk
     from tqdm.auto import tqdm
 
-    check_codec(codec)
+    check_codec(codec, methods=("encode",))
     _check_columns(dataset.column_names, audio_column, caption_column)
     if batch_size <= 0 or shard_size <= 0:
         raise ValueError(f"batch_size and shard_size must be positive, got {batch_size} and {shard_size}.")
@@ -184,7 +184,7 @@ def encode_audio_stream(
 
     Resuming a stream is ``IterableDataset.state_dict()`` / ``load_state_dict()`` of datasets.
     """
-    check_codec(codec)
+    check_codec(codec, methods=("encode",))
     _check_columns(dataset.column_names, audio_column, caption_column)
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names) if dataset.column_names is not None else [audio_column]

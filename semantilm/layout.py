@@ -118,7 +118,7 @@ class AudioTokenLayout:
         """The layout for ``codec``'s tokens appended to a text vocabulary of ``text_vocab_size`` ids."""
         from .codec_api import check_codec, codec_description
 
-        check_codec(codec)
+        check_codec(codec, methods=())
         info = codec_description(codec)
         return cls(
             text_vocab_size=text_vocab_size,

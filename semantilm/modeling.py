@@ -287,14 +287,17 @@ def load_lm(
 ) -> LoadedLM:
     """Load an LM saved by ``save_lm`` (or a LoRA adapter checkpoint written during training).
 
+    directory: a local folder, or a hub repository id (``owner/name``) of such a folder
+               (``semantilm.push_to_hub``).
     codec:  when given, the layout is checked against it (``ValueError`` on mismatch).
     kwargs: passed to ``from_pretrained`` (e.g. ``torch_dtype``).
     """
     from transformers import AutoModelForCausalLM
 
+    from .hub import resolve_checkpoint
     from .tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 
-    directory = Path(directory)
+    directory = resolve_checkpoint(directory)  # a hub id is downloaded once into the HF cache
     layout = AudioTokenLayout.from_pretrained(directory)  # raises LayoutNotFoundError first
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)

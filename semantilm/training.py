@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .tokenizer import AudioTextTokenizer
 
-__all__ = ["TrainConfig", "train_lm", "last_checkpoint"]
+__all__ = ["TrainConfig", "train_lm", "last_checkpoint", "build_collator", "resolve_report_to", "resolve_use_cpu"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class TrainConfig:
     bf16: bool = False
     dataloader_num_workers: int = 0
     disable_tqdm: bool = False
+    use_cpu: bool | None = None  # None: the CPU when no GPU is visible (then DDP runs over gloo)
+    report_to: str = "none"  # "none", "auto" (tensorboard when installed), or a transformers integration
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps"):
@@ -85,6 +87,40 @@ def _layout_callback(tokenizer: AudioTextTokenizer) -> Any:
     return SaveLayoutCallback()
 
 
+def resolve_report_to(report_to: str) -> list[str]:
+    """``TrainConfig.report_to`` -> the Trainer's list; ``"auto"`` is tensorboard when installed."""
+    import importlib.util
+
+    if report_to == "auto":
+        found = importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
+        return ["tensorboard"] if found else []
+    return [] if report_to in ("none", "") else [r.strip() for r in report_to.split(",") if r.strip()]
+
+
+def resolve_use_cpu(setting: bool | None) -> bool:
+    """``TrainConfig.use_cpu`` resolved. The Trainer must be told: without it, processes that
+    ``accelerate launch`` started on a machine without GPUs would each train alone."""
+    if setting is not None:
+        return setting
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
+
+
+def build_collator(tokenizer: AudioTextTokenizer, config: TrainConfig) -> Any:
+    """The ``AudioLMCollator`` that ``train_lm`` uses for ``config``."""
+    from .data import AudioLMCollator
+
+    return AudioLMCollator(
+        tokenizer,
+        max_length=config.max_length,
+        mode="pack" if config.packing else "pad",
+        caption_dropout=config.caption_dropout,
+        mask_text=config.mask_text,
+    )
+
+
 def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The newest ``checkpoint-N`` folder under ``output_dir`` that holds its layout, or None."""
     from .layout import LAYOUT_FILE
@@ -102,17 +138,19 @@ def train_lm(
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list[Any] | None = None,
     save_final: bool = True,
+    data_collator: Any = None,
 ) -> Any:
     """Train ``model`` on token rows (``encode_audio_dataset`` output) and return the Trainer.
 
     resume_from_checkpoint: a ``checkpoint-N`` folder, or True for the newest one in
                             ``config.output_dir``.
     save_final:             save model, layout and tokenizer into ``config.output_dir``.
+    data_collator:          replaces ``build_collator(tokenizer, config)`` (e.g. a wrapper of it).
     """
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from .data import TOKEN_COLUMNS, AudioLMCollator
+    from .data import TOKEN_COLUMNS
     from .modeling import embedding_rows
 
     layout = tokenizer.layout
@@ -151,16 +189,11 @@ def train_lm(
         dataloader_num_workers=config.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collator reads the token columns
-        report_to=[],
+        report_to=resolve_report_to(config.report_to),
+        use_cpu=resolve_use_cpu(config.use_cpu),
         disable_tqdm=config.disable_tqdm,
     )
-    collator = AudioLMCollator(
-        tokenizer,
-        max_length=config.max_length,
-        mode="pack" if config.packing else "pad",
-        caption_dropout=config.caption_dropout,
-        mask_text=config.mask_text,
-    )
+    collator = data_collator if data_collator is not None else build_collator(tokenizer, config)
     trainer = Trainer(
         model=model,
         args=args,
@@ -170,7 +203,8 @@ def train_lm(
     )
     trainer.train(resume_from_checkpoint=resume_from_checkpoint or None)
     if save_final:
-        trainer.save_model(config.output_dir)
-        tokenizer.save_pretrained(config.output_dir)
-        layout.save_pretrained(config.output_dir)
+        trainer.save_model(config.output_dir)  # the Trainer writes from the main process only
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(config.output_dir)
+            layout.save_pretrained(config.output_dir)
     return trainer
