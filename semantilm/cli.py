@@ -59,20 +59,27 @@ def load_codec(args: argparse.Namespace, decoder: bool = True):
     return load(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder)
 
 
-def _audio_files(inputs: list[str]) -> list[Path]:
+def _collect_files(inputs: list[str], matches, nothing_found: str) -> list[Path]:
+    """Files named on the command line, plus the matching files of named folders (recursive)."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and matches(p))
             if not found:
-                raise CliError(f"folder {item!r} holds no audio files ({', '.join(AUDIO_SUFFIXES)}).")
+                raise CliError(f"folder {item!r} holds no {nothing_found}.")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
             raise CliError(f"input {item!r} does not exist.")
     return files
+
+
+def _audio_files(inputs: list[str]) -> list[Path]:
+    return _collect_files(
+        inputs, lambda p: p.suffix.lower() in AUDIO_SUFFIXES, f"audio files ({', '.join(AUDIO_SUFFIXES)})"
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -374,19 +381,9 @@ def _write_wavs(model, tokens, lengths, paths, decode_kwargs: dict, num_samples:
 def _token_files(inputs: list[str]) -> list[Path]:
     from codec.token_file import SUFFIX
 
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(path.rglob(f"*{SUFFIX}"))
-            if not found:
-                raise CliError(f"folder {item!r} holds no token files (*{SUFFIX}); make them with `semantilm encode`.")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CliError(f"input {item!r} does not exist.")
-    return files
+    return _collect_files(
+        inputs, lambda p: p.name.endswith(SUFFIX), f"token files (*{SUFFIX}); make them with `semantilm encode`"
+    )
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
