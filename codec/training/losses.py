@@ -168,6 +168,11 @@ class CodecTrainingStep(nn.Module):
         if lengths is None:
             lengths = torch.full((B,), waves.shape[1], dtype=torch.long, device=device)
         lengths = torch.as_tensor(lengths, device=device).long()
+        if lengths.shape != (B,) or int(lengths.min()) < cfg.win_length or int(lengths.max()) > waves.shape[1]:
+            raise ValueError(
+                f"lengths must be [batch={B}] sample counts between {cfg.win_length} and {waves.shape[1]}, "
+                f"got {lengths.tolist()}."
+            )
         padded = F.pad(waves.float(), (0, seg - waves.shape[1]))
         padded = padded * (torch.arange(seg, device=device)[None] < lengths[:, None])
 

@@ -202,5 +202,7 @@ def test_rejects_bad_input():
         step(torch.zeros(1, cfg.segment_samples + 1))
     with pytest.raises(ValueError, match="NaN"):
         step(torch.full((1, 1000), float("nan")))
+    with pytest.raises(ValueError, match="lengths"):
+        step(torch.zeros(2, 2000), torch.tensor([2000, 3000]))
     with pytest.raises(ValueError, match="decoder"):
         CodecTrainingStep(SemantiCodec(tiny_config()))
