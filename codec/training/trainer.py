@@ -130,6 +130,7 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
     resume: continue from the newest complete checkpoint in ``args.output_dir`` when there is one.
     """
     from accelerate import Accelerator
+    from accelerate.data_loader import prepare_data_loader
     from accelerate.utils import GradientAccumulationPlugin, set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -169,7 +170,10 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
     def loader(epoch: int):
         dl = DataLoader(EpochWindows(windows, epoch), batch_size=args.batch_size, shuffle=False,
                         drop_last=True, collate_fn=collate_windows)
-        return accelerator.prepare_data_loader(dl)
+        # The module-level function, not Accelerator.prepare_data_loader: that one registers every
+        # epoch's loader with the Accelerator, and save_state would then write a sampler file for each.
+        return prepare_data_loader(dl, device=accelerator.device, num_processes=accelerator.num_processes,
+                                   process_index=accelerator.process_index, put_on_device=True, rng_types=[])
 
     per_epoch = len(windows) // per_step
     accum = args.gradient_accumulation_steps

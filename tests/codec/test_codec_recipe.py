@@ -65,11 +65,13 @@ def test_optimizer_sees_only_trainable_parameters(tmp_path):
 
 def test_resume_equals_uninterrupted(tmp_path):
     straight = run_codec_recipe(config(tmp_path / "a", "train.max_steps=3", "train.save_steps=100"))
-    first = run_codec_recipe(config(tmp_path / "b", "train.max_steps=2", "train.save_steps=100"))
-    assert first.global_step == 2
+    # 4 clips, batch 2: 2 steps per epoch. Stopping after step 1 makes the resumed run skip a
+    # batch of epoch 0 and then cross into epoch 1.
+    first = run_codec_recipe(config(tmp_path / "b", "train.max_steps=1", "train.save_steps=100"))
+    assert first.global_step == 1
     resumed = run_codec_recipe(config(tmp_path / "b", "train.max_steps=3", "train.save_steps=100"))
-    assert resumed.global_step == 3 and [s for s, _ in resumed.history] == [3]
-    assert resumed.history[0][1] == straight.history[2][1]  # same batch, noise, loss
+    assert resumed.global_step == 3 and [s for s, _ in resumed.history] == [2, 3]
+    assert [logs for _, logs in resumed.history] == [logs for _, logs in straight.history[1:]]  # same batches, noise
     a = SemantiCodec.from_pretrained(straight.codec_dir).state_dict()
     b = SemantiCodec.from_pretrained(resumed.codec_dir).state_dict()
     for k in a:
@@ -103,3 +105,15 @@ def test_cli_dispatches_codec_recipe(tmp_path, capsys):
                "train.max_steps=1", "data.synthetic_examples=2", "train.batch_size=1", "data.synthetic_seconds=1.2"])
     assert rc == 0 and "codec: 1 steps" in capsys.readouterr().out
     assert (tmp_path / "codec" / "model.safetensors").is_file()
+
+
+def test_incomplete_checkpoint_is_not_resumed(tmp_path):
+    from codec.training.trainer import CHECKPOINT_DONE, latest_checkpoint
+
+    for step, done in ((2, True), (10, True), (12, False)):
+        folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        if done:
+            (folder / CHECKPOINT_DONE).write_text("")
+    assert latest_checkpoint(tmp_path).name == "checkpoint-10"
+    assert latest_checkpoint(tmp_path / "none") is None
