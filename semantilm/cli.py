@@ -214,7 +214,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not Path(args.config).is_file():
         raise CliError(f"config {args.config!r} does not exist (see configs/recipes/).")
-    if args.recipe == "codec" or _config_task(args.config) == "codec":
+    task = _config_task(args.config)
+    if (args.recipe == "codec") != (task == "codec") and args.recipe is not None:
+        raise CliError(f"--recipe {args.recipe} but {args.config} is a {task} config; drop --recipe or use "
+                       f"a config from configs/recipes/{args.recipe}/.")
+    if task == "codec":
         return _run_codec_recipe(args.config, args.override)
     config = load_config(RecipeConfig, args.config, args.override)
     if args.recipe is not None and config.task != args.recipe:

@@ -117,3 +117,11 @@ def test_incomplete_checkpoint_is_not_resumed(tmp_path):
             (folder / CHECKPOINT_DONE).write_text("")
     assert latest_checkpoint(tmp_path).name == "checkpoint-10"
     assert latest_checkpoint(tmp_path / "none") is None
+
+
+def test_cli_recipe_mismatch_is_an_error(tmp_path):
+    from semantilm.cli import main
+
+    t2a = CONFIG.parents[1] / "text_to_audio" / "tiny_cpu.yaml"
+    assert main(["train", "--recipe", "codec", "--config", str(t2a)]) == 2
+    assert main(["train", "--recipe", "continuation", "--config", str(CONFIG)]) == 2
