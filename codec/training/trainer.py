@@ -139,6 +139,9 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
     if windows.window_samples > seg:
         raise ValueError(f"window of {windows.window_samples} samples exceeds the codec's segment of {seg}.")
     output_dir = Path(args.output_dir)
+    if args.mixed_precision != "no" and (args.use_cpu or not torch.cuda.is_available()):
+        # CPU autocast runs the acoustic LSTM through oneDNN, which rejects bf16 LSTMs on many CPUs.
+        raise ValueError(f"train.mixed_precision={args.mixed_precision!r} needs a GPU; use 'no' on the CPU.")
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,

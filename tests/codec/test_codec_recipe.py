@@ -63,6 +63,11 @@ def test_optimizer_sees_only_trainable_parameters(tmp_path):
     assert len(opt["state"]) == n_trainable < len(list(step.parameters()))
 
 
+def test_mixed_precision_on_cpu_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="mixed_precision"):
+        run_codec_recipe(config(tmp_path, "train.mixed_precision=bf16", "train.max_steps=1"))
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     straight = run_codec_recipe(config(tmp_path / "a", "train.max_steps=3", "train.save_steps=100"))
     # 4 clips, batch 2: 2 steps per epoch. Stopping after step 1 makes the resumed run skip a
