@@ -130,3 +130,22 @@ def test_cli_recipe_mismatch_is_an_error(tmp_path):
     t2a = CONFIG.parents[1] / "text_to_audio" / "tiny_cpu.yaml"
     assert main(["train", "--recipe", "codec", "--config", str(t2a)]) == 2
     assert main(["train", "--recipe", "continuation", "--config", str(CONFIG)]) == 2
+
+
+def test_windows_from_a_saved_dataset(tmp_path):
+    import numpy as np
+    from datasets import Dataset
+
+    from semantilm.codec_recipe import CodecDataSection, build_windows
+
+    rows = [{"sound": {"array": np.full(n, 0.1, np.float32), "sampling_rate": 8000}} for n in (4000, 16000, 800)]
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
+    windows = build_windows(CodecDataSection(dataset=str(tmp_path / "ds"), audio_column="sound"),
+                            window_samples=16000, min_samples=400, sample_rate=16000, seed=3)
+    assert len(windows) == 3 and sorted(windows.order(0)) == [0, 1, 2]
+    lengths = [windows.window(0, i)[1] for i in range(3)]
+    assert lengths == [8000, 16000, 1600]  # resampled 8 kHz -> 16 kHz; the long clip is cropped
+    wave, _ = windows.window(0, 1)
+    assert torch.equal(wave, windows.window(0, 1)[0]) and wave.shape == (16000,)
+    with pytest.raises(ValueError, match="audio_column"):
+        build_windows(CodecDataSection(dataset=str(tmp_path / "ds")), 16000, 400, 16000, 0)
