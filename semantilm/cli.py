@@ -23,6 +23,7 @@ EPILOG = """examples:
   semantilm tokenize --dataset synthetic --codec tiny-random --out outputs/synthetic_tokens
   semantilm tokenize --dataset data/clips --caption-column caption --out data/clip_tokens
   semantilm train --config configs/recipes/text_to_audio/tiny_cpu.yaml --override train.max_steps=10
+  semantilm train --recipe codec --config configs/recipes/codec/tiny_cpu.yaml
   semantilm generate --checkpoint outputs/text_to_audio/tiny_cpu --text "a rising sweep" --seconds 2 --out gen/
   semantilm generate --checkpoint runs/continuation --audio examples/audio/tone_440hz_16k.wav --seconds 2 --out gen/
   semantilm push outputs/text_to_audio/tiny_cpu me/tiny-t2a
@@ -213,6 +214,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not Path(args.config).is_file():
         raise CliError(f"config {args.config!r} does not exist (see configs/recipes/).")
+    task = _config_task(args.config)
+    if (args.recipe == "codec") != (task == "codec") and args.recipe is not None:
+        raise CliError(f"--recipe {args.recipe} but {args.config} is a {task} config; drop --recipe or use "
+                       f"a config from configs/recipes/{args.recipe}/.")
+    if task == "codec":
+        return _run_codec_recipe(args.config, args.override)
     config = load_config(RecipeConfig, args.config, args.override)
     if args.recipe is not None and config.task != args.recipe:
         raise CliError(f"--recipe {args.recipe} but {args.config} is a {config.task} config; drop --recipe or use "
@@ -221,6 +228,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     last = f", last loss {result.losses[-1][1]:.3f}" if result.losses else ""
     print(f"{config.task}: {result.global_step} steps on {result.num_examples} examples{last}; model in {result.output_dir}")
     return 0
+
+
+def _config_task(path: str) -> object:
+    """The ``task`` key of a recipe YAML (None when it has none or is not a mapping)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError:
+        return None  # load_config reports it
+    return data.get("task") if isinstance(data, dict) else None
+
+
+def _run_codec_recipe(config_path: str, overrides: list[str]) -> int:
+    from accelerate import PartialState
+
+    from .codec_recipe import load_codec_recipe_config, run_codec_recipe
+
+    config = load_codec_recipe_config(config_path, overrides)
+    result = run_codec_recipe(config)
+    if PartialState().is_main_process:
+        last = f", last loss {result.history[-1][1]['loss']:.4f}" if result.history else ""
+        print(f"codec: {result.global_step} steps{last}; codec in {result.codec_dir}")
+    return 0
+
+
+def codec_recipe_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``recipes/codec/train.py``: ``--config FILE [--override key=value ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="recipes/codec/train.py",
+        description="The codec training recipe (acoustic encoder + diffusion decoder); run it with `accelerate launch`.",
+    )
+    parser.add_argument("--config", required=True, help="codec recipe YAML, e.g. configs/recipes/codec/tiny_cpu.yaml")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="change config values, e.g. train.max_steps=100")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from .recipe_config import ConfigError
+
+    try:
+        return _run_codec_recipe(args.config, args.override)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"codec recipe: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as err:
+        print(f"codec recipe: error: {err}", file=sys.stderr)
+        return 1
 
 
 def recipe_main(task: str, argv: list[str] | None = None) -> int:
@@ -476,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run a training recipe in this process (accelerate launch for many GPUs)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     p.add_argument("--config", required=True, help="recipe YAML, e.g. configs/recipes/text_to_audio/tiny_cpu.yaml")
-    p.add_argument("--recipe", default=None, choices=("text_to_audio", "continuation"),
+    p.add_argument("--recipe", default=None, choices=("text_to_audio", "continuation", "codec"),
                    help="check that the config is for this recipe (default: the config's task)")
     p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                    help="change config values, e.g. train.max_steps=100 codec.name=tiny-random")

@@ -1,0 +1,166 @@
+"""The codec training recipe (acoustic encoder + diffusion decoder) as one function of a config.
+
+``configs/recipes/codec/*.yaml`` -> :class:`CodecRecipeConfig` (read by
+:mod:`semantilm.recipe_config`, so unknown keys and wrong types are errors naming the key) ->
+:func:`run_codec_recipe`: build or load the codec with its decoder, cut windows from the corpus
+and run :func:`codec.training.trainer.train_codec`. ``recipes/codec/train.py`` and
+``semantilm train --recipe codec`` both end here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codec.training.losses import CodecTrainingConfig
+from codec.training.trainer import CodecTrainArgs, CodecTrainResult
+
+__all__ = [
+    "CodecModelSection",
+    "CodecDataSection",
+    "CodecRecipeConfig",
+    "load_codec_recipe_config",
+    "build_codec",
+    "build_windows",
+    "run_codec_recipe",
+    "RESOLVED_CONFIG_FILE",
+]
+
+logger = logging.getLogger(__name__)
+
+RESOLVED_CONFIG_FILE = "recipe.yaml"
+TINY_RANDOM = "tiny-random"
+
+
+@dataclass
+class CodecModelSection:
+    """The codec to train: ``tiny-random`` (tiny config, random weights) or a folder/hub repo."""
+
+    name: str = TINY_RANDOM  # "tiny-random", a save_pretrained folder, or an official-layout folder/repo
+    token_rate: int = 100  # official variant (25, 50, 100)
+    vocab: int = 16384  # official semantic vocabulary (ignored for save_pretrained folders)
+    tiny_sizes: dict[str, Any] = field(default_factory=dict)  # tiny-random only: SemantiCodecConfig.tiny overrides
+    init_seed: int = 0  # tiny-random only: seed of the random weights
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.token_rate not in (25, 50, 100):
+            raise ValueError(f"token_rate must be 25, 50 or 100, got {self.token_rate}.")
+        if self.tiny_sizes and self.name != TINY_RANDOM:
+            raise ValueError("tiny_sizes only applies to name: tiny-random.")
+
+
+@dataclass
+class CodecDataSection:
+    """The audio corpus: ``synthetic`` or a dataset (save_to_disk folder, audio folder, hub id)."""
+
+    dataset: str = "synthetic"
+    split: str = "train"
+    audio_column: str = "audio"
+    max_examples: int | None = None
+    synthetic_examples: int = 64
+    synthetic_seconds: float = 2.0
+    synthetic_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
+            raise ValueError("synthetic_examples and synthetic_seconds must be positive.")
+        if self.max_examples is not None and self.max_examples <= 0:
+            raise ValueError(f"max_examples must be positive or null, got {self.max_examples}.")
+
+
+@dataclass
+class CodecRecipeConfig:
+    """One codec training run (``configs/recipes/codec/*.yaml``)."""
+
+    task: str = "codec"
+    codec: CodecModelSection = field(default_factory=CodecModelSection)
+    data: CodecDataSection = field(default_factory=CodecDataSection)
+    objective: CodecTrainingConfig = field(default_factory=CodecTrainingConfig)  # p_uncond, commitment, EMA
+    train: CodecTrainArgs = field(default_factory=CodecTrainArgs)
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.task != "codec":
+            raise ValueError(f"task must be 'codec' in a codec recipe config, got {self.task!r}.")
+
+
+def load_codec_recipe_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> CodecRecipeConfig:
+    """Read and validate a codec recipe YAML (``key.subkey=value`` overrides applied first)."""
+    from .recipe_config import load_config
+
+    return load_config(CodecRecipeConfig, path, overrides)
+
+
+def build_codec(section: CodecModelSection):
+    """The codec with its decoder, in fp32 (random tiny weights, or loaded)."""
+    import torch
+
+    from codec.config import SemantiCodecConfig
+    from codec.model import SemantiCodec
+
+    if section.name == TINY_RANDOM:
+        sizes = {k: tuple(v) if isinstance(v, list) else v for k, v in section.tiny_sizes.items()}
+        try:
+            config = SemantiCodecConfig.tiny(section.token_rate, **sizes)
+        except TypeError as err:
+            raise ValueError(f"codec.tiny_sizes: {err}") from None
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(section.init_seed)
+            return SemantiCodec(config, with_decoder=True)
+        finally:
+            torch.random.set_rng_state(state)
+    return SemantiCodec.from_pretrained(section.name, token_rate=section.token_rate, semantic_vocab_size=section.vocab,
+                                        cache_dir=section.cache_dir, load_decoder=True)
+
+
+def build_windows(data: CodecDataSection, window_samples: int, min_samples: int, sample_rate: int, seed: int):
+    """:class:`ClipWindows` over the corpus; clips are decoded and resampled lazily."""
+    from codec.audio import resample
+    from codec.training.windows import ClipWindows
+
+    from .corpus import load_corpus
+    from .data import _to_waveform
+    from .synthetic import SyntheticSoundConfig
+
+    synthetic = SyntheticSoundConfig(num_examples=data.synthetic_examples, seconds=data.synthetic_seconds,
+                                     seed=data.synthetic_seed)
+    corpus = load_corpus(data.dataset, split=data.split, synthetic=synthetic, max_examples=data.max_examples)
+    if data.audio_column not in corpus.column_names:
+        raise ValueError(f"data.audio_column={data.audio_column!r} is not a column of the corpus {corpus.column_names}.")
+
+    def clip(i: int):
+        wave, sr = _to_waveform(corpus[int(i)][data.audio_column], None, data.audio_column)
+        return wave if sr == sample_rate else resample(wave, sr, sample_rate)
+
+    return ClipWindows((len(corpus), clip), window_samples, min_samples, seed=seed)
+
+
+def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
+    """Run the codec recipe in this process (one of many under ``accelerate launch``)."""
+    import yaml
+
+    from codec.training.losses import CodecTrainingStep
+    from codec.training.trainer import train_codec
+
+    from .recipe_config import to_dict
+
+    if not isinstance(config, CodecRecipeConfig):
+        raise TypeError(f"config must be a CodecRecipeConfig, got {type(config).__name__}.")
+    codec = build_codec(config.codec)
+    cfg = codec.config
+    window = round(config.train.window_seconds * cfg.sample_rate)
+    if window > cfg.segment_samples:
+        raise ValueError(f"train.window_seconds={config.train.window_seconds} exceeds the codec's segment of "
+                         f"{cfg.segment_samples / cfg.sample_rate:.2f} s.")
+    windows = build_windows(config.data, window, cfg.win_length, cfg.sample_rate, config.train.seed)
+    out = Path(config.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    step = CodecTrainingStep(codec, config.objective)
+    return train_codec(step, windows, config.train, resume=config.resume)
