@@ -14,12 +14,7 @@ from semantilm.recipe_config import ConfigError
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "recipes" / "codec" / "tiny_cpu.yaml"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def config(out: Path, *overrides: str):

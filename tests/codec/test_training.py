@@ -11,13 +11,7 @@ from codec.training.losses import CodecLosses, CodecTrainingConfig, CodecTrainin
 from codec.training.mel import LogMelFrontEnd, slaney_mel_filters
 from codec.training.vq import EMAVectorQuantizer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(**overrides) -> SemantiCodecConfig:

@@ -17,14 +17,9 @@ from codec.outputs import DecodeOutput, EncodeOutput
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest on one thread (two threads that wait on each other under a
-    loaded machine made steps 10x slower). Restored afterwards: the full-size codec tests in
-    the same session want every core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _lm_tests_on_one_thread(one_torch_thread):
+    """Every LM test runs on one torch thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
 
 CAPTIONS = [
     "a dog barks twice in a quiet room",
