@@ -16,7 +16,9 @@ from semantilm.recipe_config import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPE_CONFIGS = sorted((ROOT / "configs" / "recipes").rglob("*.yaml"))
+# The LM recipes' configs; configs/recipes/codec/ holds the codec recipe's own schema
+# (tested in tests/codec/test_codec_recipe.py).
+RECIPE_CONFIGS = sorted(p for p in (ROOT / "configs" / "recipes").rglob("*.yaml") if p.parent.name != "codec")
 TINY = ROOT / "configs" / "recipes" / "text_to_audio" / "tiny_cpu.yaml"
 
 
@@ -26,6 +28,16 @@ def test_shipped_recipe_configs_load(path):
     assert config.task == path.parent.name
     assert (ROOT / config.model.size).is_file() if config.model.size else config.model.pretrained
     assert from_dict(RecipeConfig, to_dict(config)) == config  # round trip
+
+
+def test_every_shipped_recipe_config_is_checked():
+    from semantilm.codec_recipe import load_codec_recipe_config
+
+    codec_configs = sorted((ROOT / "configs" / "recipes" / "codec").glob("*.yaml"))
+    assert codec_configs
+    for path in codec_configs:
+        load_codec_recipe_config(path)
+    assert len(RECIPE_CONFIGS) + len(codec_configs) == len(list((ROOT / "configs" / "recipes").rglob("*.yaml")))
 
 
 def test_accelerate_configs():
