@@ -254,61 +254,62 @@ def _run_codec_recipe(config_path: str, overrides: list[str]) -> int:
     return 0
 
 
-def codec_recipe_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``recipes/codec/train.py``: ``--config FILE [--override key=value ...]``."""
-    parser = argparse.ArgumentParser(
-        prog="recipes/codec/train.py",
-        description="The codec training recipe (acoustic encoder + diffusion decoder); run it with `accelerate launch`.",
-    )
-    parser.add_argument("--config", required=True, help="codec recipe YAML, e.g. configs/recipes/codec/tiny_cpu.yaml")
+def _recipe_args(task: str, description: str, override_example: str, argv: list[str] | None) -> argparse.Namespace:
+    """The command line shared by every ``recipes/<task>/train.py``; also sets up logging."""
+    parser = argparse.ArgumentParser(prog=f"recipes/{task}/train.py", description=description)
+    parser.add_argument("--config", required=True, help=f"recipe YAML, e.g. configs/recipes/{task}/tiny_cpu.yaml")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="change config values, e.g. train.max_steps=100")
+                        help=f"change config values, e.g. {override_example}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    return args
+
+
+def _run_recipe_reporting_errors(task: str, run) -> int:
+    """Run a recipe; a config or usage error exits 2, a failed run 1, each with a one-line message."""
     from .recipe_config import ConfigError
 
     try:
-        return _run_codec_recipe(args.config, args.override)
+        return run()
     except (ConfigError, FileNotFoundError) as err:
-        print(f"codec recipe: error: {err}", file=sys.stderr)
+        print(f"{task} recipe: error: {err}", file=sys.stderr)
         return 2
     except (ValueError, TypeError) as err:
-        print(f"codec recipe: error: {err}", file=sys.stderr)
+        print(f"{task} recipe: error: {err}", file=sys.stderr)
         return 1
+
+
+def codec_recipe_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``recipes/codec/train.py``: ``--config FILE [--override key=value ...]``."""
+    args = _recipe_args(
+        "codec", "The codec training recipe (acoustic encoder + diffusion decoder); run it with `accelerate launch`.",
+        "train.max_steps=100", argv,
+    )
+    return _run_recipe_reporting_errors("codec", lambda: _run_codec_recipe(args.config, args.override))
 
 
 def recipe_main(task: str, argv: list[str] | None = None) -> int:
     """Entry point of ``recipes/<task>/train.py``: ``--config FILE [--override key=value ...]``."""
-    parser = argparse.ArgumentParser(
-        prog=f"recipes/{task}/train.py",
-        description=f"The {task} training recipe; run it with `accelerate launch` for several processes.",
+    args = _recipe_args(
+        task, f"The {task} training recipe; run it with `accelerate launch` for several processes.",
+        "train.max_steps=100 data.dataset=synthetic", argv,
     )
-    parser.add_argument("--config", required=True, help=f"recipe YAML, e.g. configs/recipes/{task}/tiny_cpu.yaml")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="change config values, e.g. train.max_steps=100 data.dataset=synthetic")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
 
-    from .recipe_config import ConfigError, RecipeConfig, load_config
-    from .recipes import run_recipe
+    def run() -> int:
+        from accelerate import PartialState
 
-    try:
-        config = load_config(RecipeConfig, args.config, args.override)
-        result = run_recipe(config, task=task)
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"{task} recipe: error: {err}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as err:
-        print(f"{task} recipe: error: {err}", file=sys.stderr)
-        return 1
-    from accelerate import PartialState
+        from .recipe_config import RecipeConfig, load_config
+        from .recipes import run_recipe
 
-    if PartialState().is_main_process:
-        last = f", last loss {result.losses[-1][1]:.3f}" if result.losses else ""
-        print(f"{task}: {result.global_step} steps on {result.num_examples} examples{last}; model in {result.output_dir}")
-    return 0
+        result = run_recipe(load_config(RecipeConfig, args.config, args.override), task=task)
+        if PartialState().is_main_process:
+            last = f", last loss {result.losses[-1][1]:.3f}" if result.losses else ""
+            print(f"{task}: {result.global_step} steps on {result.num_examples} examples{last}; "
+                  f"model in {result.output_dir}")
+        return 0
+
+    return _run_recipe_reporting_errors(task, run)
 
 
 def _generation_codec(args: argparse.Namespace, folder: Path, decoder: bool):
