@@ -81,7 +81,10 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--mode", mode, "--clips", str(clips),
                    "--token-rate", str(args.token_rate), "--clip-seconds", str(args.clip_seconds),
                    "--device", args.device, "--dtype", args.dtype]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                sys.exit(f"the {mode} x{clips} run failed:\n{proc.stderr}")
+            out = proc.stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(f"  measured {mode} x{clips}", file=sys.stderr)
 
