@@ -165,6 +165,17 @@ def load_native(folder: str | Path) -> tuple[SemantiCodecConfig, dict[str, torch
     return config, state
 
 
+def read_json_object(path: str | Path, what: str, remedy: str) -> dict:
+    """A JSON object from ``path``; a ``ValueError`` naming ``what`` and ``remedy`` when the file is damaged."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err}): the file is damaged; {remedy}.") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {str(path)!r} holds a {type(data).__name__}, not a JSON object; {remedy}.")
+    return data
+
+
 def _atomic_write(target: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)

@@ -221,11 +221,18 @@ class SemantiCodecConfig:
         return cls(**data)
 
     def to_json_file(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Write the config as JSON, atomically (temporary name, then rename)."""
+        from .checkpoints import _atomic_write
+
+        payload = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(payload))
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> SemantiCodecConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a config written by ``to_json_file``; a clear ``ValueError`` for a damaged file."""
+        from .checkpoints import read_json_object
+
+        return cls.from_dict(read_json_object(path, "codec config", "save the codec again with save_pretrained"))
 
     # ----- presets ---------------------------------------------------------------------
     @classmethod

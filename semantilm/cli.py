@@ -27,6 +27,9 @@ EPILOG = """examples:
   semantilm generate --checkpoint outputs/text_to_audio/tiny_cpu --text "a rising sweep" --seconds 2 --out gen/
   semantilm generate --checkpoint runs/continuation --audio examples/audio/tone_440hz_16k.wav --seconds 2 --out gen/
   semantilm push outputs/text_to_audio/tiny_cpu me/tiny-t2a
+  semantilm eval-codec examples/audio --codec tiny-random --steps 5 --out outputs/eval/codec.json
+  semantilm eval-codec --dataset synthetic --max-examples 16 --token-rate 50 --device cuda --out eval/r50.json
+  semantilm eval-lm --checkpoint outputs/text_to_audio/tiny_cpu --dataset outputs/synthetic_tokens --out eval/lm.json
 
 Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
 
@@ -392,6 +395,59 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_codec(args: argparse.Namespace) -> int:
+    from .eval_codec import dataset_clips, evaluate_codec, file_clips
+
+    if bool(args.inputs) == bool(args.dataset):
+        raise CliError("give audio files / folders or --dataset, not both and not neither.")
+    if args.inputs:
+        clips = file_clips(_audio_files(args.inputs), mono=args.mono)
+    else:
+        clips = dataset_clips(_eval_corpus(args), args.audio_column, args.name_column)
+    model = load_codec(args, decoder=True)
+    result = evaluate_codec(model, clips, metrics=args.metrics, batch_size=args.batch_size,
+                            decode_kwargs=_decode_kwargs(args))
+    result.settings.update(seed=args.seed, source=args.dataset or args.inputs, codec=args.codec)
+    print(result.table(per_clip=args.per_clip))
+    print(f"wrote {result.save_json(args.out)}")
+    return 0
+
+
+def _eval_corpus(args: argparse.Namespace):
+    """The ``--dataset`` of an eval command (see load_corpus), first ``--max-examples`` rows."""
+    from .corpus import load_corpus
+
+    if args.dataset != "synthetic" and args.dataset.startswith((".", "/", "~")) and not Path(args.dataset).exists():
+        raise CliError(f"dataset {args.dataset!r} does not exist.")
+    return load_corpus(args.dataset, split=args.split, max_examples=args.max_examples)
+
+
+def cmd_eval_lm(args: argparse.Namespace) -> int:
+    import json
+
+    from .corpus import is_token_dataset
+    from .eval_lm import evaluate_lm
+    from .hub import resolve_checkpoint
+    from .modeling import load_lm
+    from .tokenizer import _atomic_write
+
+    lm = load_lm(resolve_checkpoint(args.checkpoint))
+    if lm.tokenizer is None:
+        raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
+    corpus = _eval_corpus(args)
+    if not is_token_dataset(corpus):
+        raise CliError(f"dataset {args.dataset!r} holds no tokens; make a token data set with `semantilm tokenize`.")
+    lm.model.to(args.device)
+    result = evaluate_lm(lm.model, lm.tokenizer, corpus, batch_size=args.batch_size, max_length=args.max_length)
+    print(result.table())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"checkpoint": args.checkpoint, "dataset": args.dataset, **result.to_dict()}
+    _atomic_write(out, (json.dumps(payload, indent=2) + "\n").encode())
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .hub import check_checkpoint_folder, push_to_hub
 
@@ -479,7 +535,19 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
 
 
+def _add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, required: bool = False) -> None:
+    p.add_argument("--dataset", required=required, default=None,
+                   help="'synthetic', a folder saved with save_to_disk (a token data set for eval-lm), a folder "
+                        "of audio files, or a hub dataset name")
+    p.add_argument("--split", default="train", help="split of a DatasetDict or hub dataset (default train)")
+    p.add_argument("--max-examples", type=int, default=None, help="only the first N rows")
+    if audio_column is not None:
+        p.add_argument("--audio-column", default=audio_column, help=f"column with the audio (default {audio_column})")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .eval_codec import METRICS  # stdlib only: --help stays instant
+
     parser = argparse.ArgumentParser(
         prog="semantilm", description="Audio language modelling with SemantiCodec tokens.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -553,6 +621,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decode_args(p)
     _add_codec_args(p, default=None)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("eval-codec", help="encode + decode audio and score the reconstructions (mel, MR-STFT, "
+                       "SI-SDR, PESQ, STOI); table + JSON", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively); or use --dataset")
+    p.add_argument("--out", required=True, help="JSON file for the scores (per clip and mean)")
+    p.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS),
+                   help="metrics to compute (default all; PESQ/STOI need pip install 'semantilm[eval]', "
+                        "ViSQOL has no pip package and is reported as unavailable)")
+    p.add_argument("--per-clip", action="store_true", help="print one table row per clip")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per encode / decode call (default 8)")
+    p.add_argument("--mono", default="first", choices=("first", "mean"), help="multi-channel files: first channel or mean")
+    _add_dataset_args(p, "audio")
+    p.add_argument("--name-column", default=None, help="column naming each row in the per-clip scores")
+    _add_decode_args(p)
+    _add_codec_args(p)
+    p.set_defaults(func=cmd_eval_codec)
+
+    p = sub.add_parser("eval-lm", help="per-token loss and perplexity of an LM checkpoint on a token data set, "
+                       "split by semantic / acoustic positions", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG)
+    p.add_argument("--checkpoint", required=True, help="LM checkpoint folder or hub id")
+    p.add_argument("--out", required=True, help="JSON file for the losses and perplexities")
+    p.add_argument("--batch-size", type=int, default=8, help="examples per forward (default 8)")
+    p.add_argument("--max-length", type=int, default=2048, help="LM ids per example; longer clips are cut (default 2048)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    _add_dataset_args(p, None, required=True)
+    p.set_defaults(func=cmd_eval_lm)
 
     p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)

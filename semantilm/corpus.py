@@ -130,7 +130,9 @@ def save_token_dataset(dataset: Dataset, directory: str | os.PathLike, codec_inf
     directory = Path(directory)
     dataset.save_to_disk(str(directory))
     info = {"format": "semantilm-token-dataset", "version": 1, "codec": codec_info, "num_rows": len(dataset)}
-    (directory / TOKEN_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    from .tokenizer import _atomic_write
+
+    _atomic_write(directory / TOKEN_INFO_FILE, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     return directory
 
 

@@ -149,7 +149,9 @@ def encode_audio_dataset(
                 "use another cache_dir (or delete this one) to tokenise this dataset."
             )
     else:
-        path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        from .tokenizer import _atomic_write
+
+        _atomic_write(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
     parts = []
     n_shards = max(1, -(-len(dataset) // shard_size))

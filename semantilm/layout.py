@@ -457,7 +457,9 @@ class AudioTokenLayout:
                 f"{str(directory)!r} has no {LAYOUT_FILE}: it is not a semantilm checkpoint, or its token layout "
                 "was not saved. Save checkpoints with semantilm.save_lm(...) (or layout.save_pretrained(dir))."
             )
-        return cls.from_dict(json.loads(path.read_text()))
+        from codec.checkpoints import read_json_object
+
+        return cls.from_dict(read_json_object(path, "token layout", "save it again with layout.save_pretrained(dir)"))
 
     # ----- helpers ---------------------------------------------------------------------
     @staticmethod

@@ -232,7 +232,48 @@ def test_push_checks_the_folder_then_uploads(trained, tmp_path, monkeypatch, cap
     assert "lacks the token layout" in capsys.readouterr().err and len(uploaded) == 1
 
 
-@pytest.mark.parametrize("command", ["info", "encode", "decode", "tokenize", "train", "generate", "push"])
+def test_eval_codec_on_a_folder_writes_table_and_json(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "eval" / "codec.json"
+    args = ["eval-codec", str(EXAMPLES), "--codec", "tiny-random", "--steps", "2", "--seed", "0", "--per-clip",
+            "--out", str(out), "--metrics", "mel", "mrstft", "si_sdr", "visqol"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| tiny-r100 | 0.60 | 2 | 3.5 |" in printed and "tone_440hz_16k.wav" in printed
+    assert "ViSQOL: not measured" in printed
+    data = json.loads(out.read_text())
+    assert data["bitrate"] == 600.0 and data["metrics"] == ["mel", "mrstft", "si_sdr"] and len(data["clips"]) == 2
+    assert data["settings"]["steps"] == 2 and data["settings"]["seed"] == 0
+
+
+def test_eval_lm_splits_semantic_and_acoustic(trained, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "lm.json"
+    assert main(["eval-lm", "--checkpoint", str(trained), "--dataset", str(trained / "tokens" / "shard-00000"),
+                 "--max-examples", "4",
+                 "--out", str(out)]) == 0
+    assert "| semantic |" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["num_examples"] == 4 and data["counts"]["semantic"] == data["counts"]["acoustic"] > 0
+    assert data["counts"]["all"] == sum(data["counts"][k] for k in ("semantic", "acoustic", "other"))
+    assert all(v > 0 for v in data["perplexities"].values())
+
+
+def test_eval_errors(trained, tmp_path, capsys):
+    assert main(["eval-codec", "--out", str(tmp_path / "x.json")]) == 2
+    assert "not both and not neither" in capsys.readouterr().err
+    assert main(["eval-codec", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval-lm", "--checkpoint", str(trained), "--dataset", "synthetic", "--out", str(tmp_path / "x")]) == 2
+    assert "holds no tokens" in capsys.readouterr().err
+    assert main(["eval-lm", "--checkpoint", str(trained), "--dataset", "./nowhere", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", ["info", "encode", "decode", "tokenize", "train", "generate", "push", "eval-codec",
+                                     "eval-lm"])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
