@@ -45,7 +45,16 @@ def vocoder_config(config: SemantiCodecConfig) -> SpeechT5HifiGanConfig:
 
 
 def build_vocoder(config: SemantiCodecConfig) -> SpeechT5HifiGan:
-    """A randomly initialised vocoder with the official structure scaled by ``config``."""
+    """A randomly initialised vocoder with the official structure scaled by ``config``.
+
+    Initialised as the HiFi-GAN reference trains it: upsampling and ResBlock convolutions
+    N(0, 0.01) (what transformers does for every layer), but the input and output convolutions
+    keep PyTorch's default init. With N(0, 0.01) there too the untrained output is ~1e-11 and
+    its gradients fall below Adam's epsilon, so a vocoder built here could never train.
+    """
     from transformers import SpeechT5HifiGan
 
-    return SpeechT5HifiGan(vocoder_config(config))
+    model = SpeechT5HifiGan(vocoder_config(config))
+    model.conv_pre.reset_parameters()
+    model.conv_post.reset_parameters()
+    return model

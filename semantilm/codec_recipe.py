@@ -1,10 +1,14 @@
-"""The codec training recipe (acoustic encoder + diffusion decoder) as one function of a config.
+"""The codec training recipe (decoder, VAE or vocoder stage) as one function of a config.
 
 ``configs/recipes/codec/*.yaml`` -> :class:`CodecRecipeConfig` (read by
 :mod:`semantilm.recipe_config`, so unknown keys and wrong types are errors naming the key) ->
-:func:`run_codec_recipe`: build or load the codec with its decoder, cut windows from the corpus
-and run :func:`codec.training.trainer.train_codec`. ``recipes/codec/train.py`` and
+:func:`run_codec_recipe`: build or load the codec with its decoder (optionally taking the VAE /
+vocoder from earlier stage outputs), cut windows from the corpus and run the ``stage``'s
+training step through :func:`codec.training.trainer.train_stage`. ``recipes/codec/train.py`` and
 ``semantilm train --recipe codec`` both end here.
+
+Stages: ``decoder`` (acoustic encoder + VQ + UNet, :mod:`codec.training.losses`), ``vae``
+(:mod:`codec.training.vae_stage`), ``vocoder`` (:mod:`codec.training.vocoder_stage`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from codec.training.losses import CodecTrainingConfig
 from codec.training.trainer import CodecTrainArgs, CodecTrainResult
+from codec.training.vae_stage import VAETrainingConfig
+from codec.training.vocoder_stage import VocoderTrainingConfig
 
 __all__ = [
     "CodecModelSection",
@@ -26,6 +32,7 @@ __all__ = [
     "load_codec_recipe_config",
     "build_codec",
     "build_windows",
+    "build_stage",
     "run_codec_recipe",
     "RESOLVED_CONFIG_FILE",
 ]
@@ -46,6 +53,8 @@ class CodecModelSection:
     tiny_sizes: dict[str, Any] = field(default_factory=dict)  # tiny-random only: SemantiCodecConfig.tiny overrides
     init_seed: int = 0  # tiny-random only: seed of the random weights
     cache_dir: str | None = None
+    vae_from: str | None = None  # output_dir (or codec folder) of a vae stage: take its VAE + scale_factor
+    vocoder_from: str | None = None  # output_dir (or codec folder) of a vocoder stage: take its vocoder
 
     def __post_init__(self) -> None:
         if self.token_rate not in (25, 50, 100):
@@ -78,9 +87,12 @@ class CodecRecipeConfig:
     """One codec training run (``configs/recipes/codec/*.yaml``)."""
 
     task: str = "codec"
+    stage: Literal["decoder", "vae", "vocoder"] = "decoder"  # what this run trains
     codec: CodecModelSection = field(default_factory=CodecModelSection)
     data: CodecDataSection = field(default_factory=CodecDataSection)
-    objective: CodecTrainingConfig = field(default_factory=CodecTrainingConfig)  # p_uncond, commitment, EMA
+    objective: CodecTrainingConfig = field(default_factory=CodecTrainingConfig)  # decoder stage: p_uncond, EMA
+    vae: VAETrainingConfig = field(default_factory=VAETrainingConfig)  # vae stage: KL / L2 weights
+    vocoder: VocoderTrainingConfig = field(default_factory=VocoderTrainingConfig)  # vocoder stage: GAN
     train: CodecTrainArgs = field(default_factory=CodecTrainArgs)
     resume: bool = True
 
@@ -97,7 +109,22 @@ def load_codec_recipe_config(path: str | os.PathLike, overrides: Iterable[str] =
 
 
 def build_codec(section: CodecModelSection):
-    """The codec with its decoder, in fp32 (random tiny weights, or loaded)."""
+    """The codec with its decoder, in fp32 (random tiny weights, or loaded), then the VAE /
+    vocoder of ``section.vae_from`` / ``section.vocoder_from`` when given."""
+    codec = _base_codec(section)
+    from codec.training.parts import load_decoder_part
+
+    for part, source in (("vae", section.vae_from), ("vocoder", section.vocoder_from)):
+        if source is not None:
+            try:
+                load_decoder_part(codec, source, part)
+            except (FileNotFoundError, ValueError) as err:
+                raise ValueError(f"codec.{part}_from={source!r}: {err}") from None
+    return codec
+
+
+def _base_codec(section: CodecModelSection):
+    """The codec named by ``section.name`` (random tiny weights from ``init_seed``, or loaded)."""
     import torch
 
     from codec.config import SemantiCodecConfig
@@ -145,8 +172,7 @@ def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
     """Run the codec recipe in this process (one of many under ``accelerate launch``)."""
     import yaml
 
-    from codec.training.losses import CodecTrainingStep
-    from codec.training.trainer import train_codec
+    from codec.training.trainer import train_stage
 
     from .recipe_config import to_dict
 
@@ -162,5 +188,19 @@ def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
     out = Path(config.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    step = CodecTrainingStep(codec, config.objective)
-    return train_codec(step, windows, config.train, resume=config.resume)
+    return train_stage(build_stage(config, codec), windows, config.train, resume=config.resume)
+
+
+def build_stage(config: CodecRecipeConfig, codec):  # noqa: ANN001, ANN201 - SemantiCodec -> nn.Module
+    """The training-step module of ``config.stage`` around ``codec``."""
+    if config.stage == "vae":
+        from codec.training.vae_stage import VAETrainingStep
+
+        return VAETrainingStep(codec, config.vae)
+    if config.stage == "vocoder":
+        from codec.training.vocoder_stage import VocoderTrainingStep
+
+        return VocoderTrainingStep(codec, config.vocoder, init_seed=config.train.seed)
+    from codec.training.losses import CodecTrainingStep
+
+    return CodecTrainingStep(codec, config.objective)

@@ -96,6 +96,31 @@ class CodecLosses:
         }
 
 
+def check_windows(waves: torch.Tensor, lengths: torch.Tensor | None, config) -> torch.Tensor:  # noqa: ANN001
+    """Validate a batch of training windows; return ``lengths`` (LongTensor[B], default N).
+
+    waves: FloatTensor[B, N] with N <= ``config.segment_samples``, finite; lengths: valid samples
+    per clip, between one analysis window (``config.win_length``) and N.
+    """
+    seg = config.segment_samples
+    if waves.dim() != 2 or not waves.is_floating_point():
+        raise ValueError(f"waves must be a float tensor [batch, samples], got {tuple(waves.shape)} {waves.dtype}.")
+    if waves.shape[1] > seg:
+        raise ValueError(f"waves have {waves.shape[1]} samples; a training window holds at most {seg}.")
+    if not torch.isfinite(waves).all():
+        raise ValueError("waves contain NaN or Inf.")
+    B, device = waves.shape[0], waves.device
+    if lengths is None:
+        lengths = torch.full((B,), waves.shape[1], dtype=torch.long, device=device)
+    lengths = torch.as_tensor(lengths, device=device).long()
+    if lengths.shape != (B,) or int(lengths.min()) < config.win_length or int(lengths.max()) > waves.shape[1]:
+        raise ValueError(
+            f"lengths must be [batch={B}] sample counts between {config.win_length} and {waves.shape[1]}, "
+            f"got {lengths.tolist()}."
+        )
+    return lengths
+
+
 def diffuse(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
             alphas_cumprod: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, v target) for clean latents x0 [B, ...], noise like x0, timesteps LongTensor[B].
@@ -135,6 +160,8 @@ class CodecTrainingStep(nn.Module):
         self.codec.decoder.unet.requires_grad_(True)
         self.train()
 
+    stage_name = "decoder"
+
     def frozen_modules(self) -> list[nn.Module]:
         d = self.codec.decoder
         return [self.codec.audiomae, self.codec.semantic, d.vae, d.vocoder]
@@ -144,6 +171,10 @@ class CodecTrainingStep(nn.Module):
         yield from self.codec.acoustic.parameters()
         yield from self.codec.decoder.unet.parameters()
 
+    def phases(self) -> list[tuple[str, list[nn.Parameter]]]:
+        """One optimiser for the whole stage (see :func:`codec.training.trainer.train_stage`)."""
+        return [("decoder", list(self.trainable_parameters()))]
+
     def train(self, mode: bool = True) -> CodecTrainingStep:
         """Frozen parts always stay in eval mode."""
         super().train(mode)
@@ -152,27 +183,18 @@ class CodecTrainingStep(nn.Module):
         return self
 
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None, *,
-                generator: torch.Generator | None = None) -> CodecLosses:
+                generator: torch.Generator | None = None, phase: str = "decoder",
+                carry: dict[str, torch.Tensor] | None = None) -> CodecLosses:
         """waves: FloatTensor[B, N] at 16 kHz, N <= one window (10.24 s with official sizes);
         lengths: valid samples per clip (default N). ``generator`` seeds t, noise, the CFG
-        drop and the VAE posterior draw (on the waves' device)."""
+        drop and the VAE posterior draw (on the waves' device). ``phase`` / ``carry``: the
+        trainer's multi-optimiser protocol; this stage has the one phase ``decoder``."""
+        if phase != "decoder":
+            raise ValueError(f"phase must be 'decoder' for CodecTrainingStep, got {phase!r}.")
         codec, cfg, tc = self.codec, self.codec.config, self.config
         seg = cfg.segment_samples
-        if waves.dim() != 2 or not waves.is_floating_point():
-            raise ValueError(f"waves must be a float tensor [batch, samples], got {tuple(waves.shape)} {waves.dtype}.")
-        if waves.shape[1] > seg:
-            raise ValueError(f"waves have {waves.shape[1]} samples; a training window holds at most {seg}.")
-        if not torch.isfinite(waves).all():
-            raise ValueError("waves contain NaN or Inf.")
+        lengths = check_windows(waves, lengths, cfg)
         B, device = waves.shape[0], waves.device
-        if lengths is None:
-            lengths = torch.full((B,), waves.shape[1], dtype=torch.long, device=device)
-        lengths = torch.as_tensor(lengths, device=device).long()
-        if lengths.shape != (B,) or int(lengths.min()) < cfg.win_length or int(lengths.max()) > waves.shape[1]:
-            raise ValueError(
-                f"lengths must be [batch={B}] sample counts between {cfg.win_length} and {waves.shape[1]}, "
-                f"got {lengths.tolist()}."
-            )
         padded = F.pad(waves.float(), (0, seg - waves.shape[1]))
         padded = padded * (torch.arange(seg, device=device)[None] < lengths[:, None])
 

@@ -78,7 +78,7 @@ def slaney_mel_filters(n_mels: int, n_fft: int, sample_rate: int, f_min: float, 
 class LogMelFrontEnd(nn.Module):
     """16 kHz waveforms [B, N] -> log-mel images [B, 1, segment_frames, vae_mel_bins].
 
-    Frames past ``segment_frames`` are cut; shorter inputs are zero-padded (in samples) first,
+    Frames past ``segment_frames`` (or ``num_frames``) are cut; shorter inputs are zero-padded (in samples) first,
     so every window gives the VAE its fixed-size image. Runs in fp32 (also under autocast).
     """
 
@@ -96,11 +96,16 @@ class LogMelFrontEnd(nn.Module):
             persistent=False,
         )
 
-    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+    def forward(self, waves: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
+        """num_frames: frames to return (default ``segment_frames``; the vocoder stage asks for
+        its window's frames rather than a whole segment)."""
         cfg, m = self.config, self.mel
         if waves.dim() != 2:
             raise ValueError(f"waves must be [batch, samples], got shape {tuple(waves.shape)}.")
-        target = cfg.segment_frames * m.hop_length
+        frames = cfg.segment_frames if num_frames is None else num_frames
+        if frames <= 0:
+            raise ValueError(f"num_frames must be positive, got {num_frames}.")
+        target = frames * m.hop_length
         with torch.autocast(device_type=waves.device.type, enabled=False):
             x = waves.float()
             if x.shape[1] < target:
@@ -112,4 +117,4 @@ class LogMelFrontEnd(nn.Module):
                 center=False, return_complex=True,
             ).abs()  # [B, F, frames]
             mel = torch.matmul(self.filters, spec).clamp(min=m.clamp_min).log()
-        return mel[..., : cfg.segment_frames].transpose(1, 2).unsqueeze(1)
+        return mel[..., :frames].transpose(1, 2).unsqueeze(1)

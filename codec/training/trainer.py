@@ -1,25 +1,35 @@
-"""Accelerate loop that trains :class:`codec.training.losses.CodecTrainingStep`.
+"""One Accelerate loop for every codec training stage (decoder, VAE, vocoder).
 
 A plain loop instead of ``transformers.Trainer``: the batch is ``(waves, lengths)`` rather than
-a dict of model inputs, the loss object is a :class:`CodecLosses`, and part of the state (the
-EMA codebook of the acoustic quantiser and its statistics) is changed by ``forward`` itself
-rather than by the optimiser. Both fit badly in the Trainer's model/inputs/loss contract; the
-loop below is short and owns all of it.
+a dict of model inputs, the losses are small dataclasses, part of the state (the EMA codebook of
+the acoustic quantiser) is changed by ``forward`` itself, and the vocoder stage alternates two
+optimisers (generator, discriminators). All of that fits badly in the Trainer's
+model/inputs/loss contract; the loop below is short and owns all of it.
+
+A stage is an ``nn.Module`` following :class:`TrainingStage`: ``codec`` (what gets
+``save_pretrained``), ``stage_name``, ``phases()`` (one ``(name, parameters)`` per optimiser,
+in update order) and ``forward(waves, lengths, generator=, phase=, carry=)`` returning losses
+with ``total`` and ``as_dict()`` (and optionally ``carry``: tensors handed to the next phase of
+the same micro-batch, e.g. the generator's detached output for the discriminator step). An
+optional ``on_train_end(windows)`` runs in every process before the final checkpoint (the VAE
+stage sets the latent scale there).
 
 What it does, in every process of ``accelerate launch`` (or in-process):
 
 * mixed precision and gradient accumulation come from the :class:`accelerate.Accelerator`
-  (``mixed_precision``, ``gradient_accumulation_steps``); the optimiser (AdamW, constant LR after
-  a linear warm-up) sees only ``trainable_parameters()`` (LSTM, projection, UNet), so AudioMAE,
-  the semantic centroids, the VAE and the vocoder never get optimiser state;
+  (``mixed_precision``, ``gradient_accumulation_steps``); one AdamW per phase (constant LR after
+  a linear warm-up) sees only that phase's parameters, so frozen parts never get optimiser state;
+  with several phases DDP runs with ``find_unused_parameters`` (each phase leaves the other
+  phase's parameters out of its graph);
 * data: one window per clip per epoch (:mod:`codec.training.windows`), order and offsets drawn
-  from (seed, epoch); the noise, timesteps, CFG drop and posterior draw of each micro-batch come
-  from a generator seeded by (seed, micro-batch, process) - so the run is a function of the
-  step counter and the saved state, and resuming is exact;
+  from (seed, epoch); the randomness of each micro-batch comes from a generator seeded by
+  (seed, micro-batch, process) - so the run is a function of the step counter and the saved
+  state, and resuming is exact;
 * every ``save_steps`` optimiser steps and at the end: ``accelerator.save_state`` into
-  ``<output_dir>/checkpoints/checkpoint-N`` (model incl. the EMA-VQ buffers, optimiser, scheduler,
-  RNG states, step counter) plus ``checkpoint-N/codec`` written by ``save_pretrained``; the final
-  codec goes to ``<output_dir>/codec``. A run resumes from the newest complete checkpoint.
+  ``<output_dir>/checkpoints/checkpoint-N`` (model incl. buffers and discriminators, every
+  optimiser, every scheduler, RNG states, step counter) plus ``checkpoint-N/codec`` written by
+  ``save_pretrained``; the final codec goes to ``<output_dir>/codec``. A run resumes from the
+  newest complete checkpoint.
 * tqdm progress on the main process; the averaged loss dict is logged with :mod:`logging` and,
   when tensorboard is installed, through the Accelerator's tensorboard tracker.
 """
@@ -28,16 +38,25 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import torch
+from torch import nn
 
-from .losses import CodecTrainingStep
 from .windows import ClipWindows, EpochWindows, collate_windows
 
-__all__ = ["CodecTrainArgs", "CodecTrainResult", "train_codec", "latest_checkpoint", "CHECKPOINT_DONE"]
+__all__ = [
+    "CodecTrainArgs",
+    "CodecTrainResult",
+    "TrainingStage",
+    "train_stage",
+    "train_codec",
+    "latest_checkpoint",
+    "CHECKPOINT_DONE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +72,7 @@ class CodecTrainArgs:
     batch_size: int = 8  # windows per process and micro-batch
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1.0e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # HiFi-GAN uses (0.8, 0.99)
     weight_decay: float = 0.0
     warmup_steps: int = 0
     max_grad_norm: float | None = 1.0  # null: no clipping
@@ -73,6 +93,8 @@ class CodecTrainArgs:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
+        if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}.")
 
 
 @dataclass
@@ -84,6 +106,18 @@ class CodecTrainResult:
     global_step: int
     history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     codec_dir: Path | None = None
+
+
+class TrainingStage(Protocol):
+    """What :func:`train_stage` needs from a stage module (see the module docstring)."""
+
+    stage_name: str
+    codec: Any  # SemantiCodec
+
+    def phases(self) -> list[tuple[str, list[nn.Parameter]]]: ...
+
+    def __call__(self, waves: torch.Tensor, lengths: torch.Tensor, *, generator: torch.Generator,
+                 phase: str, carry: dict[str, torch.Tensor]) -> Any: ...
 
 
 class _StepCounter:
@@ -112,6 +146,9 @@ def _micro_batch_seed(seed: int, micro: int, rank: int) -> int:
 
 def _save(accelerator, model, output_dir: Path, step: int) -> Path:  # noqa: ANN001 - accelerate objects
     folder = output_dir / "checkpoints" / f"checkpoint-{step}"
+    if accelerator.is_main_process:
+        (folder / CHECKPOINT_DONE).unlink(missing_ok=True)  # rewritten: incomplete until the marker is back
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(folder))
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).codec.save_pretrained(folder / "codec")
@@ -122,20 +159,33 @@ def _save(accelerator, model, output_dir: Path, step: int) -> Path:  # noqa: ANN
     return folder
 
 
-def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: CodecTrainArgs, *,
+def _check_stage(stage: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
+    if not isinstance(stage, nn.Module) or not hasattr(stage, "codec") or not callable(getattr(stage, "phases", None)):
+        raise TypeError(f"stage must be an nn.Module with .codec and .phases() (a TrainingStage), got "
+                        f"{type(stage).__name__}.")
+    phases = [(name, list(params)) for name, params in stage.phases()]
+    if not phases or any(not params for _, params in phases):
+        raise ValueError(f"every phase of {type(stage).__name__} needs parameters, got "
+                         f"{[(n, len(p)) for n, p in phases]}.")
+    return phases
+
+
+def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
                 resume: bool = True) -> CodecTrainResult:
-    """Train ``training_step`` for ``args.max_steps`` optimiser steps (see the module docstring).
+    """Train ``stage`` for ``args.max_steps`` optimiser steps (see the module docstring).
 
     windows: the corpus and window length (``windows.window_samples`` must fit the codec's segment).
     resume: continue from the newest complete checkpoint in ``args.output_dir`` when there is one.
     """
     from accelerate import Accelerator
     from accelerate.data_loader import prepare_data_loader
-    from accelerate.utils import GradientAccumulationPlugin, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    seg = training_step.codec.config.segment_samples
+    phases = _check_stage(stage)
+    name = getattr(stage, "stage_name", "codec")
+    seg = stage.codec.config.segment_samples
     if windows.window_samples > seg:
         raise ValueError(f"window of {windows.window_samples} samples exceeds the codec's segment of {seg}.")
     output_dir = Path(args.output_dir)
@@ -150,27 +200,31 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
             num_steps=args.gradient_accumulation_steps, sync_with_dataloader=False),
         log_with="tensorboard" if tensorboard else None,
         project_dir=str(output_dir / "logs"),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=len(phases) > 1)],
     )
     set_seed(args.seed)
     per_step = args.batch_size * accelerator.num_processes
     if len(windows) < per_step:
         raise ValueError(f"the corpus has {len(windows)} clips; one batch over all processes needs {per_step}.")
     if tensorboard:
-        accelerator.init_trackers("codec")
+        accelerator.init_trackers(name)
 
-    params = list(training_step.trainable_parameters())
-    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
     warmup = args.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+    optimizers, schedulers = [], []
+    for _, params in phases:
+        opt = torch.optim.AdamW(params, lr=args.learning_rate, betas=tuple(args.adam_betas),
+                                weight_decay=args.weight_decay)
+        optimizers.append(opt)
+        schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1))))
     counter = _StepCounter()
-    model, optimizer = accelerator.prepare(training_step, optimizer)
-    accelerator.register_for_checkpointing(scheduler, counter)  # stepped once per optimiser step, by us
+    model, *optimizers = accelerator.prepare(stage, *optimizers)
+    accelerator.register_for_checkpointing(*schedulers, counter)  # stepped once per optimiser step, by us
 
     if resume and (last := latest_checkpoint(output_dir)) is not None:
         accelerator.load_state(str(last))
         logger.info("resumed from %s at step %d", last, counter.step)
 
-    def loader(epoch: int):
+    def loader(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         dl = DataLoader(EpochWindows(windows, epoch), batch_size=args.batch_size, shuffle=False,
                         drop_last=True, collate_fn=collate_windows)
         # The module-level function, not Accelerator.prepare_data_loader: that one registers every
@@ -183,8 +237,7 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
     micro = counter.step * accum
     result = CodecTrainResult(output_dir, counter.step)
     sums: dict[str, float] = {}
-    progress = tqdm(total=args.max_steps, initial=counter.step, disable=not accelerator.is_main_process,
-                    desc="codec")
+    progress = tqdm(total=args.max_steps, initial=counter.step, disable=not accelerator.is_main_process, desc=name)
     model.train()
     while counter.step < args.max_steps:
         epoch, skip = divmod(micro, per_epoch)
@@ -194,23 +247,26 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
         for waves, lengths in batches:
             generator = torch.Generator(device=waves.device)
             generator.manual_seed(_micro_batch_seed(args.seed, micro, accelerator.process_index))
+            carry: dict[str, torch.Tensor] = {}
             with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    losses = model(waves, lengths, generator=generator)
-                accelerator.backward(losses.total)
-                if accelerator.sync_gradients and args.max_grad_norm is not None:
-                    accelerator.clip_grad_norm_(params, args.max_grad_norm)
-                optimizer.step()
-                if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
-                    scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                for (phase, params), optimizer, scheduler in zip(phases, optimizers, schedulers):
+                    with accelerator.autocast():
+                        losses = model(waves, lengths, generator=generator, phase=phase, carry=carry)
+                    accelerator.backward(losses.total)
+                    if accelerator.sync_gradients and args.max_grad_norm is not None:
+                        accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                    optimizer.step()
+                    if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+                        scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    carry = dict(getattr(losses, "carry", None) or {})
+                    for k, v in losses.as_dict().items():
+                        sums[k] = sums.get(k, 0.0) + v / accum
             micro += 1
-            for k, v in losses.as_dict().items():
-                sums[k] = sums.get(k, 0.0) + v / accum
             if not accelerator.sync_gradients:
                 continue
             counter.step += 1
-            logs, sums = {**sums, "lr": scheduler.get_last_lr()[0]}, {}
+            logs, sums = {**sums, "lr": schedulers[0].get_last_lr()[0]}, {}
             result.history.append((counter.step, logs))
             progress.update(1)
             progress.set_postfix(loss=f"{logs['loss']:.4f}")
@@ -218,19 +274,26 @@ def train_codec(training_step: CodecTrainingStep, windows: ClipWindows, args: Co
                 accelerator.log(logs, step=counter.step)
             if counter.step % args.logging_steps == 0:
                 logger.info("step %d: %s", counter.step, {k: round(v, 5) for k, v in logs.items()})
-            if counter.step % args.save_steps == 0 or counter.step == args.max_steps:
+            if counter.step % args.save_steps == 0 and counter.step < args.max_steps:
                 _save(accelerator, model, output_dir, counter.step)
             if counter.step >= args.max_steps:
                 break
     progress.close()
     result.global_step = counter.step
-    if latest_checkpoint(output_dir) is None or int(latest_checkpoint(output_dir).name[11:]) != counter.step:
-        _save(accelerator, model, output_dir, counter.step)  # e.g. resumed with max_steps already reached
+    unwrapped = accelerator.unwrap_model(model)
+    if callable(end := getattr(unwrapped, "on_train_end", None)):
+        end(windows)  # every process: it may change buffers that the final checkpoint must hold
+    _save(accelerator, model, output_dir, counter.step)
     codec_dir = output_dir / "codec"
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).codec.save_pretrained(codec_dir)
+        unwrapped.codec.save_pretrained(codec_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     result.codec_dir = codec_dir
     return result
 
+
+def train_codec(training_step: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
+                resume: bool = True) -> CodecTrainResult:
+    """The acoustic-encoder + decoder stage (:class:`CodecTrainingStep`); same as :func:`train_stage`."""
+    return train_stage(training_step, windows, args, resume=resume)

@@ -1,0 +1,58 @@
+"""Take a trained VAE or vocoder from an earlier stage's output into a codec.
+
+The VAE and vocoder stages write whole codecs (``save_pretrained``); the decoder stage needs only
+their ``decoder.vae.*`` (plus ``decoder.scale_factor``) or ``decoder.vocoder.*`` weights. Loading
+is safetensors-only and strict: every key of the part must be there with the model's shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..checkpoints import is_native_folder, load_native
+from ..convert_decoder import check_state_dict
+from ..model import SemantiCodec
+
+__all__ = ["load_decoder_part", "resolve_codec_folder"]
+
+PARTS = ("vae", "vocoder")
+
+
+def resolve_codec_folder(source: str | Path) -> Path:
+    """A ``save_pretrained`` folder, or a training output dir holding one in ``codec/``."""
+    path = Path(source)
+    for folder in (path, path / "codec"):
+        if is_native_folder(folder):
+            return folder
+    raise FileNotFoundError(f"{str(path)!r} is neither a save_pretrained codec folder (config.json + "
+                            "model.safetensors) nor a training output dir with one in codec/; pass the "
+                            "output_dir of a finished vae / vocoder stage.")
+
+
+def load_decoder_part(codec: SemantiCodec, source: str | Path, part: Literal["vae", "vocoder"]) -> None:
+    """Copy ``part`` (``vae``: its weights and the latent ``scale_factor``; ``vocoder``) from the
+    codec saved at ``source`` into ``codec`` in place. Raises ValueError naming the keys that are
+    missing, unexpected or mis-shaped (different sizes in ``codec.tiny_sizes`` than the stage had)."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}.")
+    if codec.decoder is None:
+        raise ValueError("the codec has no decoder to load a VAE or vocoder into.")
+    folder = resolve_codec_folder(source)
+    _, state = load_native(folder)
+    prefix = f"decoder.{part}."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    module = getattr(codec.decoder, part)
+    try:
+        check_state_dict(f"{part} from {str(folder)!r}", weights, module.state_dict())
+    except ValueError as err:
+        raise ValueError(f"{err}. The {part} sizes of the codec being trained must equal those of the "
+                         f"{part} stage (codec.tiny_sizes / the codec's config).") from None
+    module.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    if part == "vae":
+        if "decoder.scale_factor" not in state:
+            raise ValueError(f"{str(folder)!r} has no decoder.scale_factor; it is not a codec with a decoder.")
+        with torch.no_grad():
+            codec.decoder.scale_factor.copy_(state["decoder.scale_factor"])

@@ -1,0 +1,171 @@
+"""Training stage of the decoder's HiFi-GAN vocoder (Kong et al., 2020, s.2.3).
+
+Generator: the codec's ``SpeechT5HifiGan`` (``codec.decoder.vocoder``); discriminators:
+:class:`codec.training.discriminators.HifiGanDiscriminator` (multi-period + multi-scale), held
+by this stage only (they are in the training checkpoints, not in the saved codec).
+
+Per batch of 16 kHz windows ``y`` (N samples, F = N / hop frames): ``s`` = log-mel of ``y``
+[B, F, 64] (:mod:`codec.training.mel`, the mel the VAE reconstructs), ``y^ = G(s)`` cut to N
+samples. Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
+
+1. ``generator``: ``adversarial_weight`` * sum_k mean (1 - D_k(y^))^2
+   + ``feature_weight`` (2) * sum_k,l mean |D_k,l(y) - D_k,l(y^)|
+   + ``mel_weight`` (45) * mean |mel(y^) - s|; the discriminators take no gradient here;
+2. ``discriminator``: sum_k mean (1 - D_k(y))^2 + mean D_k(y^)^2 on the detached ``y^`` of
+   phase 1 (handed over through ``carry``), so the generator runs once per micro-batch.
+
+The paper alternates discriminator then generator; generator first lets one forward of G serve
+both phases. ``adversarial_start`` delays both GAN terms (and the discriminator updates) by a
+number of micro-batches: a mel-only warm-up that cheap CPU runs profit from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model import SemantiCodec
+from .discriminators import (
+    HifiGanDiscriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from .losses import check_windows
+from .mel import LogMelFrontEnd, MelConfig
+
+__all__ = ["VocoderTrainingConfig", "VocoderLosses", "VocoderTrainingStep"]
+
+PHASES = ("generator", "discriminator")
+
+
+@dataclass
+class VocoderTrainingConfig:
+    """Hyper-parameters of the HiFi-GAN objective (the ``vocoder`` section of a codec recipe config).
+
+    mel_weight / feature_weight / adversarial_weight: loss weights (paper: 45 / 2 / 1).
+    periods / scales: the multi-period discriminator's periods and the multi-scale one's scales.
+    discriminator_width: channel scale of all discriminators (1.0: the paper's size).
+    adversarial_start: micro-batches (optimiser steps x gradient accumulation) of mel-only
+        training before the GAN terms switch on.
+    """
+
+    mel_weight: float = 45.0
+    feature_weight: float = 2.0
+    adversarial_weight: float = 1.0
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    scales: int = 3
+    discriminator_width: float = 1.0
+    adversarial_start: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if any(p < 1 for p in self.periods) or self.scales < 0 or (not self.periods and not self.scales):
+            raise ValueError(f"periods must be >= 1 and scales >= 0 with at least one discriminator, got "
+                             f"periods={self.periods}, scales={self.scales}.")
+        if self.discriminator_width <= 0:
+            raise ValueError(f"discriminator_width must be positive, got {self.discriminator_width}.")
+
+
+@dataclass
+class VocoderLosses:
+    """One phase's losses. Generator phase: total (loss), mel L1, adversarial, feature matching;
+    discriminator phase: total (disc). ``carry``: the generator's detached output for phase 2."""
+
+    total: torch.Tensor
+    parts: dict[str, torch.Tensor]
+    carry: dict[str, torch.Tensor]
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v.detach()) for k, v in self.parts.items()}
+
+
+class VocoderTrainingStep(nn.Module):
+    """``step(waves, lengths, phase=...)`` -> :class:`VocoderLosses`; trains the vocoder and the discriminators."""
+
+    stage_name = "vocoder"
+
+    def __init__(self, codec: SemantiCodec, config: VocoderTrainingConfig | None = None,
+                 mel: MelConfig | None = None, init_seed: int = 0) -> None:
+        """init_seed: seed of the discriminators' random weights (the global RNG is left alone)."""
+        super().__init__()
+        if codec.decoder is None:
+            raise ValueError("the codec has no decoder; build it with SemantiCodec(config, with_decoder=True).")
+        self.config = c = config or VocoderTrainingConfig()
+        self.codec = codec
+        self.mel = LogMelFrontEnd(codec.config, mel)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            self.discriminator = HifiGanDiscriminator(tuple(c.periods), c.scales, c.discriminator_width)
+        # Micro-batches seen, to switch the GAN terms on; a buffer so that checkpoints carry it.
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        codec.requires_grad_(False)
+        codec.decoder.vocoder.requires_grad_(True)
+        self.train()
+
+    def train(self, mode: bool = True) -> VocoderTrainingStep:
+        """Only the vocoder and the discriminators follow ``mode``."""
+        super().train(mode)
+        self.codec.eval()
+        self.codec.decoder.vocoder.train(mode)
+        return self
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.codec.decoder.vocoder.parameters()
+
+    def phases(self) -> list[tuple[str, list[nn.Parameter]]]:
+        return [("generator", list(self.generator_parameters())),
+                ("discriminator", list(self.discriminator.parameters()))]
+
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None, phase: str = "generator",
+                carry: dict[str, torch.Tensor] | None = None) -> VocoderLosses:
+        """waves: FloatTensor[B, N] at 16 kHz (N <= segment). ``phase``: ``generator`` or
+        ``discriminator`` (which needs the ``carry`` of the generator phase of the same batch)."""
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
+        lengths = check_windows(waves, lengths, self.codec.config)
+        hop = self.mel.mel.hop_length
+        frames = waves.shape[1] // hop
+        keep = torch.arange(frames * hop, device=waves.device)[None] < lengths[:, None]
+        real = waves[:, : frames * hop].float() * keep
+        adversarial = int(self.updates) >= self.config.adversarial_start
+        if phase == "discriminator":
+            if carry is None or "fake" not in carry:
+                raise ValueError("the discriminator phase needs carry={'fake': ...} from the generator phase.")
+            if self.training:
+                self.updates += 1  # micro-batches seen (a buffer: checkpoints carry it)
+            self.discriminator.requires_grad_(True)
+            if not adversarial:  # warm-up: a zero loss that still touches every parameter (DDP, AMP)
+                zero = sum(p.sum() for p in self.discriminator.parameters()) * 0.0
+                return VocoderLosses(zero, {"disc": zero}, {})
+            loss = discriminator_loss(self.discriminator(real), self.discriminator(carry["fake"].float()))
+            return VocoderLosses(loss, {"disc": loss}, {})
+
+        self.discriminator.requires_grad_(False)
+        vocoder = self.codec.decoder.vocoder
+        mel = self.mel(real, frames).squeeze(1)  # [B, F, mel_bins]
+        fake = vocoder(mel.to(next(vocoder.parameters()).dtype)).float()
+        if fake.shape[-1] < real.shape[-1]:
+            raise ValueError(f"the vocoder gave {fake.shape[-1]} samples for {frames} frames; expected at least "
+                             f"{real.shape[-1]} (hop {hop}): check vocoder_upsample_rates.")
+        fake = fake[:, : real.shape[-1]] * keep
+        mel_loss = F.l1_loss(self.mel(fake, frames).squeeze(1), mel)
+        total = self.config.mel_weight * mel_loss
+        parts = {"mel": mel_loss}
+        if adversarial:
+            with torch.no_grad():
+                real_out = self.discriminator(real)
+            fake_out = self.discriminator(fake)
+            adv = generator_adversarial_loss(fake_out)
+            fm = feature_matching_loss(real_out, fake_out)
+            total = total + self.config.adversarial_weight * adv + self.config.feature_weight * fm
+            parts.update(adversarial=adv, feature_matching=fm)
+        parts = {"loss": total, **parts}
+        return VocoderLosses(total, parts, {"fake": fake.detach()})
