@@ -261,7 +261,7 @@ def _recipe_args(task: str, description: str, override_example: str, argv: list[
     """The command line shared by every ``recipes/<task>/train.py``; also sets up logging."""
     parser = argparse.ArgumentParser(prog=f"recipes/{task}/train.py", description=description)
     parser.add_argument("--config", required=True, help=f"recipe YAML, e.g. configs/recipes/{task}/tiny_cpu.yaml")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help=f"change config values, e.g. {override_example}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     args = parser.parse_args(argv)
@@ -602,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="recipe YAML, e.g. configs/recipes/text_to_audio/tiny_cpu.yaml")
     p.add_argument("--recipe", default=None, choices=("text_to_audio", "continuation", "codec"),
                    help="check that the config is for this recipe (default: the config's task)")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="change config values, e.g. train.max_steps=100 codec.name=tiny-random")
     p.set_defaults(func=cmd_train)
 

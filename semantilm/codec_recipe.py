@@ -74,6 +74,8 @@ class CodecDataSection:
     synthetic_examples: int = 64
     synthetic_seconds: float = 2.0
     synthetic_seed: int = 0
+    synthetic_kinds: tuple[str, ...] | None = None  # e.g. [tone, tone, sweep]: repeats weight a kind; null: all
+    synthetic_detune_cents: float = 0.0  # tones off the note grid by up to this much (continuous pitch)
 
     def __post_init__(self) -> None:
         if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
@@ -155,8 +157,9 @@ def build_windows(data: CodecDataSection, window_samples: int, min_samples: int,
     from .data import _to_waveform
     from .synthetic import SyntheticSoundConfig
 
+    extra = {"kinds": tuple(data.synthetic_kinds)} if data.synthetic_kinds else {}
     synthetic = SyntheticSoundConfig(num_examples=data.synthetic_examples, seconds=data.synthetic_seconds,
-                                     seed=data.synthetic_seed)
+                                     seed=data.synthetic_seed, detune_cents=data.synthetic_detune_cents, **extra)
     corpus = load_corpus(data.dataset, split=data.split, synthetic=synthetic, max_examples=data.max_examples)
     if data.audio_column not in corpus.column_names:
         raise ValueError(f"data.audio_column={data.audio_column!r} is not a column of the corpus {corpus.column_names}.")

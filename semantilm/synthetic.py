@@ -38,6 +38,9 @@ class SyntheticSoundConfig:
     seed: int = 0
     peak: float = 0.5  # peak amplitude of every example
     notes: tuple[int, int] = NOTE_RANGE  # MIDI range [lo, hi) for tones and chord roots
+    # Tones only: a uniform random offset of up to +-detune_cents from the note, so that tone
+    # frequencies cover the range continuously (vocoder / codec training); 0 keeps exact notes.
+    detune_cents: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(KINDS))
@@ -45,6 +48,8 @@ class SyntheticSoundConfig:
             raise ValueError(f"kinds={self.kinds!r} must be a non-empty subset of {KINDS}.")
         if self.num_examples < 1 or self.seconds <= 0 or self.sample_rate <= 0:
             raise ValueError("num_examples, seconds and sample_rate must be positive.")
+        if not 0 <= self.detune_cents <= 100:
+            raise ValueError(f"detune_cents={self.detune_cents!r} must be between 0 and 100.")
         if not (0 < self.notes[0] < self.notes[1] <= 127):
             raise ValueError(f"notes={self.notes!r} must be a MIDI range (lo, hi) with 0 < lo < hi <= 127.")
 
@@ -80,6 +85,8 @@ def make_sound(index: int, config: SyntheticSoundConfig) -> SyntheticSound:
     if kind == "tone":
         midi = int(rng.integers(*config.notes))
         f = note_frequency(midi)
+        if config.detune_cents:
+            f *= 2 ** (rng.uniform(-config.detune_cents, config.detune_cents) / 1200)
         y = np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi))
         params = {"frequency": f, "note": note_name(midi)}
         caption = f"a steady sine tone at {f:.0f} Hz ({note_name(midi)})"

@@ -18,7 +18,8 @@ from semantilm.recipe_config import (
 ROOT = Path(__file__).resolve().parents[2]
 # The LM recipes' configs; configs/recipes/codec/ holds the codec recipe's own schema
 # (tested in tests/codec/test_codec_recipe.py).
-RECIPE_CONFIGS = sorted(p for p in (ROOT / "configs" / "recipes").rglob("*.yaml") if p.parent.name != "codec")
+RECIPE_CONFIGS = sorted(p for p in (ROOT / "configs" / "recipes").rglob("*.yaml")
+                        if p.relative_to(ROOT / "configs" / "recipes").parts[0] != "codec")
 TINY = ROOT / "configs" / "recipes" / "text_to_audio" / "tiny_cpu.yaml"
 
 
@@ -33,7 +34,7 @@ def test_shipped_recipe_configs_load(path):
 def test_every_shipped_recipe_config_is_checked():
     from semantilm.codec_recipe import load_codec_recipe_config
 
-    codec_configs = sorted((ROOT / "configs" / "recipes" / "codec").glob("*.yaml"))
+    codec_configs = sorted((ROOT / "configs" / "recipes" / "codec").rglob("*.yaml"))
     assert codec_configs
     for path in codec_configs:
         load_codec_recipe_config(path)
@@ -138,3 +139,15 @@ def test_report_to_auto_uses_tensorboard_only_when_installed(monkeypatch):
     assert resolve_report_to("auto") == []
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "tensorboard" else None)
     assert resolve_report_to("auto") == ["tensorboard"]
+
+
+def test_repeated_override_flags_accumulate():
+    """`--override a=1 --override b=2` and `--override a=1 b=2` both keep every override."""
+    from semantilm.cli import _recipe_args, build_parser
+
+    for argv in (["--override", "train.max_steps=3", "--override", "train.bf16=true"],
+                 ["--override", "train.max_steps=3", "train.bf16=true"]):
+        args = _recipe_args("text_to_audio", "t", "train.max_steps=1", ["--config", "c.yaml", *argv])
+        assert args.override == ["train.max_steps=3", "train.bf16=true"]
+        args = build_parser().parse_args(["train", "--config", "c.yaml", *argv])
+        assert args.override == ["train.max_steps=3", "train.bf16=true"]

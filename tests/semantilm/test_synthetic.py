@@ -55,3 +55,22 @@ def test_config_errors():
         SyntheticSoundConfig(kinds=("violin",))
     with pytest.raises(ValueError, match="MIDI range"):
         SyntheticSoundConfig(notes=(80, 40))
+
+
+def test_detuned_tones_leave_the_note_grid_within_the_limit():
+    import math
+
+    from semantilm.synthetic import SyntheticSoundConfig, make_sound, note_frequency
+
+    grid = SyntheticSoundConfig(num_examples=40, kinds=("tone",), seconds=0.2)
+    detuned = SyntheticSoundConfig(num_examples=40, kinds=("tone",), seconds=0.2, detune_cents=50.0)
+    cents = []
+    for i in range(40):
+        exact, off = make_sound(i, grid), make_sound(i, detuned)
+        f = off.params["frequency"]
+        cents.append(1200 * math.log2(f / exact.params["frequency"]))
+        assert exact.params["frequency"] == note_frequency(round(69 + 12 * math.log2(exact.params["frequency"] / 440)))
+        assert f"{f:.0f} Hz" in off.caption
+    assert max(abs(c) for c in cents) <= 50.0 and max(abs(c) for c in cents) > 10.0
+    with pytest.raises(ValueError, match="detune_cents"):
+        SyntheticSoundConfig(detune_cents=150.0)
