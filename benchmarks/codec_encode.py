@@ -34,7 +34,7 @@ def run_one(args: argparse.Namespace) -> dict:
     config = SemantiCodecConfig.official(args.token_rate, 16384)
     with torch.device(args.device):
         model = SemantiCodec(config)
-    model = model.to(dtype=dtype).eval()
+    model = model.to(device=args.device, dtype=dtype).eval()
     g = torch.Generator().manual_seed(1)
     n = int(args.clip_seconds * 16000)
     clips = [0.3 * torch.randn(n, generator=g) for _ in range(args.clips)]

@@ -448,6 +448,19 @@ def cmd_eval_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoConfig, run_demo
+
+    overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps))
+                 if v is not None}
+    result = run_demo(DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides))
+    ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
+    print(f"demo: {ok}/{len(result.prompts)} unseen prompts got the pitch they asked for "
+          f"({result.pitch_accuracy:.0%}); WAVs, spectrograms, loss.png and report.md in {result.output_dir} "
+          f"({result.seconds['total']:.0f} s)")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .hub import check_checkpoint_folder, push_to_hub
 
@@ -543,6 +556,13 @@ def _add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, requ
     p.add_argument("--max-examples", type=int, default=None, help="only the first N rows")
     if audio_column is not None:
         p.add_argument("--audio-column", default=audio_column, help=f"column with the audio (default {audio_column})")
+
+
+DEMO_EPILOG = """examples:
+  semantilm demo                              # about 3 minutes on a laptop CPU, offline
+  semantilm demo --out outputs/demo2 --seed 1 --train-steps 800
+  semantilm demo --codec tiny-random          # the machinery only: random codec, noise out
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -648,6 +668,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     _add_dataset_args(p, None, required=True)
     p.set_defaults(func=cmd_eval_lm)
+
+    p = sub.add_parser("demo", help="offline end-to-end demo: synthetic tones -> tokens -> text-to-audio LM -> "
+                       "audio for unseen prompts (WAVs, spectrograms, loss curve, report)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DEMO_EPILOG)
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--codec", default="tiny",
+                   help="codec that tokenises and decodes: tiny (embedded trained codec, default), tiny-random, "
+                        "a save_pretrained folder or a hub repo")
+    p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 400)")
+    p.add_argument("--decode-steps", type=int, default=None, help="diffusion decoder steps (default 25)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
