@@ -143,4 +143,6 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     config, _ = load_native(out)
     text = training_notes(config, weights, dtype, folder, summaries, command)
     (out / TRAINING_NOTES).write_text(text)
+    for path in (weights, out / "config.json", out / TRAINING_NOTES):
+        path.chmod(0o644)  # package data: readable by everyone (save_native writes private temp files)
     return out
