@@ -90,6 +90,8 @@ def test_folder_codec_checks_token_rate_and_sizes(tmp_path):
     sem = run_codec_recipe(semantic(tmp_path / "semantic", "kmeans.epochs=1"))
     base = [f"codec.name={sem.codec_dir}", "codec.vae_from=null", "codec.vocoder_from=null"]
     assert build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", base).codec).config.token_rate == 50
+    bare = load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.tiny_sizes={}"]).codec
+    assert not bare.tiny_sizes and build_codec(bare).semantic_vocab_size == 8  # sizes from the folder alone
     with pytest.raises(ValueError, match=r"codec\.token_rate: 50"):
         build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.token_rate=100"]).codec)
     with pytest.raises(ValueError, match="latent_time: 16 in the config but 32 in the folder"):
