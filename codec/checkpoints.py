@@ -1,6 +1,6 @@
-"""Checkpoint files: official hub files (download with cache, or a local copy) and our own
-safetensors format. Weights are loaded safely: ``torch.load(weights_only=True)``, ``np.load``
-without pickle, or safetensors.
+"""Checkpoint files: official hub files (download with cache, or a local copy), our own
+safetensors format, its compact (fp16) export and the codecs embedded in the package. Weights
+are loaded safely: ``torch.load(weights_only=True)``, ``np.load`` without pickle, or safetensors.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ OFFICIAL_REPO = "haoheliu/SemantiCodec"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
+TRAINING_NOTES = "TRAINING.md"  # how an exported / embedded codec was trained
+
+# Codecs shipped inside the package (``codec/pretrained/<name>/``), loadable by name offline.
+EMBEDDED_CODECS: dict[str, Path] = {"tiny": Path(__file__).resolve().parent / "pretrained" / "tiny"}
+EMBEDDED_BUILD_COMMANDS: dict[str, str] = {"tiny": "bash recipes/codec/train_tiny_codec.sh"}
+EXPORT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 @dataclass
@@ -145,6 +151,41 @@ def save_native(folder: str | Path, config: SemantiCodecConfig, state: Mapping[s
     _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
     payload = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
     _atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(payload))
+
+
+def embedded_codec_folder(name: str) -> Path:
+    """The ``save_pretrained`` folder of the embedded codec ``name`` (e.g. ``"tiny"``).
+
+    Raises FileNotFoundError naming the command that builds it when this installation does not
+    hold it yet (the tiny codec is trained by ``recipes/codec/train_tiny_codec.sh``).
+    """
+    if name not in EMBEDDED_CODECS:
+        raise ValueError(f"no embedded codec named {name!r}; embedded codecs: {sorted(EMBEDDED_CODECS)}.")
+    folder = EMBEDDED_CODECS[name]
+    if not is_native_folder(folder):
+        raise FileNotFoundError(
+            f"the embedded {name!r} codec is not in this installation ({str(folder)!r} has no {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}): it has not been trained yet. Build it from a source checkout with "
+            f"`{EMBEDDED_BUILD_COMMANDS[name]}` (then reinstall), or use 'tiny-random' (random weights)."
+        )
+    return folder
+
+
+def export_native(source: str | Path, out: str | Path, dtype: str = "float16", name: str | None = None) -> Path:
+    """Copy the ``save_pretrained`` folder ``source`` to ``out`` with its floating tensors cast to
+    ``dtype`` (loading casts them back to float32); ``name`` renames the variant (``config.name``).
+    Returns the weights file. Integer tensors are kept as they are."""
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(EXPORT_DTYPES)}, got {dtype!r}.")
+    config, state = load_native(source)
+    if name is not None:
+        if not name.strip():
+            raise ValueError("the exported codec's name must not be empty.")
+        config.name = name
+    target = EXPORT_DTYPES[dtype]
+    state = {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
+    save_native(out, config, state)
+    return Path(out) / WEIGHTS_NAME
 
 
 def load_native(folder: str | Path) -> tuple[SemantiCodecConfig, dict[str, torch.Tensor]]:

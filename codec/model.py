@@ -23,7 +23,9 @@ from .acoustic import AcousticEncoder
 from .audio import as_waveform_list, check_waveform, load_audio, resample
 from .audiomae import AudioMAEEncoder
 from .checkpoints import (
+    EMBEDDED_CODECS,
     OFFICIAL_REPO,
+    embedded_codec_folder,
     is_native_folder,
     load_centroids,
     load_native,
@@ -377,12 +379,15 @@ class SemantiCodec(nn.Module):
     ) -> SemantiCodec:
         """Load a codec.
 
-        name_or_path: a folder written by ``save_pretrained``; a local folder with the official
-            layout; or a hub repository with the official layout (default
+        name_or_path: ``"tiny"`` (the small codec shipped in the package, trained by
+            ``recipes/codec/train_tiny_codec.sh``; offline); a folder written by ``save_pretrained``;
+            a local folder with the official layout; or a hub repository with the official layout (default
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
         token_rate / semantic_vocab_size: which official variant (ignored for our folders).
         load_decoder: False builds an encode-only codec (skips the decoder download).
         """
+        if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
+            name_or_path = embedded_codec_folder(name_or_path)
         if is_native_folder(name_or_path):
             config, state = load_native(name_or_path)
             if not load_decoder:

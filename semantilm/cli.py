@@ -13,6 +13,7 @@ from pathlib import Path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 RANDOM_TINY = "tiny-random"  # = codec_api.TINY_RANDOM (not imported: --help stays instant)
+EMBEDDED_TINY = "tiny"  # a key of codec.checkpoints.EMBEDDED_CODECS
 
 EPILOG = """examples:
   semantilm info
@@ -30,6 +31,8 @@ EPILOG = """examples:
   semantilm eval-codec examples/audio --codec tiny-random --steps 5 --out outputs/eval/codec.json
   semantilm eval-codec --dataset synthetic --max-examples 16 --token-rate 50 --device cuda --out eval/r50.json
   semantilm eval-lm --checkpoint outputs/text_to_audio/tiny_cpu --dataset outputs/synthetic_tokens --out eval/lm.json
+  semantilm encode examples/audio --codec tiny --out outputs/tokens     # the small trained codec in the package
+  semantilm export-codec outputs/tiny_codec/decoder/codec codec/pretrained/tiny --dtype float16 --name tiny
 
 Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
 
@@ -47,8 +50,9 @@ def _add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/
         "--codec",
         default=default,
         help="codec to use: a hub repo or local folder with the official layout, a folder written by "
-        f"save_pretrained, or '{RANDOM_TINY}' (tiny codec with random weights: tries the pipeline offline, "
-        "tokens carry no meaning). Default: " + (default or "the codec recorded in the checkpoint"),
+        f"save_pretrained, '{EMBEDDED_TINY}' (the small trained codec shipped in the package, 50 tokens/s, offline) "
+        f"or '{RANDOM_TINY}' (tiny codec with random weights: tries the pipeline offline, tokens carry no meaning). "
+        "Default: " + (default or "the codec recorded in the checkpoint"),
     )
     p.add_argument("--token-rate", type=int, default=100, choices=(25, 50, 100), help="official variant (default 100)")
     p.add_argument("--vocab", type=int, default=16384, choices=(4096, 8192, 16384, 32768),
@@ -689,7 +693,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="hub token (default: the one `hf auth login` stored)")
     p.add_argument("--revision", default=None, help="branch to push to (default main)")
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("export-codec", help="write a trained codec as a compact save_pretrained folder (fp16) "
+                       "with TRAINING.md", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("source", help="save_pretrained codec folder, or a codec stage's output dir (its codec/)")
+    p.add_argument("out", help="folder to write (config.json, model.safetensors, TRAINING.md)")
+    p.add_argument("--dtype", default="float16", choices=("float16", "bfloat16", "float32"),
+                   help="storage dtype of the weights; loading casts them to float32 (default float16)")
+    p.add_argument("--name", default=None, help="variant name of the exported codec (default: keep the source's)")
+    p.add_argument("--stages", nargs="+", default=[], metavar="DIR",
+                   help="stage output dirs whose steps, losses and wall time TRAINING.md summarises")
+    p.add_argument("--command", dest="command_line", default=None, help="reproduce command quoted in TRAINING.md")
+    p.add_argument("--max-mb", type=float, default=None, help="fail when the weights are larger than this")
+    p.set_defaults(func=cmd_export_codec)
     return parser
+
+
+def cmd_export_codec(args: argparse.Namespace) -> int:
+    from .codec_export import export_codec
+
+    out = export_codec(args.source, args.out, dtype=args.dtype, name=args.name, stages=args.stages,
+                       command=args.command_line, max_mb=args.max_mb)
+    size = (out / "model.safetensors").stat().st_size / 1e6
+    print(f"exported {args.source} -> {out} ({args.dtype}, {size:.2f} MB, notes in {out / 'TRAINING.md'})")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

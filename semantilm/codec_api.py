@@ -105,11 +105,13 @@ def load_codec(
     """A ``codec.SemantiCodec`` by name, moved to ``device``.
 
     name: a hub repository or local folder with the official layout, a folder written by
-          ``SemantiCodec.save_pretrained``, or ``"tiny-random"``: the tiny configuration with
-          random weights drawn from seed 0 (the same codec in every process and run; tries
-          the pipeline offline, its tokens carry no meaning).
+          ``SemantiCodec.save_pretrained``, ``"tiny"``: the small trained codec shipped in the
+          package (50 tokens/s, offline; built by ``recipes/codec/train_tiny_codec.sh``), or
+          ``"tiny-random"``: the tiny configuration with random weights drawn from seed 0 (the
+          same codec in every process and run; tries the pipeline offline, its tokens carry no
+          meaning).
     token_rate / vocab: the official variant (ignored by ``tiny-random`` for ``vocab`` and by
-          ``save_pretrained`` folders).
+          ``tiny`` and ``save_pretrained`` folders).
     decoder: False loads an encode-only codec (skips the decoder weights).
     """
     import torch

@@ -1,4 +1,4 @@
-"""The codec training recipe (decoder, VAE or vocoder stage) as one function of a config.
+"""The codec training recipe (decoder, VAE, vocoder or semantic stage) as one function of a config.
 
 ``configs/recipes/codec/*.yaml`` -> :class:`CodecRecipeConfig` (read by
 :mod:`semantilm.recipe_config`, so unknown keys and wrong types are errors naming the key) ->
@@ -8,7 +8,9 @@ training step through :func:`codec.training.trainer.train_stage`. ``recipes/code
 ``semantilm train --recipe codec`` both end here.
 
 Stages: ``decoder`` (acoustic encoder + VQ + UNet, :mod:`codec.training.losses`), ``vae``
-(:mod:`codec.training.vae_stage`), ``vocoder`` (:mod:`codec.training.vocoder_stage`).
+(:mod:`codec.training.vae_stage`), ``vocoder`` (:mod:`codec.training.vocoder_stage`),
+``semantic`` (k-means centroid table on the codec's AudioMAE features, no gradients,
+:mod:`codec.training.semantic_stage`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codec.training.losses import CodecTrainingConfig
+from codec.training.semantic_stage import SemanticStageConfig
 from codec.training.trainer import CodecTrainArgs, CodecTrainResult
 from codec.training.vae_stage import VAETrainingConfig
 from codec.training.vocoder_stage import VocoderTrainingConfig
@@ -45,12 +48,18 @@ TINY_RANDOM = "tiny-random"
 
 @dataclass
 class CodecModelSection:
-    """The codec to train: ``tiny-random`` (tiny config, random weights) or a folder/hub repo."""
+    """The codec to train: ``tiny-random`` (tiny config, random weights) or a folder/hub repo.
+
+    For a ``save_pretrained`` folder (e.g. an earlier stage's ``<output_dir>/codec``) the sizes
+    come from its ``config.json``: ``token_rate`` must equal the folder's, and ``tiny_sizes``, when
+    given, is checked against it (so every stage of one codec can share the same section).
+    """
 
     name: str = TINY_RANDOM  # "tiny-random", a save_pretrained folder, or an official-layout folder/repo
-    token_rate: int = 100  # official variant (25, 50, 100)
+    token_rate: int = 100  # official variant (25, 50, 100); a save_pretrained folder's own rate
     vocab: int = 16384  # official semantic vocabulary (ignored for save_pretrained folders)
-    tiny_sizes: dict[str, Any] = field(default_factory=dict)  # tiny-random only: SemantiCodecConfig.tiny overrides
+    # tiny-random: SemantiCodecConfig.tiny overrides; save_pretrained folder: values it must have
+    tiny_sizes: dict[str, Any] = field(default_factory=dict)
     init_seed: int = 0  # tiny-random only: seed of the random weights
     cache_dir: str | None = None
     vae_from: str | None = None  # output_dir (or codec folder) of a vae stage: take its VAE + scale_factor
@@ -59,8 +68,6 @@ class CodecModelSection:
     def __post_init__(self) -> None:
         if self.token_rate not in (25, 50, 100):
             raise ValueError(f"token_rate must be 25, 50 or 100, got {self.token_rate}.")
-        if self.tiny_sizes and self.name != TINY_RANDOM:
-            raise ValueError("tiny_sizes only applies to name: tiny-random.")
 
 
 @dataclass
@@ -89,12 +96,13 @@ class CodecRecipeConfig:
     """One codec training run (``configs/recipes/codec/*.yaml``)."""
 
     task: str = "codec"
-    stage: Literal["decoder", "vae", "vocoder"] = "decoder"  # what this run trains
+    stage: Literal["decoder", "vae", "vocoder", "semantic"] = "decoder"  # what this run trains
     codec: CodecModelSection = field(default_factory=CodecModelSection)
     data: CodecDataSection = field(default_factory=CodecDataSection)
     objective: CodecTrainingConfig = field(default_factory=CodecTrainingConfig)  # decoder stage: p_uncond, EMA
     vae: VAETrainingConfig = field(default_factory=VAETrainingConfig)  # vae stage: KL / L2 weights
     vocoder: VocoderTrainingConfig = field(default_factory=VocoderTrainingConfig)  # vocoder stage: GAN
+    kmeans: SemanticStageConfig = field(default_factory=SemanticStageConfig)  # semantic stage: k-means
     train: CodecTrainArgs = field(default_factory=CodecTrainArgs)
     resume: bool = True
 
@@ -144,8 +152,36 @@ def _base_codec(section: CodecModelSection):
             return SemantiCodec(config, with_decoder=True)
         finally:
             torch.random.set_rng_state(state)
-    return SemantiCodec.from_pretrained(section.name, token_rate=section.token_rate, semantic_vocab_size=section.vocab,
-                                        cache_dir=section.cache_dir, load_decoder=True)
+    codec = SemantiCodec.from_pretrained(section.name, token_rate=section.token_rate,
+                                         semantic_vocab_size=section.vocab, cache_dir=section.cache_dir,
+                                         load_decoder=True)
+    _check_loaded_sizes(section, codec.config)
+    return codec
+
+
+def _check_loaded_sizes(section: CodecModelSection, config) -> None:  # noqa: ANN001 - SemantiCodecConfig
+    """A loaded codec must have ``section.token_rate`` and the values of ``section.tiny_sizes``."""
+    if config.token_rate != section.token_rate:
+        raise ValueError(f"codec.name={section.name!r} is a {config.token_rate} tokens/s codec but codec.token_rate="
+                         f"{section.token_rate}; set codec.token_rate: {config.token_rate}.")
+    if not section.tiny_sizes:
+        return
+    if config.name.startswith("official-"):
+        raise ValueError("codec.tiny_sizes applies to tiny-random and save_pretrained folders, not to official "
+                         f"checkpoints ({section.name!r}); remove it.")
+    unknown = sorted(k for k in section.tiny_sizes if not hasattr(config, k))
+    if unknown:
+        raise ValueError(f"codec.tiny_sizes: {unknown} are not SemantiCodecConfig fields.")
+    differ = {k: (v, getattr(config, k)) for k, v in section.tiny_sizes.items()
+              if _as_tuple(v) != _as_tuple(getattr(config, k))}
+    if differ:
+        listing = ", ".join(f"{k}: {want!r} in the config but {have!r} in the folder" for k, (want, have) in differ.items())
+        raise ValueError(f"codec.name={section.name!r} does not have codec.tiny_sizes ({listing}); use the sizes of "
+                         "the stage that wrote the folder, or remove tiny_sizes.")
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def build_windows(data: CodecDataSection, window_samples: int, min_samples: int, sample_rate: int, seed: int):
@@ -191,7 +227,29 @@ def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
     out = Path(config.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    if config.stage == "semantic":
+        return _run_semantic_stage(config, codec, windows)
     return train_stage(build_stage(config, codec), windows, config.train, resume=config.resume)
+
+
+def _run_semantic_stage(config: CodecRecipeConfig, codec, windows) -> CodecTrainResult:  # noqa: ANN001
+    """The ``semantic`` stage: k-means on the main process (on its GPU unless ``train.use_cpu``);
+    every other process waits for it. ``history`` holds (k-means epoch, {"loss": inertia})."""
+    import torch
+    from accelerate import PartialState
+
+    from codec.training.semantic_stage import fit_semantic_stage
+
+    state = PartialState()
+    out = Path(config.train.output_dir)
+    result = CodecTrainResult(out, 0, codec_dir=out / "codec")
+    if state.is_main_process:
+        device = "cpu" if config.train.use_cpu or not torch.cuda.is_available() else state.device
+        fitted = fit_semantic_stage(codec.to(device), windows, config.kmeans, out)
+        result.history = [(i, {"loss": v}) for i, v in enumerate(fitted.inertia, start=1)]
+        result.global_step = len(fitted.inertia)
+    state.wait_for_everyone()
+    return result
 
 
 def build_stage(config: CodecRecipeConfig, codec):  # noqa: ANN001, ANN201 - SemantiCodec -> nn.Module

@@ -110,19 +110,35 @@ def fit_kmeans(features: torch.Tensor, config: KMeansConfig, progress: bool = Fa
 
 @torch.inference_mode()
 def semantic_features(codec, clips: Iterable[torch.Tensor], batch_size: int = 8) -> Iterator[torch.Tensor]:
-    """Stacked AudioMAE features [n, D] of each 16 kHz clip, padding frames removed.
+    """Stacked AudioMAE features [n, D] of 16 kHz clips, padding frames removed.
 
+    Clips are taken ``batch_size`` at a time (one front-end call) and their segments go through
+    AudioMAE ``batch_size`` at a time; one tensor is yielded per group of clips, in clip order.
     These are the vectors the semantic quantiser assigns to centroids, so fitting k-means on
     them gives a codebook for ``codec``'s token rate.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    group: list[torch.Tensor] = []
     for clip in clips:
-        fbank, _ = codec.fbank_segments([clip])
-        for start in range(0, fbank.shape[0], batch_size):
-            part = fbank[start : start + batch_size].to(codec.device)
-            valid = codec.valid_token_frames(part)
-            stacked = stack_patches(codec.audiomae(part), codec.config).float()
-            keep = torch.arange(stacked.shape[1], device=stacked.device)[None] < valid[:, None]
-            yield stacked[keep].cpu()
+        group.append(clip)
+        if len(group) == batch_size:
+            yield _group_features(codec, group, batch_size)
+            group = []
+    if group:
+        yield _group_features(codec, group, batch_size)
+
+
+def _group_features(codec, clips: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+    fbank, _ = codec.fbank_segments(clips)
+    parts = []
+    for start in range(0, fbank.shape[0], batch_size):
+        part = fbank[start : start + batch_size].to(codec.device)
+        valid = codec.valid_token_frames(part)
+        stacked = stack_patches(codec.audiomae(part), codec.config).float()
+        keep = torch.arange(stacked.shape[1], device=stacked.device)[None] < valid[:, None]
+        parts.append(stacked[keep].cpu())
+    return torch.cat(parts)
 
 
 def set_semantic_centroids(codec, centroids: torch.Tensor) -> None:

@@ -31,13 +31,16 @@ What it does, in every process of ``accelerate launch`` (or in-process):
   ``save_pretrained``; the final codec goes to ``<output_dir>/codec``. A run resumes from the
   newest complete checkpoint.
 * tqdm progress on the main process; the averaged loss dict is logged with :mod:`logging` and,
-  when tensorboard is installed, through the Accelerator's tensorboard tracker.
+  when tensorboard is installed, through the Accelerator's tensorboard tracker; every step's
+  losses also go to ``<output_dir>/history.jsonl`` (:func:`read_history`), with the wall time.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +58,16 @@ __all__ = [
     "train_stage",
     "train_codec",
     "latest_checkpoint",
+    "read_history",
+    "HistoryLog",
     "CHECKPOINT_DONE",
+    "HISTORY_FILE",
 ]
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_DONE = "checkpoint_complete"  # written last into a checkpoint folder
+HISTORY_FILE = "history.jsonl"  # one JSON object per optimiser step: step, wall_s, averaged losses, lr
 
 
 @dataclass
@@ -138,6 +145,47 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     root = Path(output_dir) / "checkpoints"
     done = [p for p in root.glob("checkpoint-*") if (p / CHECKPOINT_DONE).is_file() and p.name[11:].isdigit()]
     return max(done, key=lambda p: int(p.name[11:]), default=None)
+
+
+def read_history(output_dir: str | Path) -> list[dict[str, float]]:
+    """The records of ``<output_dir>/history.jsonl`` (empty when there is none); a line cut off
+    by a killed run is skipped."""
+    path = Path(output_dir) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records
+
+
+class HistoryLog:
+    """Appends ``{"step", "wall_s", **logs}`` lines to ``<output_dir>/history.jsonl``.
+
+    Records after ``resume_step`` (from a run that stopped after its last checkpoint) are dropped;
+    ``wall_s`` goes on from the last kept record, so it counts the time of every run. ``enabled``
+    False (processes other than the main one) writes nothing.
+    """
+
+    def __init__(self, output_dir: str | Path, resume_step: int, enabled: bool = True) -> None:
+        self.path, self.enabled, self.offset = Path(output_dir) / HISTORY_FILE, enabled, 0.0
+        if enabled:
+            kept = [r for r in read_history(output_dir) if r["step"] <= resume_step]
+            self.offset = float(kept[-1].get("wall_s", 0.0)) if kept else 0.0
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.start = time.monotonic()
+
+    def append(self, step: int, logs: dict[str, float]) -> None:
+        if self.enabled:
+            wall = round(self.offset + time.monotonic() - self.start, 3)
+            with self.path.open("a") as f:
+                f.write(json.dumps({"step": step, "wall_s": wall, **logs}) + "\n")
 
 
 def _micro_batch_seed(seed: int, micro: int, rank: int) -> int:
@@ -236,6 +284,7 @@ def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
     accum = args.gradient_accumulation_steps
     micro = counter.step * accum
     result = CodecTrainResult(output_dir, counter.step)
+    history = HistoryLog(output_dir, counter.step, enabled=accelerator.is_main_process)
     sums: dict[str, float] = {}
     progress = tqdm(total=args.max_steps, initial=counter.step, disable=not accelerator.is_main_process, desc=name)
     model.train()
@@ -268,6 +317,7 @@ def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
             counter.step += 1
             logs, sums = {**sums, "lr": schedulers[0].get_last_lr()[0]}, {}
             result.history.append((counter.step, logs))
+            history.append(counter.step, logs)
             progress.update(1)
             progress.set_postfix(loss=f"{logs['loss']:.4f}")
             if tensorboard:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from codec.model import SemantiCodec
+from codec.training.trainer import read_history
 from semantilm.codec_recipe import build_codec, load_codec_recipe_config, run_codec_recipe
 from semantilm.recipe_config import ConfigError
 
@@ -69,7 +70,12 @@ def test_resume_equals_uninterrupted(tmp_path):
     # batch of epoch 0 and then cross into epoch 1.
     first = run_codec_recipe(config(tmp_path / "b", "train.max_steps=1", "train.save_steps=100"))
     assert first.global_step == 1
+    with (tmp_path / "b" / "history.jsonl").open("a") as f:  # a record past the checkpoint (killed run)
+        f.write('{"step": 2, "wall_s": 99.0, "loss": -1.0}\n')
     resumed = run_codec_recipe(config(tmp_path / "b", "train.max_steps=3", "train.save_steps=100"))
+    history = read_history(tmp_path / "b")
+    assert [r["step"] for r in history] == [1, 2, 3] and history[1]["loss"] != -1.0
+    assert [r["loss"] for r in history] == [r["loss"] for r in read_history(tmp_path / "a")]
     assert resumed.global_step == 3 and [s for s, _ in resumed.history] == [2, 3]
     assert [logs for _, logs in resumed.history] == [logs for _, logs in straight.history[1:]]  # same batches, noise
     a = SemantiCodec.from_pretrained(straight.codec_dir).state_dict()

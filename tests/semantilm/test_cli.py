@@ -273,7 +273,7 @@ def test_eval_errors(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["info", "encode", "decode", "tokenize", "train", "generate", "push", "eval-codec",
-                                     "eval-lm"])
+                                     "eval-lm", "export-codec"])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Reproduce the embedded tiny codec (codec/pretrained/tiny, loaded by `--codec tiny`):
+# the four stages of configs/recipes/codec/tiny_trained/ in order (vocoder, vae, semantic,
+# decoder), then the float16 export with a TRAINING.md summary (steps, final losses, wall time
+# per stage, read from each stage's history.jsonl).
+#
+#   bash recipes/codec/train_tiny_codec.sh                  # stage outputs in outputs/tiny_codec
+#   OUT=/data/tiny_codec bash recipes/codec/train_tiny_codec.sh
+#
+# Environment: OUT (stage outputs root, default outputs/tiny_codec), DEST (export folder, default
+# codec/pretrained/tiny), SEMANTILM (the command, default `semantilm`), OVERRIDES (extra
+# key=value overrides for every stage, space-separated, e.g. "train.max_steps=2" for a smoke run).
+# A rerun resumes each training stage from its newest checkpoint; each stage's console output
+# goes to $OUT/<stage>.log as well.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+OUT="${OUT:-outputs/tiny_codec}"
+DEST="${DEST:-codec/pretrained/tiny}"
+SEMANTILM="${SEMANTILM:-semantilm}"
+CONFIGS=configs/recipes/codec/tiny_trained
+read -r -a EXTRA <<< "${OVERRIDES:-}"
+mkdir -p "$OUT"
+
+for stage in vocoder vae semantic decoder; do
+    overrides=("train.output_dir=$OUT/$stage")
+    if [ "$stage" = decoder ]; then
+        overrides+=("codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae" "codec.vocoder_from=$OUT/vocoder")
+    fi
+    echo "== stage $stage -> $OUT/$stage"
+    $SEMANTILM train --recipe codec --config "$CONFIGS/$stage.yaml" \
+        --override "${overrides[@]}" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$OUT/$stage.log"
+done
+
+$SEMANTILM export-codec "$OUT/decoder/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
+    --stages "$OUT/vocoder" "$OUT/vae" "$OUT/semantic" "$OUT/decoder" \
+    --command "bash recipes/codec/train_tiny_codec.sh"
+echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"

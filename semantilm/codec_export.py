@@ -1,0 +1,148 @@
+"""Export a trained codec compactly (``semantilm export-codec``) with a ``TRAINING.md`` that
+summarises the stages that trained it.
+
+The export is a ``save_pretrained`` folder whose floating tensors are stored in float16 (loading
+casts them back to float32), so the tiny codec fits in the package (``codec/pretrained/tiny``).
+Each stage's summary comes from its output dir: ``history.jsonl`` (written by
+:func:`codec.training.trainer.train_stage` and the semantic stage: step, wall time, losses) and
+``recipe.yaml`` (the stage); without a history (a run older than that file) the steps come from
+its checkpoints and the last loss and time from the tqdm log ``<output_dir>.log`` when there is one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["StageSummary", "summarize_stage", "training_notes", "export_codec"]
+
+LAST_STEPS = 50  # final losses: the mean over this many last logged steps (k-means: the last epoch)
+
+
+@dataclass
+class StageSummary:
+    """One training stage as reported in ``TRAINING.md``."""
+
+    output_dir: str
+    stage: str  # decoder / vae / vocoder / semantic ("?" when its recipe.yaml is missing)
+    steps: int | None = None  # optimiser steps (semantic: k-means epochs)
+    wall_s: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    source: str = "history.jsonl"  # where the numbers came from
+
+
+def summarize_stage(output_dir: str | Path, last: int = LAST_STEPS) -> StageSummary:
+    """The summary of a finished (or running) stage from what it wrote into ``output_dir``."""
+    import yaml
+
+    from codec.training.trainer import latest_checkpoint, read_history
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"stage output dir {str(out)!r} does not exist; run that stage first.")
+    recipe = out / "recipe.yaml"
+    stage = "?"
+    if recipe.is_file():
+        data = yaml.safe_load(recipe.read_text()) or {}
+        stage = str(data.get("stage", "decoder")) if isinstance(data, dict) else "?"
+    summary = StageSummary(str(out), stage)
+    history = read_history(out)
+    if history:
+        tail = history[-1:] if stage == "semantic" else history[-last:]
+        keys = [k for k in tail[-1] if k not in ("step", "wall_s", "lr")]
+        summary.steps, summary.wall_s = int(history[-1]["step"]), history[-1].get("wall_s")
+        summary.losses = {k: sum(r[k] for r in tail if k in r) / sum(k in r for r in tail) for k in keys}
+        return summary
+    checkpoint = latest_checkpoint(out)
+    summary.steps = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
+    summary.source = "checkpoints"
+    log = out.parent / f"{out.name}.log"
+    if log.is_file():
+        summary.source = f"checkpoints + {log.name} (no history.jsonl)"
+        _from_tqdm_log(log.read_text(errors="replace"), summary)
+    return summary
+
+
+def _from_tqdm_log(text: str, summary: StageSummary) -> None:
+    """Last step, elapsed time and loss of a tqdm progress log (runs without history.jsonl)."""
+    bars = re.findall(r"(\d+)/\d+ \[([\d:]+)<", text)
+    if bars:
+        step, elapsed = bars[-1]
+        summary.steps = max(summary.steps or 0, int(step))
+        seconds = 0
+        for part in elapsed.split(":"):
+            seconds = seconds * 60 + int(part)
+        summary.wall_s = float(seconds)
+    losses = re.findall(r"loss=([-+0-9.eE]+|nan|inf)", text)
+    if losses:
+        summary.losses = {"loss (last step)": float(losses[-1])}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not recorded"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def training_notes(config, weights: Path, dtype: str, source: Path, stages: Sequence[StageSummary],  # noqa: ANN001
+                   command: str | None = None) -> str:
+    """The ``TRAINING.md`` text of an exported codec (``config``: its SemantiCodecConfig)."""
+    size_mb = weights.stat().st_size / 1e6
+    lines = [
+        f"# Codec `{config.name}`",
+        "",
+        f"{config.token_rate} tokens/s ({config.frame_rate:g} frames/s), semantic vocabulary "
+        f"{config.semantic_codebook_size}, acoustic vocabulary {config.acoustic_codebook_size}, "
+        f"{config.sample_rate} Hz, {config.segment_samples / config.sample_rate:g} s segments.",
+        f"Weights: `{weights.name}`, {size_mb:.2f} MB, tensors in {dtype} (loading casts them to float32); "
+        f"exported from `{source}` by `semantilm export-codec`.",
+        "",
+    ]
+    if command:
+        lines += ["Reproduce:", "", f"    {command}", ""]
+    if not stages:
+        lines += ["Training log: not recorded (export with `--stages <stage output dirs>`).", ""]
+        return "\n".join(lines)
+    lines += [f"| stage | output | steps | wall time | final losses (mean of the last {LAST_STEPS} steps; "
+              "semantic: k-means error of the last epoch) |", "|---|---|---|---|---|"]
+    for s in stages:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in s.losses.items()) or "not recorded"
+        steps = "?" if s.steps is None else str(s.steps)
+        note = "" if s.source == "history.jsonl" else f" (from {s.source})"
+        lines.append(f"| {s.stage} | `{s.output_dir}` | {steps} | {_duration(s.wall_s)} | {losses}{note} |")
+    total = [s.wall_s for s in stages]
+    if all(t is not None for t in total):
+        lines += ["", f"Total wall time: {_duration(sum(total))}."]
+    return "\n".join(lines) + "\n"
+
+
+def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16", name: str | None = None,
+                 stages: Sequence[str | Path] = (), command: str | None = None,
+                 max_mb: float | None = None) -> Path:
+    """Write ``out`` = the codec of ``source`` (a ``save_pretrained`` folder or a stage output dir)
+    with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``). ``max_mb``: refuse
+    (and remove the weights) when they are larger. Returns ``out``."""
+    from codec.checkpoints import TRAINING_NOTES, export_native, load_native
+    from codec.training.parts import resolve_codec_folder
+
+    folder = resolve_codec_folder(source)
+    summaries = [summarize_stage(s) for s in stages]  # before writing anything: a bad dir fails early
+    out = Path(out)
+    if out.resolve() == folder.resolve():
+        raise ValueError(f"the export would overwrite its source {str(folder)!r}; choose another folder.")
+    weights = export_native(folder, out, dtype=dtype, name=name)
+    size_mb = weights.stat().st_size / 1e6
+    if max_mb is not None and size_mb > max_mb:
+        weights.unlink()
+        raise ValueError(f"the exported weights are {size_mb:.2f} MB, more than --max-mb {max_mb:g}; "
+                         "export a smaller codec (or a lower-precision dtype).")
+    config, _ = load_native(out)
+    text = training_notes(config, weights, dtype, folder, summaries, command)
+    (out / TRAINING_NOTES).write_text(text)
+    for path in (weights, out / "config.json", out / TRAINING_NOTES):
+        path.chmod(0o644)  # package data: readable by everyone (save_native writes private temp files)
+    return out

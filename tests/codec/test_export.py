@@ -1,0 +1,104 @@
+"""Compact export (fp16) and the embedded ``tiny`` codec: round trip, size, error when absent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from codec import checkpoints
+from codec.model import SemantiCodec
+from semantilm.cli import main
+from semantilm.codec_api import load_codec
+from semantilm.codec_export import summarize_stage
+from semantilm.codec_recipe import build_codec, load_codec_recipe_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A random codec with the sizes of the tiny trained codec, saved with save_pretrained."""
+    folder = tmp_path_factory.mktemp("src") / "codec"
+    codec = build_codec(load_codec_recipe_config(ROOT / "configs/recipes/codec/tiny_trained/vae.yaml").codec)
+    codec.save_pretrained(folder)
+    return folder, codec.state_dict()
+
+
+def test_export_round_trip_size_and_embedded_name(source, tmp_path, monkeypatch, capsys):
+    folder, state = source
+    out = tmp_path / "tiny"
+    assert main(["export-codec", str(folder), str(out), "--name", "tiny", "--max-mb", "5"]) == 0
+    assert "float16" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["TRAINING.md", "config.json", "model.safetensors"]
+    assert (out / "model.safetensors").stat().st_size < 5e6
+    _, stored = checkpoints.load_native(out)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    monkeypatch.setitem(checkpoints.EMBEDDED_CODECS, "tiny", out)
+    for loaded in (SemantiCodec.from_pretrained("tiny"), load_codec("tiny", token_rate=100)):
+        assert loaded.variant == "tiny" and loaded.config.token_rate == 50 and loaded.decoder is not None
+        for k, v in loaded.state_dict().items():
+            assert v.dtype == state[k].dtype, k  # upcast to float32 on loading
+            assert torch.equal(v, state[k].half().to(v.dtype)), k  # = the source within fp16 rounding
+            torch.testing.assert_close(v, state[k], rtol=1e-3, atol=1e-4)
+    notes = (out / "TRAINING.md").read_text()
+    assert "# Codec `tiny`" in notes and "float16" in notes and "not recorded" in notes
+
+
+def test_export_refuses_too_large_and_missing_source(source, tmp_path, capsys):
+    folder, _ = source
+    assert main(["export-codec", str(folder), str(tmp_path / "big"), "--max-mb", "0.1"]) == 1
+    assert "more than --max-mb 0.1" in capsys.readouterr().err
+    assert not (tmp_path / "big" / "model.safetensors").exists()
+    assert main(["export-codec", str(tmp_path / "none"), str(tmp_path / "x")]) == 2
+    assert "neither a save_pretrained" in capsys.readouterr().err
+
+
+def test_missing_embedded_codec_names_the_build_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(checkpoints.EMBEDDED_CODECS, "tiny", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"recipes/codec/train_tiny_codec\.sh.*tiny-random"):
+        SemantiCodec.from_pretrained("tiny")
+    wav = ROOT / "examples/audio/tone_440hz_16k.wav"
+    assert main(["encode", str(wav), "--codec", "tiny", "--out", str(tmp_path / "tok")]) == 2
+    assert "train_tiny_codec.sh" in capsys.readouterr().err
+    assert load_codec("tiny-random", token_rate=50).variant == "tiny-r50"  # unchanged
+
+
+def test_training_notes_summarise_stage_outputs(source, tmp_path):
+    folder, _ = source
+    voc = tmp_path / "runs" / "vocoder"
+    voc.mkdir(parents=True)
+    (voc / "recipe.yaml").write_text("task: codec\nstage: vocoder\n")
+    (voc / "history.jsonl").write_text("".join(
+        json.dumps({"step": s, "wall_s": 10.0 * s, "loss": float(s), "mel": 1.0, "lr": 1e-3}) + "\n" for s in range(1, 101))
+        + '{"step": 101, "wall')  # a line cut off by a killed run is skipped
+    old = tmp_path / "runs" / "vae"  # a run without history.jsonl: checkpoints + its tqdm log
+    (old / "checkpoints" / "checkpoint-300").mkdir(parents=True)
+    (old / "checkpoints" / "checkpoint-300" / "checkpoint_complete").write_text("300\n")
+    (old / "recipe.yaml").write_text("stage: vae\n")
+    (tmp_path / "runs" / "vae.log").write_text("vae:  50%| 449/900 [05:10<05:00, 1.5it/s, loss=0.4]\r"
+                                               "vae:  50%| 450/900 [05:11<05:00, 1.5it/s, loss=0.25]")
+    s = summarize_stage(voc)
+    assert (s.stage, s.steps, s.wall_s) == ("vocoder", 100, 1000.0)
+    assert s.losses == {"loss": pytest.approx(75.5), "mel": 1.0}  # mean of the last 50 steps, lr left out
+    s = summarize_stage(old)
+    assert (s.stage, s.steps, s.wall_s, s.losses) == ("vae", 450, 311.0, {"loss (last step)": 0.25})
+    out = tmp_path / "exp"
+    assert main(["export-codec", str(folder), str(out), "--stages", str(voc), str(old), "--command", "bash x.sh"]) == 0
+    notes = (out / "TRAINING.md").read_text()
+    assert "| vocoder |" in notes and "| 100 | 16:40 | loss 75.5, mel 1 |" in notes
+    assert "| vae |" in notes and "vae.log" in notes and "    bash x.sh" in notes and "Total wall time: 21:51" in notes
+    with pytest.raises(FileNotFoundError, match="run that stage first"):
+        summarize_stage(tmp_path / "runs" / "semantic")
+
+
+def test_embedded_files_are_package_data():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["codec"]
+    names = {checkpoints.CONFIG_NAME, checkpoints.WEIGHTS_NAME, checkpoints.TRAINING_NOTES}
+    assert {f"pretrained/tiny/{n}" for n in names} <= set(data)
+    assert checkpoints.EMBEDDED_CODECS["tiny"] == ROOT / "codec" / "pretrained" / "tiny"

@@ -1,0 +1,98 @@
+"""The semantic (k-means) stage and the decoder stage on its output, with the tiny trained codec's
+configs (tiny step counts, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec.model import SemantiCodec
+from codec.training.trainer import read_history
+from semantilm.codec_recipe import build_codec, load_codec_recipe_config, run_codec_recipe
+from semantilm.recipe_config import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "recipes" / "codec" / "tiny_trained"
+FAST = ["data.synthetic_examples=6", "data.synthetic_seconds=1.3", "kmeans.epochs=3", "kmeans.window_passes=2",
+        "kmeans.feature_batch_size=4", "kmeans.num_clusters=8"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def semantic(out: Path, *overrides: str):
+    return load_codec_recipe_config(CONFIGS / "semantic.yaml", [f"train.output_dir={out}", *FAST, *overrides])
+
+
+def test_semantic_stage_fits_sets_and_saves_the_table(tmp_path):
+    cfg = semantic(tmp_path / "a")
+    initial = build_codec(cfg.codec).state_dict()
+    result = run_codec_recipe(cfg)
+    assert result.global_step == 3 and result.history[-1][1]["loss"] <= result.history[0][1]["loss"]
+    codec = SemantiCodec.from_pretrained(result.codec_dir)
+    table = np.load(tmp_path / "a" / "codebook_8_0.npy", allow_pickle=False)
+    assert table.shape == (8, codec.config.feature_dim) and table.dtype == np.float32
+    assert codec.semantic_vocab_size == 8 and codec.config.semantic_codebook_size == 8
+    assert torch.equal(codec.semantic.centroids, torch.from_numpy(table))
+    for k, v in codec.state_dict().items():  # everything but the table is the codec it started from
+        if k != "semantic.centroids":
+            assert torch.equal(v, initial[k]), k
+    assert [r["step"] for r in read_history(tmp_path / "a")] == [1, 2, 3]
+    # Deterministic from the seeds: a second run gives the same table; another k-means seed does not.
+    again = run_codec_recipe(semantic(tmp_path / "b"))
+    assert torch.equal(SemantiCodec.from_pretrained(again.codec_dir).semantic.centroids, codec.semantic.centroids)
+    other = run_codec_recipe(semantic(tmp_path / "c", "kmeans.seed=1"))
+    assert not torch.equal(SemantiCodec.from_pretrained(other.codec_dir).semantic.centroids, codec.semantic.centroids)
+
+
+@pytest.mark.parametrize("override, key", [("kmeans.epochs=0", "epochs"), ("kmeans.num_clusters=1", "num_clusters"),
+                                           ("kmeans.iters=3", "kmeans.iters"), ("stage=kmeans", "stage")])
+def test_kmeans_section_errors_name_the_key(tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key):
+        semantic(tmp_path, override)
+
+
+def test_too_few_features_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="fewer than the 500 centroids"):
+        run_codec_recipe(semantic(tmp_path, "kmeans.num_clusters=500"))
+
+
+def test_decoder_stage_on_the_semantic_codec_keeps_loaded_parts_frozen(tmp_path):
+    sem = run_codec_recipe(semantic(tmp_path / "semantic"))
+    # Stand-ins for finished vae / vocoder stages: codecs of the same sizes with other weights.
+    parts = {}
+    for part, seed in (("vae", 1), ("vocoder", 2)):
+        other = build_codec(load_codec_recipe_config(CONFIGS / "vae.yaml", [f"codec.init_seed={seed}"]).codec)
+        other.decoder.scale_factor.fill_(0.25 * seed)
+        other.save_pretrained(tmp_path / part / "codec")
+        parts[part] = other.state_dict()
+    cfg = load_codec_recipe_config(CONFIGS / "decoder.yaml", [
+        f"codec.name={sem.codec_dir}", f"codec.vae_from={tmp_path / 'vae'}", f"codec.vocoder_from={tmp_path / 'vocoder'}",
+        f"train.output_dir={tmp_path / 'decoder'}", "data.synthetic_examples=4", "data.synthetic_seconds=1.3",
+        "train.batch_size=2", "train.max_steps=1", "train.warmup_steps=1"])
+    result = run_codec_recipe(cfg)
+    saved = SemantiCodec.from_pretrained(result.codec_dir).state_dict()
+    start = SemantiCodec.from_pretrained(sem.codec_dir).state_dict()
+    for k, v in saved.items():
+        if k.startswith(("decoder.vae.", "decoder.scale_factor")):
+            assert torch.equal(v, parts["vae"][k]), k
+        elif k.startswith("decoder.vocoder."):
+            assert torch.equal(v, parts["vocoder"][k]), k
+        elif k.startswith(("audiomae.", "semantic.")):
+            assert torch.equal(v, start[k]), k
+    assert any(not torch.equal(v, start[k]) for k, v in saved.items() if k.startswith("decoder.unet."))
+    history = read_history(tmp_path / "decoder")
+    assert [r["step"] for r in history] == [1] and history[0]["wall_s"] > 0 and "loss" in history[0]
+
+
+def test_folder_codec_checks_token_rate_and_sizes(tmp_path):
+    sem = run_codec_recipe(semantic(tmp_path / "semantic", "kmeans.epochs=1"))
+    base = [f"codec.name={sem.codec_dir}", "codec.vae_from=null", "codec.vocoder_from=null"]
+    assert build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", base).codec).config.token_rate == 50
+    bare = load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.tiny_sizes={}"]).codec
+    assert not bare.tiny_sizes and build_codec(bare).semantic_vocab_size == 8  # sizes from the folder alone
+    with pytest.raises(ValueError, match=r"codec\.token_rate: 50"):
+        build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.token_rate=100"]).codec)
+    with pytest.raises(ValueError, match="latent_time: 16 in the config but 32 in the folder"):
+        build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.tiny_sizes.latent_time=16"]).codec)
