@@ -122,10 +122,14 @@ def training_notes(config, weights: Path, dtype: str, source: Path, stages: Sequ
 
 def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16", name: str | None = None,
                  stages: Sequence[str | Path] = (), command: str | None = None,
-                 max_mb: float | None = None) -> Path:
+                 max_mb: float | None = None, vocoder_from: str | Path | None = None) -> Path:
     """Write ``out`` = the codec of ``source`` (a ``save_pretrained`` folder or a stage output dir)
     with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``). ``max_mb``: refuse
-    (and remove the weights) when they are larger. Returns ``out``."""
+    (and remove the weights) when they are larger. ``vocoder_from``: a vocoder stage's output
+    (or codec folder) whose vocoder replaces the source's (the vocoder trains independently of
+    the decoder stage, which never runs it). Returns ``out``."""
+    import tempfile
+
     from codec.checkpoints import TRAINING_NOTES, export_native, load_native
     from codec.training.parts import resolve_codec_folder
 
@@ -134,7 +138,17 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     out = Path(out)
     if out.resolve() == folder.resolve():
         raise ValueError(f"the export would overwrite its source {str(folder)!r}; choose another folder.")
-    weights = export_native(folder, out, dtype=dtype, name=name)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights_source = folder
+        if vocoder_from is not None:
+            from codec.model import SemantiCodec
+            from codec.training.parts import load_decoder_part
+
+            codec = SemantiCodec.from_pretrained(folder)
+            load_decoder_part(codec, vocoder_from, "vocoder")
+            codec.save_pretrained(tmp)
+            weights_source = Path(tmp)
+        weights = export_native(weights_source, out, dtype=dtype, name=name)
     size_mb = weights.stat().st_size / 1e6
     if max_mb is not None and size_mb > max_mb:
         weights.unlink()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the embedded tiny codec (codec/pretrained/tiny, loaded by `--codec tiny`):
-# the four stages of configs/recipes/codec/tiny_trained/ in order (vocoder, vae, semantic,
-# decoder), then the float16 export with a TRAINING.md summary (steps, final losses, wall time
+# the four stages of configs/recipes/codec/tiny_trained/ (vae, semantic, decoder, and the
+# vocoder, which is independent of the other three: the decoder stage never runs it), then the
+# float16 export of the decoder stage's codec with the vocoder stage's vocoder, and a TRAINING.md
+# summary (steps, final losses, wall time
 # per stage, read from each stage's history.jsonl).
 #
 #   bash recipes/codec/train_tiny_codec.sh                  # stage outputs in outputs/tiny_codec
@@ -22,10 +24,10 @@ CONFIGS=configs/recipes/codec/tiny_trained
 read -r -a EXTRA <<< "${OVERRIDES:-}"
 mkdir -p "$OUT"
 
-for stage in vocoder vae semantic decoder; do
+for stage in vae semantic decoder vocoder; do
     overrides=("train.output_dir=$OUT/$stage")
     if [ "$stage" = decoder ]; then
-        overrides+=("codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae" "codec.vocoder_from=$OUT/vocoder")
+        overrides+=("codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae")
     fi
     echo "== stage $stage -> $OUT/$stage"
     $SEMANTILM train --recipe codec --config "$CONFIGS/$stage.yaml" \
@@ -33,6 +35,7 @@ for stage in vocoder vae semantic decoder; do
 done
 
 $SEMANTILM export-codec "$OUT/decoder/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
+    --vocoder-from "$OUT/vocoder" \
     --stages "$OUT/vocoder" "$OUT/vae" "$OUT/semantic" "$OUT/decoder" \
     --command "bash recipes/codec/train_tiny_codec.sh"
 echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"

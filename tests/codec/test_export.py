@@ -102,3 +102,20 @@ def test_embedded_files_are_package_data():
     names = {checkpoints.CONFIG_NAME, checkpoints.WEIGHTS_NAME, checkpoints.TRAINING_NOTES}
     assert {f"pretrained/tiny/{n}" for n in names} <= set(data)
     assert checkpoints.EMBEDDED_CODECS["tiny"] == ROOT / "codec" / "pretrained" / "tiny"
+
+
+def test_export_takes_the_vocoder_of_a_vocoder_stage(source, tmp_path):
+    """The vocoder trains on its own: the export swaps it into the decoder stage's codec."""
+    from semantilm.codec_export import export_codec
+
+    folder, state = source
+    other = build_codec(load_codec_recipe_config(ROOT / "configs/recipes/codec/tiny_trained/vae.yaml").codec)
+    with torch.no_grad():
+        for p in other.decoder.vocoder.parameters():
+            p.add_(1.0)
+    other.save_pretrained(tmp_path / "voc" / "codec")
+    out = export_codec(folder, tmp_path / "out", dtype="float32", vocoder_from=tmp_path / "voc")
+    loaded = SemantiCodec.from_pretrained(out).state_dict()
+    swapped = other.state_dict()
+    for k, v in loaded.items():
+        assert torch.equal(v, (swapped if k.startswith("decoder.vocoder.") else state)[k]), k
