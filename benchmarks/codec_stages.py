@@ -1,6 +1,6 @@
 """Does a trained tiny VAE / vocoder keep pitch? Held-out sine tones through the decoder's back end.
 
-Tones: ``--tones`` sine waves (1 s, peak 0.5, random phase, 20 ms fades) at quarter-tone offsets
+Tones (:func:`semantilm.codec_quality.held_out_tones`): ``--tones`` sine waves (1 s, peak 0.5, random phase, 20 ms fades) at quarter-tone offsets
 between the synthetic set's notes (MIDI 48.5 .. 83.5, 130-988 Hz), so no tone is a training
 frequency. For each tone ``x`` with true frequency ``f`` and log-mel ``s`` (:mod:`codec.training.mel`):
 
@@ -17,38 +17,16 @@ frequency. For each tone ``x`` with true frequency ``f`` and log-mel ``s`` (:mod
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import numpy as np
 import torch
 
+from codec.metrics import dominant_frequency
 from codec.model import SemantiCodec
 from codec.training.mel import LogMelFrontEnd
 from codec.training.parts import resolve_codec_folder
-
-
-def held_out_tones(count: int, sample_rate: int, seconds: float = 1.0, seed: int = 1234) -> tuple[torch.Tensor, np.ndarray]:
-    """(waves FloatTensor[count, samples], frequencies in Hz) at quarter tones between MIDI 48 and 84."""
-    rng = np.random.default_rng(seed)
-    midi = np.linspace(48.5, 83.5, count)
-    freqs = 440.0 * 2 ** ((midi - 69) / 12)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
-    waves = np.stack([0.5 * fade * np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi)) for f in freqs])
-    return torch.tensor(waves, dtype=torch.float32), freqs
-
-
-def dominant_frequency(wave: np.ndarray, sample_rate: int) -> float:
-    """FFT peak of the middle half of ``wave`` with parabolic interpolation of the log magnitude."""
-    n = len(wave)
-    mid = wave[n // 4: n // 4 + n // 2]
-    size = 8 * len(mid)
-    spec = np.abs(np.fft.rfft(mid * np.hanning(len(mid)), size)) + 1e-12
-    k = int(np.argmax(spec[1:-1])) + 1
-    a, b, c = np.log(spec[k - 1: k + 2])
-    offset = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c != 0 else 0.0
-    return (k + offset) * sample_rate / size
+from semantilm.codec_quality import held_out_tones
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if voc_codec is not None:
             for label, m in mels.items():
                 out = voc_codec.decoder.vocoder(m.squeeze(1)).numpy()
-                est = np.array([dominant_frequency(o, cfg.sample_rate) for o in out])
+                est = np.array([dominant_frequency(o[len(o) // 4: 3 * len(o) // 4], cfg.sample_rate) for o in out])
                 rel = np.abs(est - freqs) / freqs
                 ok = rel < args.tolerance
                 rows.append(f"vocoder on {label}: within {100 * args.tolerance:.0f} % for {int(ok.sum())}/{len(ok)} "

@@ -74,3 +74,15 @@ def test_readme_shows_the_tested_snippet():
     """The README's ten-line example is the first block of docs/lm.md, which runs above."""
     readme = (DOC.parents[1] / "README.md").read_text()
     assert blocks()[0] in readme
+
+
+def test_readme_first_commands_are_the_demo_and_the_ci_test_command():
+    """The README's first block sets up and runs the demo; its second is what CI runs."""
+    import re
+
+    root = DOC.parents[1]
+    blocks = re.findall(r"```bash\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+    assert blocks[0].strip().endswith("semantilm demo")
+    assert "pip install -e" in blocks[0]
+    ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert ci[-1] == blocks[1].strip() == "python -m pytest -q"
