@@ -83,6 +83,7 @@ class CodecDataSection:
     synthetic_seed: int = 0
     synthetic_kinds: tuple[str, ...] | None = None  # e.g. [tone, tone, sweep]: repeats weight a kind; null: all
     synthetic_detune_cents: float = 0.0  # tones off the note grid by up to this much (continuous pitch)
+    synthetic_tone_grid_hz: float = 0.0  # tones snapped to multiples of this (0: off); see the vocoder stage docs
 
     def __post_init__(self) -> None:
         if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
@@ -195,7 +196,8 @@ def build_windows(data: CodecDataSection, window_samples: int, min_samples: int,
 
     extra = {"kinds": tuple(data.synthetic_kinds)} if data.synthetic_kinds else {}
     synthetic = SyntheticSoundConfig(num_examples=data.synthetic_examples, seconds=data.synthetic_seconds,
-                                     seed=data.synthetic_seed, detune_cents=data.synthetic_detune_cents, **extra)
+                                     seed=data.synthetic_seed, detune_cents=data.synthetic_detune_cents,
+                                     tone_grid_hz=data.synthetic_tone_grid_hz, **extra)
     corpus = load_corpus(data.dataset, split=data.split, synthetic=synthetic, max_examples=data.max_examples)
     if data.audio_column not in corpus.column_names:
         raise ValueError(f"data.audio_column={data.audio_column!r} is not a column of the corpus {corpus.column_names}.")

@@ -1,7 +1,7 @@
 """``semantilm demo``: the whole idea, offline, in a few minutes on a laptop CPU.
 
-1. make a small captioned sound set: sine tones on a scale, each soft or loud, with captions
-   such as "a loud steady sine tone at 262 Hz (C4)"; some (note, loudness) pairs are held out;
+1. make a small captioned sound set: steady sine tones, each soft or loud, with captions such
+   as "a loud steady sine tone at 300 Hz"; some (frequency, loudness) pairs are held out;
 2. tokenise it with a codec (default: the embedded tiny trained SemantiCodec, ``tiny``);
 3. train a tiny text-to-audio LM on the tokens (the text-to-audio recipe, from scratch);
 4. generate audio for the held-out captions, prompts the LM never saw, and decode it;
@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from .synthetic import note_frequency, note_name
-
 __all__ = ["DemoConfig", "DemoResult", "demo_captions", "build_demo_dataset", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
 # Peak amplitude of each loudness word in the captions.
 LEVELS = {"soft": 0.15, "loud": 0.6}
-SCALE = (60, 62, 64, 65, 67, 69, 71, 72)  # C4 major scale up to C5 (262 - 523 Hz)
+# Multiples of the codec's vocoder frame rate (100 Hz at hop 160): for a steady mel a HiFi-GAN
+# vocoder can only emit harmonics of it (docs/codec_training.md, "Vocoder stage").
+FREQUENCIES = (200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0)
 
 
 @dataclass
@@ -42,8 +42,8 @@ class DemoConfig:
 
     output_dir: str = "outputs/demo"
     codec: str = "tiny"  # "tiny" (embedded, trained), "tiny-random", a folder or a hub repo
-    notes: tuple[int, ...] = SCALE  # MIDI notes of the tones
-    clips_per_caption: int = 8  # training clips per (note, loudness), each with its own phase
+    frequencies: tuple[float, ...] = FREQUENCIES  # Hz of the tones
+    clips_per_caption: int = 8  # training clips per (frequency, loudness), each with its own phase
     seconds: float = 1.0  # clip length (training and generation)
     train_steps: int = 400
     batch_size: int = 16
@@ -53,22 +53,23 @@ class DemoConfig:
     top_k: int = 8
     decode_steps: int = 25  # DPM-Solver++ steps of the codec's diffusion decoder
     seed: int = 0
-    held_out: list[tuple[int, str]] = field(default_factory=list)  # (note, level); empty: one per note, alternating
+    held_out: list[tuple[float, str]] = field(default_factory=list)  # (Hz, level); empty: one per frequency, alternating
 
     def __post_init__(self) -> None:
-        if not self.notes or any(not 0 < n < 128 for n in self.notes):
-            raise ValueError(f"notes must be MIDI numbers 1..127, got {self.notes!r}.")
+        if not self.frequencies or any(not 20 <= f <= 7000 for f in self.frequencies):
+            raise ValueError(f"frequencies must be Hz between 20 and 7000, got {self.frequencies!r}.")
         for name in ("clips_per_caption", "train_steps", "batch_size", "decode_steps", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
         if self.seconds <= 0.2:
             raise ValueError(f"seconds must be above 0.2, got {self.seconds!r}.")
-        self.held_out = [(int(n), str(level)) for n, level in self.held_out] or [
-            (n, ("loud", "soft")[i % 2]) for i, n in enumerate(self.notes)
+        self.frequencies = tuple(float(f) for f in self.frequencies)
+        self.held_out = [(float(f), str(level)) for f, level in self.held_out] or [
+            (f, ("loud", "soft")[i % 2]) for i, f in enumerate(self.frequencies)
         ]
-        for n, level in self.held_out:
-            if n not in self.notes or level not in LEVELS:
-                raise ValueError(f"held_out pair {(n, level)!r} must be a note of `notes` and one of {sorted(LEVELS)}.")
+        for f, level in self.held_out:
+            if f not in self.frequencies or level not in LEVELS:
+                raise ValueError(f"held_out pair {(f, level)!r} must be one of `frequencies` and one of {sorted(LEVELS)}.")
 
 
 @dataclass
@@ -81,10 +82,9 @@ class DemoResult:
     seconds: dict[str, float]
 
 
-def demo_captions(notes: tuple[int, ...]) -> dict[tuple[int, str], str]:
-    """The caption of every (note, loudness) pair."""
-    return {(n, level): f"a {level} steady sine tone at {note_frequency(n):.0f} Hz ({note_name(n)})"
-            for n in notes for level in LEVELS}
+def demo_captions(frequencies: tuple[float, ...]) -> dict[tuple[float, str], str]:
+    """The caption of every (frequency, loudness) pair."""
+    return {(f, level): f"a {level} steady sine tone at {f:.0f} Hz" for f in frequencies for level in LEVELS}
 
 
 def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
@@ -95,12 +95,12 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
     t = np.arange(int(round(config.seconds * sample_rate))) / sample_rate
     fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
     rows = []
-    for (note, level), caption in demo_captions(tuple(config.notes)).items():
-        if (note, level) in config.held_out:
+    for (freq, level), caption in demo_captions(config.frequencies).items():
+        if (freq, level) in config.held_out:
             continue
         for _ in range(config.clips_per_caption):
             phase = rng.uniform(0, 2 * math.pi)
-            wave = LEVELS[level] * fade * np.sin(2 * math.pi * note_frequency(note) * t + phase)
+            wave = LEVELS[level] * fade * np.sin(2 * math.pi * freq * t + phase)
             rows.append({"audio": {"array": wave.astype(np.float32), "sampling_rate": sample_rate}, "caption": caption})
     order = rng.permutation(len(rows))
     return Dataset.from_list([rows[i] for i in order])
@@ -154,7 +154,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     timings["tokenise + train"] = time.perf_counter() - start - timings["data"]
 
     t0 = time.perf_counter()
-    captions = demo_captions(tuple(config.notes))
+    captions = demo_captions(config.frequencies)
     prompts = [captions[pair] for pair in config.held_out]
     lm = load_lm(lm_dir, codec=codec)
     generated = generate_audio(
@@ -233,7 +233,7 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], acc
         f"{codec.acoustic_vocab_size} acoustic ids); {result.num_examples} training clips of {config.seconds:g} s; "
         f"LM `{config.lm_size}` trained {result.global_step} steps (loss {first:.2f} -> {last:.2f}, `loss.png`).",
         "",
-        "Prompts the LM never saw (their note/loudness pair was held out of training):",
+        "Prompts the LM never saw (their frequency/loudness pair was held out of training):",
         "",
         "| file | prompt | asked Hz | measured Hz | within 3 % |",
         "|---|---|---|---|---|",

@@ -41,6 +41,10 @@ class SyntheticSoundConfig:
     # Tones only: a uniform random offset of up to +-detune_cents from the note, so that tone
     # frequencies cover the range continuously (vocoder / codec training); 0 keeps exact notes.
     detune_cents: float = 0.0
+    # Tones only: snap the frequency to the nearest multiple of this many Hz (0: off). A HiFi-GAN
+    # vocoder at hop H can only emit harmonics of sample_rate / H for a steady tone (see
+    # docs/codec_training.md), so a vocoder trained on steady tones wants them on that grid.
+    tone_grid_hz: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(KINDS))
@@ -48,6 +52,8 @@ class SyntheticSoundConfig:
             raise ValueError(f"kinds={self.kinds!r} must be a non-empty subset of {KINDS}.")
         if self.num_examples < 1 or self.seconds <= 0 or self.sample_rate <= 0:
             raise ValueError("num_examples, seconds and sample_rate must be positive.")
+        if self.tone_grid_hz < 0:
+            raise ValueError(f"tone_grid_hz={self.tone_grid_hz!r} must be >= 0 (0: off).")
         if not 0 <= self.detune_cents <= 100:
             raise ValueError(f"detune_cents={self.detune_cents!r} must be between 0 and 100.")
         if not (0 < self.notes[0] < self.notes[1] <= 127):
@@ -87,6 +93,8 @@ def make_sound(index: int, config: SyntheticSoundConfig) -> SyntheticSound:
         f = note_frequency(midi)
         if config.detune_cents:
             f *= 2 ** (rng.uniform(-config.detune_cents, config.detune_cents) / 1200)
+        if config.tone_grid_hz:
+            f = max(1, round(f / config.tone_grid_hz)) * config.tone_grid_hz
         y = np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi))
         params = {"frequency": f, "note": note_name(midi)}
         caption = f"a steady sine tone at {f:.0f} Hz ({note_name(midi)})"

@@ -11,20 +11,21 @@ from semantilm.demo import LEVELS, DemoConfig, build_demo_dataset, demo_captions
 
 
 def test_held_out_captions_are_not_in_the_training_set():
-    config = DemoConfig(notes=(60, 64, 67), clips_per_caption=2, seconds=0.5)
+    config = DemoConfig(frequencies=(200, 300, 500), clips_per_caption=2, seconds=0.5)
     data = build_demo_dataset(config)
-    captions = demo_captions(config.notes)
+    captions = demo_captions(config.frequencies)
     held_out = {captions[pair] for pair in config.held_out}
     assert len(held_out) == 3 and not held_out & set(data["caption"])
     assert len(data) == 2 * (3 * len(LEVELS) - 3)
-    # every held-out note is still heard in training, at the other loudness
-    for note, _ in config.held_out:
-        assert any(f"({name})" in c for c in data["caption"] for name in [captions[(note, "soft")].split("(")[1][:-1]])
+    # every held-out frequency is still heard in training, at the other loudness
+    for freq, level in config.held_out:
+        other = next(lv for lv in LEVELS if lv != level)
+        assert captions[(freq, other)] in set(data["caption"])
 
 
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="held_out"):
-        DemoConfig(notes=(60,), held_out=[(61, "soft")])
+        DemoConfig(frequencies=(200,), held_out=[(300, "soft")])
     with pytest.raises(ValueError, match="train_steps"):
         DemoConfig(train_steps=0)
     with pytest.raises(ValueError, match="seconds"):
@@ -33,7 +34,7 @@ def test_config_errors_name_the_field():
 
 def test_demo_writes_audio_pictures_and_report(tmp_path):
     """The machinery with the random tiny codec (its audio carries no meaning)."""
-    config = DemoConfig(output_dir=str(tmp_path / "demo"), codec="tiny-random", notes=(60, 67), clips_per_caption=1,
+    config = DemoConfig(output_dir=str(tmp_path / "demo"), codec="tiny-random", frequencies=(300, 500), clips_per_caption=1,
                         seconds=0.5, train_steps=3, batch_size=2, decode_steps=1)
     result = run_demo(config)
     out = tmp_path / "demo"

@@ -74,3 +74,14 @@ def test_detuned_tones_leave_the_note_grid_within_the_limit():
     assert max(abs(c) for c in cents) <= 50.0 and max(abs(c) for c in cents) > 10.0
     with pytest.raises(ValueError, match="detune_cents"):
         SyntheticSoundConfig(detune_cents=150.0)
+
+
+def test_tone_grid_snaps_tone_frequencies():
+    from semantilm.synthetic import SyntheticSoundConfig, make_sound
+
+    config = SyntheticSoundConfig(num_examples=20, kinds=("tone",), seconds=0.2, detune_cents=50.0, tone_grid_hz=100.0)
+    freqs = [make_sound(i, config).params["frequency"] for i in range(20)]
+    assert all(f % 100 == 0 and 100 <= f <= 1000 for f in freqs) and len(set(freqs)) > 3
+    assert all(f"{f:.0f} Hz" in make_sound(i, config).caption for i, f in enumerate(freqs))
+    with pytest.raises(ValueError, match="tone_grid_hz"):
+        SyntheticSoundConfig(tone_grid_hz=-1.0)
