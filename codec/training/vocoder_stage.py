@@ -166,7 +166,11 @@ class VocoderTrainingStep(nn.Module):
         if self.config.stft_weight:
             from ..metrics import multi_resolution_stft_distance
 
-            stft = multi_resolution_stft_distance(real, fake).mean()
+            # Spectral convergence divides by the window's own energy: silent windows (the gaps
+            # between noise bursts, padding) would blow it up, so they are left out of this term.
+            audible = real.abs().amax(dim=1) > 1e-3
+            stft = (multi_resolution_stft_distance(real[audible], fake[audible]).mean() if audible.any()
+                    else fake.sum() * 0.0)
             total = total + self.config.stft_weight * stft
             parts["stft"] = stft
         if adversarial:

@@ -140,3 +140,21 @@ def test_stage_input_errors():
         step(torch.zeros(1, 3200), phase="discriminator")
     with pytest.raises(ValueError, match="NaN"):
         step(torch.full((1, 3200), float("nan")))
+
+
+def test_vocoder_stft_term_skips_silent_windows():
+    """The multi-resolution STFT term is finite with a silent window in the batch, and trains."""
+    from codec.training.vocoder_stage import VocoderTrainingStep
+
+    cfg = config("vocoder", Path("unused"), "vocoder.stft_weight=2.0")
+    step = VocoderTrainingStep(build_codec(cfg.codec), cfg.vocoder)
+    waves = torch.zeros(2, 6400)
+    waves[0] = 0.5 * torch.sin(2 * torch.pi * 300 * torch.arange(6400) / 16000)
+    losses = step(waves)
+    assert set(losses.parts) >= {"loss", "mel", "stft"}
+    assert 0 < float(losses.parts["stft"]) < 10 and torch.isfinite(losses.total)
+    losses.total.backward()
+    grads = [p.grad for p in step.generator_parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    silent = step(torch.zeros(2, 6400))
+    assert float(silent.parts["stft"]) == 0.0
