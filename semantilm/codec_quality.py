@@ -5,7 +5,9 @@ of the decoded audio is within 3 % of the input's for at least 80 %; its mel dis
 better than decoding shuffled tokens"):
 
 * tones at frequencies off the training grid (quarter tones between the synthetic set's notes,
-  so no tone was a training example), random phase, 20 ms fades;
+  so no tone was a training example), or at given frequencies (a HiFi-GAN vocoder renders a
+  steady tone only at multiples of its frame rate: docs/codec_training.md), random phase, 20 ms
+  fades;
 * ``encode`` -> ``decode`` (seeded); the dominant frequency of the middle of each decoded clip
   against the tone's (:func:`codec.metrics.dominant_frequency`);
 * mel distance (:func:`codec.metrics.mel_distance`) of the round trip against the input, and of
@@ -38,26 +40,34 @@ class ToneRoundTrip:
 
 
 def held_out_tones(count: int, sample_rate: int = 16000, seconds: float = 1.0, seed: int = 1234,
-                   midi_range: tuple[float, float] = (48.5, 83.5)) -> tuple[torch.Tensor, np.ndarray]:
-    """(waves FloatTensor[count, samples], frequencies in Hz): sine tones at quarter tones between
-    the synthetic set's notes (MIDI 48.5 .. 83.5 = 135 - 1017 Hz by default), peak 0.5."""
-    if count < 1 or seconds <= 0:
+                   midi_range: tuple[float, float] = (48.5, 83.5), frequencies: list[float] | None = None,
+                   peak: float = 0.5) -> tuple[torch.Tensor, np.ndarray]:
+    """(waves FloatTensor[count, samples], frequencies in Hz): sine tones, peak ``peak``, random
+    phase. Default frequencies: quarter tones between the synthetic set's notes (MIDI 48.5 .. 83.5
+    = 135 - 1017 Hz), so none is a training note; or ``frequencies`` (then ``count`` is ignored)."""
+    if (frequencies is None and count < 1) or seconds <= 0:
         raise ValueError(f"count must be >= 1 and seconds > 0, got {count} and {seconds}.")
     rng = np.random.default_rng(seed)
-    midi = np.linspace(*midi_range, count)
-    freqs = 440.0 * 2 ** ((midi - 69) / 12)
+    if frequencies is None:
+        freqs = 440.0 * 2 ** ((np.linspace(*midi_range, count) - 69) / 12)
+    else:
+        freqs = np.asarray(frequencies, dtype=np.float64)
+        if freqs.ndim != 1 or not len(freqs) or (freqs <= 0).any() or (freqs >= sample_rate / 2).any():
+            raise ValueError(f"frequencies must be a non-empty list of Hz in (0, {sample_rate / 2}), got {frequencies!r}.")
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
-    waves = np.stack([0.5 * fade * np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi)) for f in freqs])
+    waves = np.stack([peak * fade * np.sin(2 * math.pi * f * t + rng.uniform(0, 2 * math.pi)) for f in freqs])
     return torch.tensor(waves, dtype=torch.float32), freqs
 
 
 def tone_round_trip(codec: Any, count: int = 20, seconds: float = 1.0, tolerance: float = 0.03, steps: int = 25,
-                    sampler: str = "dpmsolver++", seed: int = 0) -> ToneRoundTrip:
-    """Encode and decode ``count`` held-out tones with ``codec``; see the module docstring."""
+                    sampler: str = "dpmsolver++", seed: int = 0, frequencies: list[float] | None = None,
+                    peak: float = 0.5) -> ToneRoundTrip:
+    """Encode and decode held-out tones (``count`` quarter tones, or ``frequencies``) with ``codec``;
+    see the module docstring."""
     from codec.metrics import dominant_frequency, mel_distance
 
-    waves, freqs = held_out_tones(count, codec.sample_rate, seconds)
+    waves, freqs = held_out_tones(count, codec.sample_rate, seconds, frequencies=frequencies, peak=peak)
     enc = codec.encode(list(waves), codec.sample_rate)
     kwargs = {"steps": steps, "sampler": sampler}
     real = codec.decode(enc.tokens, enc.lengths, generator=torch.Generator().manual_seed(seed), **kwargs)

@@ -57,3 +57,11 @@ def test_cli_demo(tmp_path, capsys):
     assert code == 0
     assert "unseen prompts" in capsys.readouterr().out
     assert (tmp_path / "d" / "report.md").is_file()
+
+
+def test_demo_audio_follows_unseen_prompts(tmp_path):
+    """The README's main command, as shipped: with the embedded tiny codec, the audio generated for
+    captions the LM never saw has the pitch they ask for, for most of them."""
+    result = run_demo(DemoConfig(output_dir=str(tmp_path / "demo")))
+    misses = [(r["prompt"], r["measured_hz"]) for r in result.prompts if not r["pitch_ok"]]
+    assert result.pitch_accuracy >= 0.75, f"{result.pitch_accuracy:.0%} within 3 %; misses: {misses}"
