@@ -171,9 +171,11 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     for i, (prompt, wave, clip) in enumerate(zip(prompts, waves, score["clips"])):
         name = f"prompt_{i:02d}"
         sf.write(out / f"{name}.wav", wave, codec.sample_rate)
-        _spectrogram_png(out / f"{name}.png", wave, codec.sample_rate, prompt, clip.get("measured_frequency"))
+        measured = clip.get("measured_frequency")
+        measured = float(measured) if measured is not None and math.isfinite(measured) else None  # None: silence
+        _spectrogram_png(out / f"{name}.png", wave, codec.sample_rate, prompt, measured)
         rows.append({"file": f"{name}.wav", "prompt": prompt, "asked_hz": clip.get("frequency"),
-                     "measured_hz": clip.get("measured_frequency"), "pitch_ok": clip.get("pitch_ok")})
+                     "measured_hz": measured, "pitch_ok": bool(clip.get("pitch_ok"))})
     _loss_png(out / "loss.png", result.losses)
     timings["total"] = time.perf_counter() - start
     accuracy = float(score["pitch_accuracy"] or 0.0)
