@@ -1,7 +1,8 @@
 """``semantilm demo``: the whole idea, offline, in a few minutes on a laptop CPU.
 
-1. make a small captioned sound set: steady sine tones, each soft or loud, with captions such
-   as "a loud steady sine tone at 300 Hz"; some (frequency, loudness) pairs are held out;
+1. make a small captioned sound set: steady sine tones, each captioned in one of two phrasings
+   ("a steady sine tone at 300 Hz", "a pure tone of 300 Hz"); some (frequency, phrasing) pairs
+   are held out, so their captions are prompts the LM never saw;
 2. tokenise it with a codec (default: the embedded tiny trained SemantiCodec, ``tiny``);
 3. train a tiny text-to-audio LM on the tokens (the text-to-audio recipe, from scratch);
 4. generate audio for the held-out captions, prompts the LM never saw, and decode it;
@@ -29,8 +30,10 @@ __all__ = ["DemoConfig", "DemoResult", "demo_captions", "build_demo_dataset", "r
 
 logger = logging.getLogger(__name__)
 
-# Peak amplitude of each loudness word in the captions.
-LEVELS = {"soft": 0.15, "loud": 0.6}
+# The caption phrasings; every clip has the synthetic set's peak level (0.5), the level the tiny
+# codec was trained on.
+PHRASINGS = {"steady": "a steady sine tone at {hz:.0f} Hz", "pure": "a pure tone of {hz:.0f} Hz"}
+PEAK = 0.5
 # Multiples of the codec's vocoder frame rate (100 Hz at hop 160): for a steady mel a HiFi-GAN
 # vocoder can only emit harmonics of it (docs/codec_training.md, "Vocoder stage").
 FREQUENCIES = (200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0)
@@ -43,7 +46,7 @@ class DemoConfig:
     output_dir: str = "outputs/demo"
     codec: str = "tiny"  # "tiny" (embedded, trained), "tiny-random", a folder or a hub repo
     frequencies: tuple[float, ...] = FREQUENCIES  # Hz of the tones
-    clips_per_caption: int = 8  # training clips per (frequency, loudness), each with its own phase
+    clips_per_caption: int = 8  # training clips per (frequency, phrasing), each with its own phase
     seconds: float = 1.0  # clip length (training and generation)
     train_steps: int = 400
     batch_size: int = 16
@@ -53,7 +56,7 @@ class DemoConfig:
     top_k: int = 8
     decode_steps: int = 25  # DPM-Solver++ steps of the codec's diffusion decoder
     seed: int = 0
-    held_out: list[tuple[float, str]] = field(default_factory=list)  # (Hz, level); empty: one per frequency, alternating
+    held_out: list[tuple[float, str]] = field(default_factory=list)  # (Hz, phrasing); empty: one per frequency, alternating
 
     def __post_init__(self) -> None:
         if not self.frequencies or any(not 20 <= f <= 7000 for f in self.frequencies):
@@ -64,12 +67,13 @@ class DemoConfig:
         if self.seconds <= 0.2:
             raise ValueError(f"seconds must be above 0.2, got {self.seconds!r}.")
         self.frequencies = tuple(float(f) for f in self.frequencies)
-        self.held_out = [(float(f), str(level)) for f, level in self.held_out] or [
-            (f, ("loud", "soft")[i % 2]) for i, f in enumerate(self.frequencies)
+        self.held_out = [(float(f), str(name)) for f, name in self.held_out] or [
+            (f, ("pure", "steady")[i % 2]) for i, f in enumerate(self.frequencies)
         ]
-        for f, level in self.held_out:
-            if f not in self.frequencies or level not in LEVELS:
-                raise ValueError(f"held_out pair {(f, level)!r} must be one of `frequencies` and one of {sorted(LEVELS)}.")
+        for f, phrasing in self.held_out:
+            if f not in self.frequencies or phrasing not in PHRASINGS:
+                raise ValueError(f"held_out pair {(f, phrasing)!r} must be one of `frequencies` and one of "
+                                 f"{sorted(PHRASINGS)}.")
 
 
 @dataclass
@@ -83,8 +87,8 @@ class DemoResult:
 
 
 def demo_captions(frequencies: tuple[float, ...]) -> dict[tuple[float, str], str]:
-    """The caption of every (frequency, loudness) pair."""
-    return {(f, level): f"a {level} steady sine tone at {f:.0f} Hz" for f in frequencies for level in LEVELS}
+    """The caption of every (frequency, phrasing) pair."""
+    return {(f, name): text.format(hz=f) for f in frequencies for name, text in PHRASINGS.items()}
 
 
 def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
@@ -95,12 +99,12 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
     t = np.arange(int(round(config.seconds * sample_rate))) / sample_rate
     fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
     rows = []
-    for (freq, level), caption in demo_captions(config.frequencies).items():
-        if (freq, level) in config.held_out:
+    for (freq, phrasing), caption in demo_captions(config.frequencies).items():
+        if (freq, phrasing) in config.held_out:
             continue
         for _ in range(config.clips_per_caption):
             phase = rng.uniform(0, 2 * math.pi)
-            wave = LEVELS[level] * fade * np.sin(2 * math.pi * freq * t + phase)
+            wave = PEAK * fade * np.sin(2 * math.pi * freq * t + phase)
             rows.append({"audio": {"array": wave.astype(np.float32), "sampling_rate": sample_rate}, "caption": caption})
     order = rng.permutation(len(rows))
     return Dataset.from_list([rows[i] for i in order])
@@ -235,7 +239,7 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], acc
         f"{codec.acoustic_vocab_size} acoustic ids); {result.num_examples} training clips of {config.seconds:g} s; "
         f"LM `{config.lm_size}` trained {result.global_step} steps (loss {first:.2f} -> {last:.2f}, `loss.png`).",
         "",
-        "Prompts the LM never saw (their frequency/loudness pair was held out of training):",
+        "Prompts the LM never saw (their frequency/phrasing pair was held out of training):",
         "",
         "| file | prompt | asked Hz | measured Hz | within 3 % |",
         "|---|---|---|---|---|",

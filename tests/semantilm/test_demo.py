@@ -7,7 +7,7 @@ import json
 import pytest
 import soundfile as sf
 
-from semantilm.demo import LEVELS, DemoConfig, build_demo_dataset, demo_captions, run_demo
+from semantilm.demo import PHRASINGS, DemoConfig, build_demo_dataset, demo_captions, run_demo
 
 
 def test_held_out_captions_are_not_in_the_training_set():
@@ -16,16 +16,16 @@ def test_held_out_captions_are_not_in_the_training_set():
     captions = demo_captions(config.frequencies)
     held_out = {captions[pair] for pair in config.held_out}
     assert len(held_out) == 3 and not held_out & set(data["caption"])
-    assert len(data) == 2 * (3 * len(LEVELS) - 3)
-    # every held-out frequency is still heard in training, at the other loudness
-    for freq, level in config.held_out:
-        other = next(lv for lv in LEVELS if lv != level)
+    assert len(data) == 2 * (3 * len(PHRASINGS) - 3)
+    # every held-out frequency is still heard in training, with the other phrasing
+    for freq, phrasing in config.held_out:
+        other = next(name for name in PHRASINGS if name != phrasing)
         assert captions[(freq, other)] in set(data["caption"])
 
 
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="held_out"):
-        DemoConfig(frequencies=(200,), held_out=[(300, "soft")])
+        DemoConfig(frequencies=(200,), held_out=[(300, "pure")])
     with pytest.raises(ValueError, match="train_steps"):
         DemoConfig(train_steps=0)
     with pytest.raises(ValueError, match="seconds"):
