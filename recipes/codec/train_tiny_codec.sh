@@ -11,9 +11,11 @@
 #
 # Environment: OUT (stage outputs root, default outputs/tiny_codec), DEST (export folder, default
 # codec/pretrained/tiny), SEMANTILM (the command, default `semantilm`), OVERRIDES (extra
-# key=value overrides for every stage, space-separated, e.g. "train.max_steps=2" for a smoke run).
+# key=value overrides for every stage, space-separated, e.g. "train.max_steps=2" for a smoke run),
+# PYTHON (the interpreter of the quality check appended to TRAINING.md, default python).
 # A rerun resumes each training stage from its newest checkpoint; each stage's console output
-# goes to $OUT/<stage>.log as well.
+# goes to $OUT/<stage>.log as well. The shipped codec was trained with OMP_NUM_THREADS=1 (one
+# thread per process); other thread counts give slightly different floating-point sums.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,4 +40,5 @@ $SEMANTILM export-codec "$OUT/decoder/codec" "$DEST" --dtype float16 --name tiny
     --vocoder-from "$OUT/vocoder" \
     --stages "$OUT/vocoder" "$OUT/vae" "$OUT/semantic" "$OUT/decoder" \
     --command "bash recipes/codec/train_tiny_codec.sh"
+"${PYTHON:-python}" benchmarks/codec_quality.py --codec "$DEST" >> "$DEST/TRAINING.md"
 echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"
