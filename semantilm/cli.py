@@ -100,6 +100,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         for vocab in (4096, 8192, 16384, 32768):
             c = SemantiCodecConfig.official(rate, vocab)
             print(f"{c.name:<24}{rate:>9}{c.frame_rate:>9g}{vocab:>11}{c.bitrate / 1000:>7.2f}")
+    from codec.checkpoints import EMBEDDED_CODECS
+
+    for name, folder in EMBEDDED_CODECS.items():  # shipped in the package, offline
+        if (folder / "config.json").is_file():
+            c = SemantiCodecConfig.from_json_file(folder / "config.json")
+            print(f"{name + ' (embedded)':<24}{c.token_rate:>9}{c.frame_rate:>9g}{c.semantic_codebook_size:>11}"
+                  f"{c.bitrate / 1000:>7.2f}")
     return 0
 
 

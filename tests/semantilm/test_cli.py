@@ -15,6 +15,8 @@ def test_info_lists_variants(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "official-r100-v16384" in out and "1.35" in out
+    assert "tiny (embedded)" in out  # the shipped tiny codec: 25 frames/s x (6 + 8) bits = 0.35 kbps
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("tiny")] == ["0.35"]
 
 
 def test_encode_folder_with_the_offline_codec(tmp_path):
