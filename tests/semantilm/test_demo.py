@@ -72,6 +72,8 @@ def test_shipped_demo_runs_offline_and_writes_everything(shipped_demo):
     assert report["codec"] == "tiny" and len(result.prompts) == len(DemoConfig().frequencies)
     assert all((out / r["file"]).is_file() and (out / r["file"].replace(".wav", ".png")).is_file() for r in result.prompts)
     assert all(r["measured_hz"] is None or r["measured_hz"] >= 0 for r in result.prompts)
+    assert all("codec_round_trip_ok" in r for r in report["prompts"])  # separates codec from LM errors
+    assert "the codec's own round trip" in (out / "report.md").read_text()
     assert report["losses"][-1][1] < report["losses"][0][1]  # the LM learned
     assert result.seconds["total"] < 300  # the budget, on the CI machine too
 
