@@ -103,18 +103,15 @@ def log_mel(wave: torch.Tensor, sample_rate: int = 16000, n_mels: int = 64) -> t
     Same STFT, filters and floor as :class:`codec.training.mel.LogMelFrontEnd`, but for any
     length (no padding or cutting to a 10.24 s window).
     """
-    from .training.mel import MelConfig
+    from .training.mel import MelConfig, log_mel_frames
 
     m = MelConfig()
     x = wave.float()
     if x.shape[-1] < m.n_fft:
         x = F.pad(x, (0, m.n_fft - x.shape[-1]))
-    pad = (m.n_fft - m.hop_length) // 2
-    x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
     window = torch.hann_window(m.win_length, device=x.device)
-    spec = torch.stft(x, m.n_fft, m.hop_length, m.win_length, window, center=False, return_complex=True).abs()
     filters = _mel_filters(int(sample_rate), n_mels, m.n_fft).to(x.device)
-    return torch.matmul(filters, spec).clamp(min=m.clamp_min).log().transpose(1, 2)
+    return log_mel_frames(x, filters, window, m).transpose(1, 2)
 
 
 def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:

@@ -75,6 +75,16 @@ def slaney_mel_filters(n_mels: int, n_fft: int, sample_rate: int, f_min: float, 
     return weights.to(torch.float32)
 
 
+def log_mel_frames(x: torch.Tensor, filters: torch.Tensor, window: torch.Tensor, mel: MelConfig) -> torch.Tensor:
+    """fp32 waveforms [B, N] -> log-mel [B, n_mels, N // hop]: reflect padding of
+    ``(n_fft - hop) / 2`` per side, uncentred STFT magnitude, mel filters, ``log(clamp(., clamp_min))``."""
+    pad = (mel.n_fft - mel.hop_length) // 2
+    x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    spec = torch.stft(x, mel.n_fft, hop_length=mel.hop_length, win_length=mel.win_length, window=window,
+                      center=False, return_complex=True).abs()  # [B, F, frames]
+    return torch.matmul(filters, spec).clamp(min=mel.clamp_min).log()
+
+
 class LogMelFrontEnd(nn.Module):
     """16 kHz waveforms [B, N] -> log-mel images [B, 1, segment_frames, vae_mel_bins].
 
@@ -110,11 +120,5 @@ class LogMelFrontEnd(nn.Module):
             x = waves.float()
             if x.shape[1] < target:
                 x = F.pad(x, (0, target - x.shape[1]))
-            pad = (m.n_fft - m.hop_length) // 2
-            x = F.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-            spec = torch.stft(
-                x, m.n_fft, hop_length=m.hop_length, win_length=m.win_length, window=self.window,
-                center=False, return_complex=True,
-            ).abs()  # [B, F, frames]
-            mel = torch.matmul(self.filters, spec).clamp(min=m.clamp_min).log()
+            mel = log_mel_frames(x, self.filters, self.window, m)
         return mel[..., :frames].transpose(1, 2).unsqueeze(1)
