@@ -287,7 +287,7 @@ class SemantiCodec(nn.Module):
         *,
         steps: int = 50,
         sampler: str = "ddim",
-        cfg_scale: float = 2.0,
+        cfg_scale: float | None = None,
         eta: float = 1.0,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
@@ -299,7 +299,8 @@ class SemantiCodec(nn.Module):
         tokens: LongTensor[B, T, 2] (``[..., 0]`` semantic, ``[..., 1]`` acoustic ids) or an
             EncodeOutput (its lengths are used). lengths: valid frames per clip (default T).
         steps / sampler: "ddim" (official; stochastic with ``eta``, official eta = 1) or
-            "dpmsolver++" (deterministic, good with 10-25 steps). cfg_scale: official 2.0.
+            "dpmsolver++" (deterministic, good with 10-25 steps). cfg_scale: guidance scale, by
+            default the variant's ``config.cfg_scale`` (official 2.0).
         generator: seeds the sampler's Gaussian draws (window by window, so results do not
             depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
             for DDIM (1 draw for DPM-Solver++), windows ordered clip by clip.

@@ -714,6 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mb", type=float, default=None, help="fail when the weights are larger than this")
     p.add_argument("--vocoder-from", default=None, metavar="DIR",
                    help="vocoder stage output (or codec folder) whose vocoder replaces the source's")
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="the variant's default guidance scale for decode (default: keep the source's)")
     p.set_defaults(func=cmd_export_codec)
     return parser
 
@@ -722,7 +724,8 @@ def cmd_export_codec(args: argparse.Namespace) -> int:
     from .codec_export import export_codec
 
     out = export_codec(args.source, args.out, dtype=args.dtype, name=args.name, stages=args.stages,
-                       command=args.command_line, max_mb=args.max_mb, vocoder_from=args.vocoder_from)
+                       command=args.command_line, max_mb=args.max_mb, vocoder_from=args.vocoder_from,
+                       cfg_scale=args.cfg_scale)
     size = (out / "model.safetensors").stat().st_size / 1e6
     print(f"exported {args.source} -> {out} ({args.dtype}, {size:.2f} MB, notes in {out / 'TRAINING.md'})")
     return 0

@@ -122,12 +122,14 @@ def training_notes(config, weights: Path, dtype: str, source: Path, stages: Sequ
 
 def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16", name: str | None = None,
                  stages: Sequence[str | Path] = (), command: str | None = None,
-                 max_mb: float | None = None, vocoder_from: str | Path | None = None) -> Path:
+                 max_mb: float | None = None, vocoder_from: str | Path | None = None,
+                 cfg_scale: float | None = None) -> Path:
     """Write ``out`` = the codec of ``source`` (a ``save_pretrained`` folder or a stage output dir)
     with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``). ``max_mb``: refuse
     (and remove the weights) when they are larger. ``vocoder_from``: a vocoder stage's output
     (or codec folder) whose vocoder replaces the source's (the vocoder trains independently of
-    the decoder stage, which never runs it). Returns ``out``."""
+    the decoder stage, which never runs it). ``cfg_scale``: the variant's default guidance scale
+    (``config.cfg_scale``, what ``decode`` uses when not told). Returns ``out``."""
     import tempfile
 
     from codec.checkpoints import TRAINING_NOTES, export_native, load_native
@@ -138,14 +140,21 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     out = Path(out)
     if out.resolve() == folder.resolve():
         raise ValueError(f"the export would overwrite its source {str(folder)!r}; choose another folder.")
+    if cfg_scale is not None and not cfg_scale >= 1.0:
+        raise ValueError(f"cfg_scale must be >= 1 (1: no guidance), got {cfg_scale}.")
     with tempfile.TemporaryDirectory() as tmp:
         weights_source = folder
-        if vocoder_from is not None:
+        if vocoder_from is not None or cfg_scale is not None:
+            import dataclasses
+
             from codec.model import SemantiCodec
-            from codec.training.parts import load_decoder_part
+            from codec.training.parts import adopt_vocoder
 
             codec = SemantiCodec.from_pretrained(folder)
-            load_decoder_part(codec, vocoder_from, "vocoder")
+            if vocoder_from is not None:
+                adopt_vocoder(codec, vocoder_from)  # its sizes too: the vocoder stage may use others
+            if cfg_scale is not None:
+                codec.config = codec.decoder.config = dataclasses.replace(codec.config, cfg_scale=float(cfg_scale))
             codec.save_pretrained(tmp)
             weights_source = Path(tmp)
         weights = export_native(weights_source, out, dtype=dtype, name=name)

@@ -16,9 +16,11 @@ from ..checkpoints import is_native_folder, load_native
 from ..convert_decoder import check_state_dict
 from ..model import SemantiCodec
 
-__all__ = ["load_decoder_part", "resolve_codec_folder"]
+__all__ = ["adopt_vocoder", "load_decoder_part", "resolve_codec_folder"]
 
 PARTS = ("vae", "vocoder")
+VOCODER_FIELDS = ("vocoder_initial_channels", "vocoder_upsample_rates", "vocoder_upsample_kernels",
+                  "vocoder_resblock_kernels", "vocoder_resblock_dilations")
 
 
 def resolve_codec_folder(source: str | Path) -> Path:
@@ -56,3 +58,25 @@ def load_decoder_part(codec: SemantiCodec, source: str | Path, part: Literal["va
             raise ValueError(f"{str(folder)!r} has no decoder.scale_factor; it is not a codec with a decoder.")
         with torch.no_grad():
             codec.decoder.scale_factor.copy_(state["decoder.scale_factor"])
+
+
+def adopt_vocoder(codec: SemantiCodec, source: str | Path) -> None:
+    """Put the vocoder of the codec saved at ``source`` into ``codec``, sizes and all.
+
+    The vocoder trains on its own (the decoder stage never runs it), so its stage may use other
+    sizes than the stages that wrote ``codec``: the ``vocoder_*`` fields of ``codec.config`` are
+    then taken from ``source`` and the vocoder is rebuilt before its weights are loaded."""
+    import dataclasses
+
+    from ..config import SemantiCodecConfig
+    from ..vocoder import build_vocoder
+
+    if codec.decoder is None:
+        raise ValueError("the codec has no decoder to load a vocoder into.")
+    theirs = SemantiCodecConfig.from_json_file(resolve_codec_folder(source) / "config.json")
+    sizes = {name: getattr(theirs, name) for name in VOCODER_FIELDS}
+    if any(getattr(codec.config, name) != value for name, value in sizes.items()):
+        config = dataclasses.replace(codec.config, **sizes)
+        codec.config = codec.decoder.config = config
+        codec.decoder.vocoder = build_vocoder(config).to(codec.decoder.device)
+    load_decoder_part(codec, source, "vocoder")

@@ -82,6 +82,11 @@ class CodecTrainArgs:
     adam_betas: tuple[float, float] = (0.9, 0.999)  # HiFi-GAN uses (0.8, 0.99)
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    # The last decay_steps optimiser steps lower the LR linearly towards 0 (warm-up, constant,
+    # decay; more than max_steps: the ramp starts below 1, e.g. in a shortened smoke run); 0:
+    # constant after the warm-up. Only steps past max_steps - decay_steps change, so a run resumed
+    # from an earlier checkpoint with a decay added equals one started with it.
+    decay_steps: int = 0
     max_grad_norm: float | None = 1.0  # null: no clipping
     max_steps: int = 1000  # optimiser steps
     save_steps: int = 500
@@ -100,6 +105,8 @@ class CodecTrainArgs:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
+        if self.decay_steps < 0:
+            raise ValueError(f"decay_steps must be >= 0, got {self.decay_steps}.")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}.")
 
@@ -257,13 +264,18 @@ def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
     if tensorboard:
         accelerator.init_trackers(name)
 
-    warmup = args.warmup_steps
+    warmup, decay, total = args.warmup_steps, args.decay_steps, args.max_steps
+
+    def lr_factor(step: int) -> float:  # step: optimiser steps done
+        factor = min(1.0, (step + 1) / (warmup + 1))
+        return factor * min(1.0, (total - step) / decay) if decay else factor
+
     optimizers, schedulers = [], []
     for _, params in phases:
         opt = torch.optim.AdamW(params, lr=args.learning_rate, betas=tuple(args.adam_betas),
                                 weight_decay=args.weight_decay)
         optimizers.append(opt)
-        schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warmup + 1))))
+        schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, lr_factor))
     counter = _StepCounter()
     model, *optimizers = accelerator.prepare(stage, *optimizers)
     accelerator.register_for_checkpointing(*schedulers, counter)  # stepped once per optimiser step, by us

@@ -10,7 +10,8 @@ samples. Two phases per micro-batch, each with its own AdamW (both in the checkp
 
 1. ``generator``: ``adversarial_weight`` * sum_k mean (1 - D_k(y^))^2
    + ``feature_weight`` (2) * sum_k,l mean |D_k,l(y) - D_k,l(y^)|
-   + ``mel_weight`` (45) * mean |mel(y^) - s|; the discriminators take no gradient here;
+   + ``mel_weight`` (45) * mean |mel(y^) - s| (optionally on ``log(exp(.) + mel_floor)``)
+   + ``stft_weight`` * multi-resolution STFT distance; the discriminators take no gradient here;
 2. ``discriminator``: sum_k mean (1 - D_k(y))^2 + mean D_k(y^)^2 on the detached ``y^`` of
    phase 1 (handed over through ``carry``), so the generator runs once per micro-batch.
 
@@ -65,14 +66,41 @@ class VocoderTrainingConfig:
     # resolutions): not in HiFi-GAN V1, but its linear-magnitude term rewards energy at the exact
     # frequency, which the log-mel L1 barely does on sparse spectra such as pure tones.
     stft_weight: float = 0.0
+    # Loss floors against collapse to silence on sparse spectra (pure tones): with the log-mel's
+    # 1e-5 clamp almost every bin of a tone's mel sits at the floor, so an almost silent output
+    # matches all of them and costs only at the tone's few bins, less than energy in a wrong bin.
+    # mel_floor > 0 compares log(mel + mel_floor) instead (mel magnitudes; a 0.5-peak tone peaks
+    # near 4), so what lies far below the sound costs nothing either way; stft_floor clamps the
+    # STFT magnitudes of the MR-STFT term's log part (its default: the metric's 1e-7).
+    mel_floor: float = 0.0
+    stft_floor: float = 1e-7
+    # Once the vocoder puts its energy in the right bins, lower floors teach it to clean up what
+    # it leaves below them (a log-mel metric counts that noise): both floors fall log-linearly
+    # by floor_final_scale over floor_decay_steps micro-batches from micro-batch floor_decay_start
+    # (floor_final_scale 1: constant floors).
+    floor_final_scale: float = 1.0
+    floor_decay_start: int = 0
+    floor_decay_steps: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start", "stft_weight"):
+        for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start", "stft_weight",
+                     "mel_floor", "floor_decay_start", "floor_decay_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if any(p < 1 for p in self.periods) or self.scales < 0 or (not self.periods and not self.scales):
             raise ValueError(f"periods must be >= 1 and scales >= 0 with at least one discriminator, got "
                              f"periods={self.periods}, scales={self.scales}.")
+        if self.stft_floor <= 0:
+            raise ValueError(f"stft_floor must be positive, got {self.stft_floor}.")
+        if not 0 < self.floor_final_scale <= 1:
+            raise ValueError(f"floor_final_scale must be in (0, 1], got {self.floor_final_scale}.")
+
+    def floor_scale(self, updates: int) -> float:
+        """Factor on ``mel_floor`` and ``stft_floor`` after ``updates`` micro-batches."""
+        if self.floor_final_scale == 1.0 or updates <= self.floor_decay_start:
+            return 1.0
+        done = min(1.0, (updates - self.floor_decay_start) / max(1, self.floor_decay_steps))
+        return self.floor_final_scale ** done
         if self.discriminator_width <= 0:
             raise ValueError(f"discriminator_width must be positive, got {self.discriminator_width}.")
 
@@ -160,7 +188,13 @@ class VocoderTrainingStep(nn.Module):
             raise ValueError(f"the vocoder gave {fake.shape[-1]} samples for {frames} frames; expected at least "
                              f"{real.shape[-1]} (hop {hop}): check vocoder_upsample_rates.")
         fake = fake[:, : real.shape[-1]] * keep
-        mel_loss = F.l1_loss(self.mel(fake, frames).squeeze(1), mel)
+        fake_mel = self.mel(fake, frames).squeeze(1)
+        floor_scale = self.config.floor_scale(int(self.updates))
+        if self.config.mel_floor:
+            floor = self.config.mel_floor * floor_scale
+            mel_loss = F.l1_loss((fake_mel.exp() + floor).log(), (mel.exp() + floor).log())
+        else:
+            mel_loss = F.l1_loss(fake_mel, mel)
         total = self.config.mel_weight * mel_loss
         parts = {"mel": mel_loss}
         if self.config.stft_weight:
@@ -169,7 +203,8 @@ class VocoderTrainingStep(nn.Module):
             # Spectral convergence divides by the window's own energy: silent windows (the gaps
             # between noise bursts, padding) would blow it up, so they are left out of this term.
             audible = real.abs().amax(dim=1) > 1e-3
-            stft = (multi_resolution_stft_distance(real[audible], fake[audible]).mean() if audible.any()
+            eps = self.config.stft_floor * floor_scale
+            stft = (multi_resolution_stft_distance(real[audible], fake[audible], eps=eps).mean() if audible.any()
                     else fake.sum() * 0.0)
             total = total + self.config.stft_weight * stft
             parts["stft"] = stft

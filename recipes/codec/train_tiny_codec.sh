@@ -14,7 +14,7 @@
 # key=value overrides for every stage, space-separated, e.g. "train.max_steps=2" for a smoke run),
 # PYTHON (the interpreter of the quality check appended to TRAINING.md, default python).
 # A rerun resumes each training stage from its newest checkpoint; each stage's console output
-# goes to $OUT/<stage>.log as well. The shipped codec was trained with OMP_NUM_THREADS=1 (one
+# is appended to $OUT/<stage>.log as well. The shipped codec was trained with OMP_NUM_THREADS=1 (one
 # thread per process); other thread counts give slightly different floating-point sums.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +33,7 @@ for stage in vae semantic decoder vocoder; do
     fi
     echo "== stage $stage -> $OUT/$stage"
     $SEMANTILM train --recipe codec --config "$CONFIGS/$stage.yaml" \
-        --override "${overrides[@]}" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$OUT/$stage.log"
+        --override "${overrides[@]}" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee -a "$OUT/$stage.log"
 done
 
 $SEMANTILM export-codec "$OUT/decoder/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \

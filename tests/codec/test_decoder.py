@@ -290,3 +290,26 @@ def test_codec_save_load_keeps_decoder(tmp_path, codec):
     encode_only = SemantiCodec.from_pretrained(tmp_path, load_decoder=False)
     with pytest.raises(RuntimeError, match="no decoder"):
         encode_only.decode(tokens)
+
+
+def test_codec_decode_defaults_to_the_variants_guidance_scale(config, codec):
+    """Without cfg_scale, decode uses config.cfg_scale (official 2.0; a trained variant may set its own)."""
+    import dataclasses
+
+    from codec.model import SemantiCodec
+
+    tokens = torch.randint(0, 64, (1, 12, 2))
+
+    def run(model, **kwargs):
+        return model.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(5), **kwargs).audio
+
+    assert torch.equal(run(codec), run(codec, cfg_scale=config.cfg_scale))
+    other = SemantiCodec(dataclasses.replace(config, cfg_scale=1.0), with_decoder=True)
+    other.load_state_dict(codec.state_dict())
+    assert torch.equal(run(other), run(codec, cfg_scale=1.0))
+    batches = []  # guidance doubles the UNet batch (uncond + cond); scale 1 runs the cond half only
+    for model in (codec, other):
+        hook = model.decoder.unet.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
+        run(model)
+        hook.remove()
+    assert set(batches[:STEPS]) == {2} and set(batches[STEPS:]) == {1}

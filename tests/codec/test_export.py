@@ -119,3 +119,33 @@ def test_export_takes_the_vocoder_of_a_vocoder_stage(source, tmp_path):
     swapped = other.state_dict()
     for k, v in loaded.items():
         assert torch.equal(v, (swapped if k.startswith("decoder.vocoder.") else state)[k]), k
+
+
+def test_export_takes_a_vocoder_of_other_sizes_with_its_config(source, tmp_path):
+    """A vocoder stage may use other vocoder sizes than the decoder stage: the export adopts them."""
+    from semantilm.codec_export import export_codec
+
+    folder, state = source
+    sizes = ["codec.tiny_sizes.vocoder_upsample_rates=[160]", "codec.tiny_sizes.vocoder_upsample_kernels=[320]",
+             "codec.tiny_sizes.vocoder_initial_channels=16"]
+    other = build_codec(load_codec_recipe_config(ROOT / "configs/recipes/codec/tiny_trained/vae.yaml", sizes).codec)
+    other.save_pretrained(tmp_path / "voc" / "codec")
+    out = export_codec(folder, tmp_path / "out", dtype="float32", vocoder_from=tmp_path / "voc")
+    loaded = SemantiCodec.from_pretrained(out)
+    assert loaded.config.vocoder_upsample_rates == (160,) and loaded.config.vocoder_initial_channels == 16
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, (other.state_dict() if k.startswith("decoder.vocoder.") else state)[k]), k
+    mel = torch.randn(1, 5, loaded.config.vae_mel_bins)
+    assert loaded.decoder.vocoder(mel).shape[-1] >= 5 * 160
+
+
+def test_export_sets_the_variants_guidance_scale(source, tmp_path, capsys):
+    folder, state = source
+    assert main(["export-codec", str(folder), str(tmp_path / "out"), "--dtype", "float32", "--cfg-scale", "1"]) == 0
+    loaded = SemantiCodec.from_pretrained(tmp_path / "out")
+    assert loaded.config.cfg_scale == 1.0
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+    from semantilm.codec_export import export_codec
+
+    with pytest.raises(ValueError, match="cfg_scale must be >= 1"):
+        export_codec(folder, tmp_path / "bad", cfg_scale=0.5)

@@ -158,3 +158,54 @@ def test_vocoder_stft_term_skips_silent_windows():
     assert grads and all(torch.isfinite(g).all() for g in grads)
     silent = step(torch.zeros(2, 6400))
     assert float(silent.parts["stft"]) == 0.0
+
+
+def test_vocoder_mel_floor_makes_silence_cost_more_than_quiet_errors():
+    """With mel_floor, a silent output costs more than the right tone with faint noise in every
+    other bin, the opposite of the plain log-mel L1 (why tiny vocoders collapse to silence on tones)."""
+    from codec.training.vocoder_stage import VocoderTrainingConfig, VocoderTrainingStep
+
+    cfg = config("vocoder", Path("unused"))
+    t = torch.arange(6400) / 16000
+    tone = 0.5 * torch.sin(2 * torch.pi * 500 * t)[None]
+    noisy = tone + 0.003 * torch.randn(tone.shape, generator=torch.Generator().manual_seed(0))  # -45 dB noise
+    costs, frames = {}, tone.shape[1] // 160
+    for floor in (0.0, 0.01):
+        step = VocoderTrainingStep(build_codec(cfg.codec), VocoderTrainingConfig(mel_floor=floor))
+        ref = step.mel(tone, frames).squeeze(1)
+
+        def mel_cost(x, step=step, ref=ref, floor=floor):
+            m = step.mel(x, frames).squeeze(1)
+            if floor:
+                return float(((m.exp() + floor).log() - (ref.exp() + floor).log()).abs().mean())
+            return float((m - ref).abs().mean())
+
+        costs[floor] = (mel_cost(torch.zeros_like(tone)), mel_cost(noisy))
+        step(tone)  # the stage runs with the floor
+    assert costs[0.0][0] < costs[0.0][1]  # plain L1: silence is cheaper
+    assert costs[0.01][0] > costs[0.01][1]  # with the floor: silence is dearer
+    with pytest.raises(ValueError, match="mel_floor"):
+        VocoderTrainingConfig(mel_floor=-1.0)
+    with pytest.raises(ValueError, match="stft_floor"):
+        VocoderTrainingConfig(stft_floor=0.0)
+
+
+def test_vocoder_loss_floors_fall_on_schedule():
+    from codec.training.vocoder_stage import VocoderTrainingConfig
+
+    cfg = VocoderTrainingConfig(mel_floor=0.01, floor_final_scale=1e-3, floor_decay_start=100, floor_decay_steps=300)
+    assert [cfg.floor_scale(u) for u in (0, 100)] == [1.0, 1.0]
+    assert cfg.floor_scale(250) == pytest.approx(10 ** -1.5) and cfg.floor_scale(400) == pytest.approx(1e-3)
+    assert cfg.floor_scale(10_000) == pytest.approx(1e-3)
+    assert VocoderTrainingConfig(mel_floor=0.01).floor_scale(10_000) == 1.0  # constant by default
+    with pytest.raises(ValueError, match="floor_final_scale"):
+        VocoderTrainingConfig(floor_final_scale=0.0)
+
+
+def test_lr_decays_linearly_over_the_last_decay_steps(tmp_path):
+    """warm-up, constant, then linear decay: the LR of the last decay_steps steps falls towards 0."""
+    result = run_codec_recipe(config("vae", tmp_path / "run", "train.max_steps=4", "train.decay_steps=2",
+                                     "train.warmup_steps=0", "train.logging_steps=1", "train.learning_rate=0.001"))
+    assert [logs["lr"] for _, logs in result.history] == pytest.approx([1e-3, 1e-3, 5e-4, 0.0])
+    with pytest.raises(ValueError, match="decay_steps"):
+        config("vae", tmp_path / "bad", "train.decay_steps=-1")

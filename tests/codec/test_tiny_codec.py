@@ -33,16 +33,15 @@ def test_tiny_codec_is_small_and_complete(tiny):
     assert (EMBEDDED_CODECS["tiny"] / "TRAINING.md").read_text().count("train_tiny_codec.sh") >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="not reached yet: the shipped tiny codec keeps the pitch of few held-out tones "
-                   "(measured numbers in codec/pretrained/tiny/TRAINING.md and docs/codec_training.md)")
+@pytest.mark.xfail(strict=True, reason="not reached yet: the shipped tiny codec keeps the pitch of 5-7 of these 9 "
+                   "tones (the vocoder misreads some decoded mels; codec/pretrained/tiny/TRAINING.md, "
+                   "docs/codec_training.md)")
 def test_tiny_codec_keeps_the_pitch_of_held_out_tones(tiny):
     result = tone_round_trip(tiny, frequencies=GRID_TONES, peak=0.5, seed=0)
     misses = [(round(t["frequency"]), round(t["measured"], 1)) for t in result.tones if not t["ok"]]
     assert result.pitch_accuracy >= 0.8, f"pitch within 3 % for {result.pitch_accuracy:.0%}; misses {misses}"
 
 
-@pytest.mark.xfail(strict=True, reason="not reached yet: the shipped tiny codec's round trip is only ~5 % closer to the "
-                   "input than shuffled tokens (codec/pretrained/tiny/TRAINING.md)")
 def test_tiny_codec_beats_shuffled_tokens(tiny):
     result = tone_round_trip(tiny, frequencies=GRID_TONES, peak=0.5, seed=1)
     assert result.mel_distance <= 0.8 * result.shuffled_mel_distance, (result.mel_distance, result.shuffled_mel_distance)
