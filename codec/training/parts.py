@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from ..checkpoints import is_native_folder, load_native
+from ..checkpoints import CONFIG_NAME, is_native_folder, load_native
 from ..convert_decoder import check_state_dict
 from ..model import SemantiCodec
 
@@ -73,7 +73,7 @@ def adopt_vocoder(codec: SemantiCodec, source: str | Path) -> None:
 
     if codec.decoder is None:
         raise ValueError("the codec has no decoder to load a vocoder into.")
-    theirs = SemantiCodecConfig.from_json_file(resolve_codec_folder(source) / "config.json")
+    theirs = SemantiCodecConfig.from_json_file(resolve_codec_folder(source) / CONFIG_NAME)
     sizes = {name: getattr(theirs, name) for name in VOCODER_FIELDS}
     if any(getattr(codec.config, name) != value for name, value in sizes.items()):
         config = dataclasses.replace(codec.config, **sizes)

@@ -94,6 +94,8 @@ class VocoderTrainingConfig:
             raise ValueError(f"stft_floor must be positive, got {self.stft_floor}.")
         if not 0 < self.floor_final_scale <= 1:
             raise ValueError(f"floor_final_scale must be in (0, 1], got {self.floor_final_scale}.")
+        if self.discriminator_width <= 0:
+            raise ValueError(f"discriminator_width must be positive, got {self.discriminator_width}.")
 
     def floor_scale(self, updates: int) -> float:
         """Factor on ``mel_floor`` and ``stft_floor`` after ``updates`` micro-batches."""
@@ -101,8 +103,6 @@ class VocoderTrainingConfig:
             return 1.0
         done = min(1.0, (updates - self.floor_decay_start) / max(1, self.floor_decay_steps))
         return self.floor_final_scale ** done
-        if self.discriminator_width <= 0:
-            raise ValueError(f"discriminator_width must be positive, got {self.discriminator_width}.")
 
 
 @dataclass
