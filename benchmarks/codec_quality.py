@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     codec = SemantiCodec.from_pretrained(args.codec)
     start = time.perf_counter()
     rows = []
-    for name, kwargs in (("100 Hz grid, 200-1000 Hz (9 tones, peak 0.5)", {"frequencies": GRID, "peak": 0.3}),
+    for name, kwargs in (("100 Hz grid, 200-1000 Hz (9 tones, peak 0.3)", {"frequencies": GRID, "peak": 0.3}),
                          ("quarter tones 135-1017 Hz (24 tones, peak 0.5)", {"count": 24})):
         r = tone_round_trip(codec, steps=args.steps, **kwargs)
         misses = ", ".join(f"{t['frequency']:.0f}->{t['measured']:.0f}" for t in r.tones if not t["ok"])
