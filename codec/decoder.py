@@ -193,10 +193,14 @@ class DiffusionDecoder(nn.Module):
                 latents = scheduler.step(v, t, latents, return_dict=False)[0]
         return latents
 
+    def latents_to_mel(self, latents: torch.Tensor) -> torch.Tensor:
+        """Log-mel [N, 1, frames, mel_bins] (the VAE's output, in its dtype) of latents [N, C, H, W]."""
+        vae_dtype = next(self.vae.parameters()).dtype
+        return self.vae.decode((latents / self.scale_factor).to(vae_dtype), return_dict=False)[0]
+
     def latents_to_waveform(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mel [N, 1, frames, mel_bins], waveform [N, samples]) of latents [N, C, H, W]; fp32 out."""
-        vae_dtype = next(self.vae.parameters()).dtype
-        mel = self.vae.decode((latents / self.scale_factor).to(vae_dtype), return_dict=False)[0]
+        mel = self.latents_to_mel(latents)
         voc_dtype = next(self.vocoder.parameters()).dtype
         wave = self.vocoder(mel.squeeze(1).to(voc_dtype))
         return mel.float(), wave.float()

@@ -687,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default="tiny",
                    help="codec that tokenises and decodes: tiny (embedded trained codec, default), tiny-random, "
                         "a save_pretrained folder or a hub repo")
-    p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 400)")
+    p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 800)")
     p.add_argument("--decode-steps", type=int, default=None, help="diffusion decoder steps (default 25)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
     p.set_defaults(func=cmd_demo)

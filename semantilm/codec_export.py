@@ -145,16 +145,14 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     with tempfile.TemporaryDirectory() as tmp:
         weights_source = folder
         if vocoder_from is not None or cfg_scale is not None:
-            import dataclasses
-
             from codec.model import SemantiCodec
-            from codec.training.parts import adopt_vocoder
+            from codec.training.parts import adopt_vocoder, replace_config
 
             codec = SemantiCodec.from_pretrained(folder)
             if vocoder_from is not None:
                 adopt_vocoder(codec, vocoder_from)  # its sizes too: the vocoder stage may use others
             if cfg_scale is not None:
-                codec.config = codec.decoder.config = dataclasses.replace(codec.config, cfg_scale=float(cfg_scale))
+                replace_config(codec, cfg_scale=float(cfg_scale))
             codec.save_pretrained(tmp)
             weights_source = Path(tmp)
         weights = export_native(weights_source, out, dtype=dtype, name=name)

@@ -84,6 +84,7 @@ class CodecDataSection:
     synthetic_kinds: tuple[str, ...] | None = None  # e.g. [tone, tone, sweep]: repeats weight a kind; null: all
     synthetic_detune_cents: float = 0.0  # tones off the note grid by up to this much (continuous pitch)
     synthetic_tone_grid_hz: float = 0.0  # tones snapped to multiples of this (0: off); see the vocoder stage docs
+    synthetic_notes: tuple[int, int] | None = None  # MIDI range [lo, hi) of tones and chord roots; null: C3..B5
 
     def __post_init__(self) -> None:
         if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
@@ -194,7 +195,9 @@ def build_windows(data: CodecDataSection, window_samples: int, min_samples: int,
     from .data import _to_waveform
     from .synthetic import SyntheticSoundConfig
 
-    extra = {"kinds": tuple(data.synthetic_kinds)} if data.synthetic_kinds else {}
+    extra: dict[str, Any] = {"kinds": tuple(data.synthetic_kinds)} if data.synthetic_kinds else {}
+    if data.synthetic_notes is not None:
+        extra["notes"] = tuple(data.synthetic_notes)
     synthetic = SyntheticSoundConfig(num_examples=data.synthetic_examples, seconds=data.synthetic_seconds,
                                      seed=data.synthetic_seed, detune_cents=data.synthetic_detune_cents,
                                      tone_grid_hz=data.synthetic_tone_grid_hz, **extra)

@@ -16,7 +16,7 @@ from ..checkpoints import CONFIG_NAME, is_native_folder, load_native
 from ..convert_decoder import check_state_dict
 from ..model import SemantiCodec
 
-__all__ = ["adopt_vocoder", "load_decoder_part", "resolve_codec_folder"]
+__all__ = ["adopt_vocoder", "load_decoder_part", "replace_config", "resolve_codec_folder"]
 
 PARTS = ("vae", "vocoder")
 VOCODER_FIELDS = ("vocoder_initial_channels", "vocoder_upsample_rates", "vocoder_upsample_kernels",
@@ -66,8 +66,6 @@ def adopt_vocoder(codec: SemantiCodec, source: str | Path) -> None:
     The vocoder trains on its own (the decoder stage never runs it), so its stage may use other
     sizes than the stages that wrote ``codec``: the ``vocoder_*`` fields of ``codec.config`` are
     then taken from ``source`` and the vocoder is rebuilt before its weights are loaded."""
-    import dataclasses
-
     from ..config import SemantiCodecConfig
     from ..vocoder import build_vocoder
 
@@ -76,7 +74,17 @@ def adopt_vocoder(codec: SemantiCodec, source: str | Path) -> None:
     theirs = SemantiCodecConfig.from_json_file(resolve_codec_folder(source) / CONFIG_NAME)
     sizes = {name: getattr(theirs, name) for name in VOCODER_FIELDS}
     if any(getattr(codec.config, name) != value for name, value in sizes.items()):
-        config = dataclasses.replace(codec.config, **sizes)
-        codec.config = codec.decoder.config = config
-        codec.decoder.vocoder = build_vocoder(config).to(codec.decoder.device)
+        replace_config(codec, **sizes)
+        codec.decoder.vocoder = build_vocoder(codec.config).to(codec.decoder.device)
     load_decoder_part(codec, source, "vocoder")
+
+
+def replace_config(codec: SemantiCodec, **changes: object) -> None:
+    """Give ``codec`` (and its decoder, which holds the same config) a copy of its config with
+    ``changes``; the modules are not rebuilt, so only change what they read at run time."""
+    import dataclasses
+
+    config = dataclasses.replace(codec.config, **changes)
+    codec.config = config
+    if codec.decoder is not None:
+        codec.decoder.config = config

@@ -6,7 +6,8 @@ by this stage only (they are in the training checkpoints, not in the saved codec
 
 Per batch of 16 kHz windows ``y`` (N samples, F = N / hop frames): ``s`` = log-mel of ``y``
 [B, F, 64] (:mod:`codec.training.mel`, the mel the VAE reconstructs), ``y^ = G(s)`` cut to N
-samples. Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
+samples (with ``input_mel="decoded"``, ``y^ = G(s~)`` for the codec's own reconstruction ``s~``
+of ``s``: encode -> diffusion decode -> VAE; the losses below still compare with ``y`` and ``s``). Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
 
 1. ``generator``: ``adversarial_weight`` * sum_k mean (1 - D_k(y^))^2
    + ``feature_weight`` (2) * sum_k,l mean |D_k,l(y) - D_k,l(y^)|
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import SemantiCodec
+from ..sampling import SAMPLERS
 from .discriminators import (
     HifiGanDiscriminator,
     discriminator_loss,
@@ -42,6 +44,7 @@ from .mel import LogMelFrontEnd, MelConfig
 __all__ = ["VocoderTrainingConfig", "VocoderLosses", "VocoderTrainingStep"]
 
 PHASES = ("generator", "discriminator")
+INPUT_MELS = ("audio", "decoded")
 
 
 @dataclass
@@ -81,6 +84,15 @@ class VocoderTrainingConfig:
     floor_final_scale: float = 1.0
     floor_decay_start: int = 0
     floor_decay_steps: int = 0
+    # What the vocoder hears: "audio", the log-mel of each training window (HiFi-GAN's training),
+    # or "decoded", the codec's own reconstruction of that mel (encode -> diffusion decode ->
+    # VAE), the mel the vocoder gets at inference. The targets stay the true audio and its mel,
+    # so the vocoder learns to undo the decoder's systematic errors (HiFi-GAN s.4.4 fine-tunes on
+    # a TTS model's predicted mels the same way). "decoded" needs a trained decoder in the codec.
+    input_mel: str = "audio"
+    decoded_steps: int = 25  # sampler steps of that decode
+    decoded_sampler: str = "dpmsolver++"
+    decoded_cfg_scale: float | None = None  # None: the codec's config.cfg_scale
 
     def __post_init__(self) -> None:
         for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start", "stft_weight",
@@ -96,6 +108,12 @@ class VocoderTrainingConfig:
             raise ValueError(f"floor_final_scale must be in (0, 1], got {self.floor_final_scale}.")
         if self.discriminator_width <= 0:
             raise ValueError(f"discriminator_width must be positive, got {self.discriminator_width}.")
+        if self.input_mel not in INPUT_MELS:
+            raise ValueError(f"input_mel must be one of {INPUT_MELS}, got {self.input_mel!r}.")
+        if self.decoded_steps < 1:
+            raise ValueError(f"decoded_steps must be >= 1, got {self.decoded_steps}.")
+        if self.decoded_sampler not in SAMPLERS:
+            raise ValueError(f"decoded_sampler must be one of {SAMPLERS}, got {self.decoded_sampler!r}.")
 
     def floor_scale(self, updates: int) -> float:
         """Factor on ``mel_floor`` and ``stft_floor`` after ``updates`` micro-batches."""
@@ -183,7 +201,8 @@ class VocoderTrainingStep(nn.Module):
         self.discriminator.requires_grad_(False)
         vocoder = self.codec.decoder.vocoder
         mel = self.mel(real, frames).squeeze(1)  # [B, F, mel_bins]
-        fake = vocoder(mel.to(next(vocoder.parameters()).dtype)).float()
+        heard = mel if self.config.input_mel == "audio" else self._decoded_mel(real, lengths, frames, generator)
+        fake = vocoder(heard.to(next(vocoder.parameters()).dtype)).float()
         if fake.shape[-1] < real.shape[-1]:
             raise ValueError(f"the vocoder gave {fake.shape[-1]} samples for {frames} frames; expected at least "
                              f"{real.shape[-1]} (hop {hop}): check vocoder_upsample_rates.")
@@ -218,3 +237,26 @@ class VocoderTrainingStep(nn.Module):
             parts.update(adversarial=adv, feature_matching=fm)
         parts = {"loss": total, **parts}
         return VocoderLosses(total, parts, {"fake": fake.detach()})
+
+    @torch.no_grad()
+    def _decoded_mel(self, real: torch.Tensor, lengths: torch.Tensor, frames: int,
+                     generator: torch.Generator | None) -> torch.Tensor:
+        """[B, frames, mel_bins] the codec's reconstruction of each window's mel (encode ->
+        diffusion decode -> VAE), one decoder window per training window; noise from ``generator``."""
+        from ..sampling import num_noise_draws
+
+        codec, decoder, c = self.codec, self.codec.decoder, self.config
+        encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate)
+        plan = decoder.plan_windows(encoded.lengths.tolist())
+        if len(plan) != real.shape[0]:
+            raise ValueError(f"vocoder.input_mel='decoded' needs each training window to fit one decoder window "
+                             f"({codec.config.window_tokens} token frames), but these windows have up to "
+                             f"{int(encoded.lengths.max())}; shorten train.window_seconds.")
+        features = decoder.window_features(encoded.tokens, plan, codec.acoustic.codebook, codec.semantic.centroids)
+        cond, uncond = decoder.context(features)
+        noise = decoder.draw_noise(len(plan), num_noise_draws(c.decoded_sampler, c.decoded_steps), generator,
+                                   real.device)
+        cfg_scale = codec.config.cfg_scale if c.decoded_cfg_scale is None else c.decoded_cfg_scale
+        latents = decoder.sample(cond, uncond, noise, steps=c.decoded_steps, sampler=c.decoded_sampler,
+                                 cfg_scale=cfg_scale)
+        return decoder.latents_to_mel(latents).float().squeeze(1)[:, :frames].clone()

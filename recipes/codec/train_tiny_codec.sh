@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce the embedded tiny codec (codec/pretrained/tiny, loaded by `--codec tiny`):
-# the four stages of configs/recipes/codec/tiny_trained/ (vae, semantic, decoder, and the
-# vocoder, which is independent of the other three: the decoder stage never runs it), then the
-# float16 export of the decoder stage's codec with the vocoder stage's vocoder, and a TRAINING.md
-# summary (steps, final losses, wall time
-# per stage, read from each stage's history.jsonl).
+# Reproduce the embedded tiny codec (codec/pretrained/tiny, loaded by `--codec tiny`) from the
+# stages of configs/recipes/codec/tiny_trained/:
+#   1. vae, 2. semantic (AudioMAE features -> k-means), 3. decoder (acoustic encoder + VQ +
+#   diffusion UNet), 4. vocoder (on the mels of the audio; independent of 1-3),
+#   5. decoder_refine (stage 3's codec trained on with a wider pitch range),
+#   6. vocoder_refine (stage 4's vocoder trained on the mels stage 5's decoder gives it),
+# then the float16 export of stage 5's codec with stage 6's vocoder, and a TRAINING.md summary
+# (steps, final losses, wall time per stage, read from each stage's history.jsonl).
 #
 #   bash recipes/codec/train_tiny_codec.sh                  # stage outputs in outputs/tiny_codec
 #   OUT=/data/tiny_codec bash recipes/codec/train_tiny_codec.sh
@@ -15,7 +17,7 @@
 # PYTHON (the interpreter of the quality check appended to TRAINING.md, default python).
 # A rerun resumes each training stage from its newest checkpoint; each stage's console output
 # is appended to $OUT/<stage>.log as well. The shipped codec was trained with OMP_NUM_THREADS=1 (one
-# thread per process); other thread counts give slightly different floating-point sums.
+# thread per process) except stage 6 (two); other thread counts give slightly different sums.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,19 +28,27 @@ CONFIGS=configs/recipes/codec/tiny_trained
 read -r -a EXTRA <<< "${OVERRIDES:-}"
 mkdir -p "$OUT"
 
-for stage in vae semantic decoder vocoder; do
-    overrides=("train.output_dir=$OUT/$stage")
-    if [ "$stage" = decoder ]; then
-        overrides+=("codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae")
-    fi
+train_stage() {  # stage name, then extra overrides
+    local stage=$1
+    shift
     echo "== stage $stage -> $OUT/$stage"
     $SEMANTILM train --recipe codec --config "$CONFIGS/$stage.yaml" \
-        --override "${overrides[@]}" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee -a "$OUT/$stage.log"
-done
+        --override "train.output_dir=$OUT/$stage" "$@" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee -a "$OUT/$stage.log"
+}
 
-$SEMANTILM export-codec "$OUT/decoder/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
-    --vocoder-from "$OUT/vocoder" \
-    --stages "$OUT/vocoder" "$OUT/vae" "$OUT/semantic" "$OUT/decoder" \
+train_stage vae
+train_stage semantic
+train_stage decoder "codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae"
+train_stage vocoder
+train_stage decoder_refine "codec.name=$OUT/decoder/codec"
+# stage 6 trains the vocoder inside the refined codec: put stage 4's vocoder (and sizes) into it
+$SEMANTILM export-codec "$OUT/decoder_refine/codec" "$OUT/decoder_refine/joined" --dtype float32 \
+    --vocoder-from "$OUT/vocoder"
+train_stage vocoder_refine "codec.name=$OUT/decoder_refine/joined"
+
+$SEMANTILM export-codec "$OUT/decoder_refine/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
+    --vocoder-from "$OUT/vocoder_refine" \
+    --stages "$OUT/vae" "$OUT/semantic" "$OUT/decoder" "$OUT/vocoder" "$OUT/decoder_refine" "$OUT/vocoder_refine" \
     --command "bash recipes/codec/train_tiny_codec.sh"
 "${PYTHON:-python}" benchmarks/codec_quality.py --codec "$DEST" >> "$DEST/TRAINING.md"
 echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"

@@ -96,3 +96,38 @@ def test_folder_codec_checks_token_rate_and_sizes(tmp_path):
         build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.token_rate=100"]).codec)
     with pytest.raises(ValueError, match="latent_time: 16 in the config but 32 in the folder"):
         build_codec(load_codec_recipe_config(CONFIGS / "decoder.yaml", [*base, "codec.tiny_sizes.latent_time=16"]).codec)
+
+
+def test_refine_stages_go_on_from_the_earlier_stages(tmp_path):
+    """decoder_refine starts from every weight of the decoder stage's codec; vocoder_refine trains
+    only the vocoder, inside that codec with the vocoder stage's vocoder put in (the script's chain)."""
+    from semantilm.codec_export import export_codec
+
+    small = ["data.synthetic_examples=4", "data.synthetic_seconds=1.3", "train.batch_size=2", "train.max_steps=1"]
+    sem = run_codec_recipe(semantic(tmp_path / "semantic", "kmeans.epochs=1"))
+    dec = run_codec_recipe(load_codec_recipe_config(CONFIGS / "decoder.yaml", [
+        f"codec.name={sem.codec_dir}", "codec.vae_from=null", f"train.output_dir={tmp_path / 'decoder'}", *small,
+        "train.warmup_steps=1"]))
+    cfg = load_codec_recipe_config(CONFIGS / "decoder_refine.yaml", [
+        f"codec.name={dec.codec_dir}", f"train.output_dir={tmp_path / 'decoder_refine'}", *small])
+    assert cfg.data.synthetic_notes == (48, 86)
+    ref = run_codec_recipe(cfg)
+    before = SemantiCodec.from_pretrained(dec.codec_dir).state_dict()
+    after = SemantiCodec.from_pretrained(ref.codec_dir).state_dict()
+    unet = [k for k in after if k.startswith("decoder.unet.")]
+    assert any(not torch.equal(after[k], before[k]) for k in unet)
+    assert max(float((after[k] - before[k]).abs().max()) for k in unet) < 1e-3  # one warm-up step away
+    for k in after:
+        if k.startswith(("audiomae.", "semantic.", "decoder.vae.", "decoder.scale_factor", "decoder.vocoder.")):
+            assert torch.equal(after[k], before[k]), k
+
+    voc = run_codec_recipe(load_codec_recipe_config(CONFIGS / "vocoder.yaml", [
+        f"train.output_dir={tmp_path / 'vocoder'}", *small]))
+    joined = export_codec(ref.codec_dir, tmp_path / "joined", dtype="float32", vocoder_from=voc.codec_dir)
+    last = run_codec_recipe(load_codec_recipe_config(CONFIGS / "vocoder_refine.yaml", [
+        f"codec.name={joined}", f"train.output_dir={tmp_path / 'vocoder_refine'}", "vocoder.decoded_steps=2", *small]))
+    start = SemantiCodec.from_pretrained(joined).state_dict()
+    final = SemantiCodec.from_pretrained(last.codec_dir).state_dict()
+    assert final.keys() == start.keys()
+    changed = {k for k in final if not torch.equal(final[k], start[k])}
+    assert changed and all(k.startswith("decoder.vocoder.") for k in changed)

@@ -209,3 +209,30 @@ def test_lr_decays_linearly_over_the_last_decay_steps(tmp_path):
     assert [logs["lr"] for _, logs in result.history] == pytest.approx([1e-3, 1e-3, 5e-4, 0.0])
     with pytest.raises(ValueError, match="decay_steps"):
         config("vae", tmp_path / "bad", "train.decay_steps=-1")
+
+
+def test_vocoder_can_learn_on_the_mel_the_decoder_gives_it():
+    """input_mel="decoded": the vocoder trains on the very mel it gets when the codec decodes the
+    window's tokens (same noise), while its targets stay the true audio and mel."""
+    from codec.training.vocoder_stage import VocoderTrainingConfig, VocoderTrainingStep
+
+    cfg = config("vocoder", Path("unused"))
+    codec = build_codec(cfg.codec)
+    step = VocoderTrainingStep(codec, VocoderTrainingConfig(input_mel="decoded", decoded_steps=3))
+    wave = 0.5 * torch.sin(2 * torch.pi * 440 * torch.arange(6400) / 16000)[None]
+    heard = []
+    hook = codec.decoder.vocoder.register_forward_pre_hook(lambda module, args: heard.append(args[0].detach().clone()))
+    try:
+        losses = step(wave, generator=torch.Generator().manual_seed(3))
+        losses.total.backward()
+        codec.decode(codec.encode(wave[0]).tokens, steps=3, sampler="dpmsolver++", generator=torch.Generator().manual_seed(3))
+    finally:
+        hook.remove()
+    frames = wave.shape[1] // 160
+    torch.testing.assert_close(heard[0], heard[1][:, :frames], atol=1e-5, rtol=1e-5)
+    assert (heard[0] - step.mel(wave, frames).squeeze(1)).abs().mean() > 0.1  # not the true mel
+    assert all(torch.isfinite(p.grad).all() for p in step.generator_parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="input_mel"):
+        VocoderTrainingConfig(input_mel="vae")
+    with pytest.raises(ValueError, match="decoded_sampler"):
+        VocoderTrainingConfig(decoded_sampler="euler")
