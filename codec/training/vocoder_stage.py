@@ -7,7 +7,8 @@ by this stage only (they are in the training checkpoints, not in the saved codec
 Per batch of 16 kHz windows ``y`` (N samples, F = N / hop frames): ``s`` = log-mel of ``y``
 [B, F, 64] (:mod:`codec.training.mel`, the mel the VAE reconstructs), ``y^ = G(s)`` cut to N
 samples (with ``input_mel="decoded"``, ``y^ = G(s~)`` for the codec's own reconstruction ``s~``
-of ``s``: encode -> diffusion decode -> VAE; the losses below still compare with ``y`` and ``s``). Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
+of ``s``: encode -> diffusion decode -> VAE; the losses below still compare with ``y`` and ``s``).
+Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
 
 1. ``generator``: ``adversarial_weight`` * sum_k mean (1 - D_k(y^))^2
    + ``feature_weight`` (2) * sum_k,l mean |D_k,l(y) - D_k,l(y^)|
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -89,9 +91,9 @@ class VocoderTrainingConfig:
     # VAE), the mel the vocoder gets at inference. The targets stay the true audio and its mel,
     # so the vocoder learns to undo the decoder's systematic errors (HiFi-GAN s.4.4 fine-tunes on
     # a TTS model's predicted mels the same way). "decoded" needs a trained decoder in the codec.
-    input_mel: str = "audio"
+    input_mel: Literal["audio", "decoded"] = "audio"
     decoded_steps: int = 25  # sampler steps of that decode
-    decoded_sampler: str = "dpmsolver++"
+    decoded_sampler: Literal["ddim", "dpmsolver++"] = "dpmsolver++"
     decoded_cfg_scale: float | None = None  # None: the codec's config.cfg_scale
 
     def __post_init__(self) -> None:

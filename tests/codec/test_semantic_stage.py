@@ -131,3 +131,5 @@ def test_refine_stages_go_on_from_the_earlier_stages(tmp_path):
     assert final.keys() == start.keys()
     changed = {k for k in final if not torch.equal(final[k], start[k])}
     assert changed and all(k.startswith("decoder.vocoder.") for k in changed)
+    with pytest.raises(ConfigError, match=r"vocoder\.input_mel.*'audio', 'decoded'"):
+        load_codec_recipe_config(CONFIGS / "vocoder_refine.yaml", ["vocoder.input_mel=vae"])
