@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ToneRoundTrip", "held_out_tones", "tone_round_trip"]
+__all__ = ["ToneRoundTrip", "held_out_tones", "pitch_over_draws", "tone_round_trip"]
 
 
 @dataclass
@@ -65,7 +65,7 @@ def tone_round_trip(codec: Any, count: int = 20, seconds: float = 1.0, tolerance
                     peak: float = 0.5) -> ToneRoundTrip:
     """Encode and decode held-out tones (``count`` quarter tones, or ``frequencies``) with ``codec``;
     see the module docstring."""
-    from codec.metrics import dominant_frequency, mel_distance
+    from codec.metrics import mel_distance
 
     waves, freqs = held_out_tones(count, codec.sample_rate, seconds, frequencies=frequencies, peak=peak)
     enc = codec.encode(list(waves), codec.sample_rate)
@@ -83,11 +83,40 @@ def tone_round_trip(codec: Any, count: int = 20, seconds: float = 1.0, tolerance
 
     dist = float(mel_distance(waves, clip(real.audio)).mean())
     dist_shuffled = float(mel_distance(waves, clip(shuffled.audio)).mean())
-    rows, hits = [], 0
+    rows = _pitch_rows(real.audio, freqs, n, codec.sample_rate, tolerance)
+    return ToneRoundTrip(sum(r["ok"] for r in rows) / len(freqs), dist, dist_shuffled, tolerance, rows)
+
+
+def pitch_over_draws(codec: Any, frequencies: list[float], phase_seeds: tuple[int, ...] = (1, 2, 3),
+                     peaks: tuple[float, ...] = (0.3, 0.5), noise_seeds: tuple[int, ...] = (0, 1),
+                     seconds: float = 1.0, tolerance: float = 0.03, steps: int = 25,
+                     sampler: str = "dpmsolver++") -> dict[float, tuple[int, int]]:
+    """{frequency: (decodes within ``tolerance``, decodes)} over every phase draw x peak x decode
+    noise seed: one draw of a few tones moves by a whole tone's share, this pools many."""
+    if not (phase_seeds and peaks and noise_seeds):
+        raise ValueError("phase_seeds, peaks and noise_seeds must each hold at least one value.")
+    counts = {float(f): [0, 0] for f in frequencies}
+    for phase_seed in phase_seeds:
+        for peak in peaks:
+            waves, freqs = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=frequencies,
+                                          peak=peak)
+            enc = codec.encode(list(waves), codec.sample_rate)
+            for noise_seed in noise_seeds:
+                out = codec.decode(enc.tokens, enc.lengths, steps=steps, sampler=sampler,
+                                   generator=torch.Generator().manual_seed(noise_seed))
+                for row in _pitch_rows(out.audio, freqs, waves.shape[1], codec.sample_rate, tolerance):
+                    counts[row["frequency"]][0] += row["ok"]
+                    counts[row["frequency"]][1] += 1
+    return {f: (ok, n) for f, (ok, n) in counts.items()}
+
+
+def _pitch_rows(audio: torch.Tensor, freqs: np.ndarray, n: int, sample_rate: int,
+                tolerance: float) -> list[dict[str, Any]]:
+    """Per clip: asked and measured (dominant, over the middle half of ``n`` samples) frequency."""
+    from codec.metrics import dominant_frequency
+
+    rows = []
     for i, f in enumerate(freqs):
-        middle = real.audio[i, n // 4: 3 * n // 4]
-        measured = dominant_frequency(middle, codec.sample_rate)
-        ok = abs(measured - f) <= tolerance * f
-        hits += ok
-        rows.append({"frequency": float(f), "measured": float(measured), "ok": bool(ok)})
-    return ToneRoundTrip(hits / len(freqs), dist, dist_shuffled, tolerance, rows)
+        measured = dominant_frequency(audio[i, n // 4: 3 * n // 4], sample_rate)
+        rows.append({"frequency": float(f), "measured": float(measured), "ok": bool(abs(measured - f) <= tolerance * f)})
+    return rows

@@ -45,3 +45,18 @@ def test_tiny_codec_keeps_the_pitch_of_held_out_tones(tiny):
 def test_tiny_codec_beats_shuffled_tokens(tiny):
     result = tone_round_trip(tiny, frequencies=GRID_TONES, peak=0.5, seed=1)
     assert result.mel_distance <= 0.8 * result.shuffled_mel_distance, (result.mel_distance, result.shuffled_mel_distance)
+
+
+def test_pooled_pitch_counts_every_draw_and_agrees_with_one_round_trip(tiny):
+    """pitch_over_draws (the benchmark's pooled measure) counts one decode per tone per draw, and
+    a single draw of it is the same measurement as tone_round_trip's."""
+    from semantilm.codec_quality import pitch_over_draws
+
+    tones = [300.0, 700.0]
+    pooled = pitch_over_draws(tiny, tones, phase_seeds=(1234,), peaks=(0.5, 0.3), noise_seeds=(0,), steps=5)
+    assert list(pooled) == tones and all(n == 2 and 0 <= ok <= n for ok, n in pooled.values())
+    single = tone_round_trip(tiny, frequencies=tones, peak=0.5, seed=0, steps=5)
+    one = pitch_over_draws(tiny, tones, phase_seeds=(1234,), peaks=(0.5,), noise_seeds=(0,), steps=5)
+    assert [ok for ok, _ in one.values()] == [int(t["ok"]) for t in single.tones]
+    with pytest.raises(ValueError, match="noise_seeds"):
+        pitch_over_draws(tiny, tones, noise_seeds=())
