@@ -244,6 +244,32 @@ class DiffusionDecoder(nn.Module):
         Returns:
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
         """
+        latents, plan, lengths_list = self.decode_latents(
+            tokens, acoustic_codebook, semantic_centroids, lengths, steps=steps, sampler=sampler,
+            cfg_scale=cfg_scale, eta=eta, generator=generator, noise=noise, batch_size=batch_size, progress=progress)
+        waves = [self.latents_to_waveform(latents[lo : lo + batch_size])[1] for lo in range(0, len(plan), batch_size)]
+        return self._assemble(torch.cat(waves), plan, lengths_list)
+
+    @torch.no_grad()
+    def decode_latents(
+        self,
+        tokens: torch.Tensor,
+        acoustic_codebook: torch.Tensor,
+        semantic_centroids: torch.Tensor,
+        lengths: torch.Tensor | Sequence[int] | None = None,
+        *,
+        steps: int = 50,
+        sampler: str = "ddim",
+        cfg_scale: float | None = None,
+        eta: float = 1.0,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        batch_size: int = 16,
+        progress: bool = False,
+    ) -> tuple[torch.Tensor, WindowPlan, list[int]]:
+        """The sampled VAE latents of token sequences, before the VAE and vocoder: (latents
+        [n_windows, C, H, W] fp32, the window plan, valid frames per clip). Arguments as
+        :meth:`decode`. Used by :meth:`decode` and by training stages that need the decoder's mels."""
         c = self.config
         tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
         check_sampler_args(sampler, steps, c.diffusion_steps_train)
@@ -261,17 +287,15 @@ class DiffusionDecoder(nn.Module):
 
         features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
                                         semantic_centroids.to(device).float())
-        waves = []
+        latents = []
         for lo in range(0, len(plan), batch_size):
             cond, uncond = self.context(features[lo : lo + batch_size])
             # Drawn per chunk but window by window, so the stream does not depend on batch_size.
             chunk_noise = (noise[lo : lo + batch_size] if noise is not None
                            else self.draw_noise(len(cond), draws, generator, device))
-            latents = self.sample(cond, uncond, chunk_noise, steps=steps, sampler=sampler,
-                                  cfg_scale=cfg_scale, eta=eta, progress=progress)
-            waves.append(self.latents_to_waveform(latents)[1])
-        window_waves = torch.cat(waves)
-        return self._assemble(window_waves, plan, lengths_list)
+            latents.append(self.sample(cond, uncond, chunk_noise, steps=steps, sampler=sampler,
+                                       cfg_scale=cfg_scale, eta=eta, progress=progress))
+        return torch.cat(latents).float(), plan, lengths_list
 
     def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,
                    device: torch.device | str) -> torch.Tensor:

@@ -245,20 +245,15 @@ class VocoderTrainingStep(nn.Module):
                      generator: torch.Generator | None) -> torch.Tensor:
         """[B, frames, mel_bins] the codec's reconstruction of each window's mel (encode ->
         diffusion decode -> VAE), one decoder window per training window; noise from ``generator``."""
-        from ..sampling import num_noise_draws
-
         codec, decoder, c = self.codec, self.codec.decoder, self.config
         encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate)
-        plan = decoder.plan_windows(encoded.lengths.tolist())
-        if len(plan) != real.shape[0]:
+        windows = len(decoder.plan_windows(encoded.lengths.tolist()))
+        if windows != real.shape[0]:
             raise ValueError(f"vocoder.input_mel='decoded' needs each training window to fit one decoder window "
                              f"({codec.config.window_tokens} token frames), but these windows have up to "
                              f"{int(encoded.lengths.max())}; shorten train.window_seconds.")
-        features = decoder.window_features(encoded.tokens, plan, codec.acoustic.codebook, codec.semantic.centroids)
-        cond, uncond = decoder.context(features)
-        noise = decoder.draw_noise(len(plan), num_noise_draws(c.decoded_sampler, c.decoded_steps), generator,
-                                   real.device)
-        cfg_scale = codec.config.cfg_scale if c.decoded_cfg_scale is None else c.decoded_cfg_scale
-        latents = decoder.sample(cond, uncond, noise, steps=c.decoded_steps, sampler=c.decoded_sampler,
-                                 cfg_scale=cfg_scale)
+        latents, _, _ = decoder.decode_latents(
+            encoded.tokens, codec.acoustic.codebook, codec.semantic.centroids, encoded.lengths,
+            steps=c.decoded_steps, sampler=c.decoded_sampler, cfg_scale=c.decoded_cfg_scale, generator=generator,
+            batch_size=windows)
         return decoder.latents_to_mel(latents).float().squeeze(1)[:, :frames].clone()
