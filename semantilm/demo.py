@@ -163,7 +163,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     timings["data"] = time.perf_counter() - start
 
     lm_dir = out / "lm"
-    result = run_recipe(_recipe_config(config, data_dir, lm_dir))
+    result = run_recipe(_recipe_config(config, data_dir, lm_dir), codec=codec)
     timings["tokenise + train"] = time.perf_counter() - start - timings["data"]
 
     t0 = time.perf_counter()

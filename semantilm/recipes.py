@@ -118,8 +118,10 @@ def _synthetic_config(config: RecipeConfig) -> Any:
     return SyntheticSoundConfig(num_examples=d.synthetic_examples, seconds=d.synthetic_seconds, seed=d.synthetic_seed)
 
 
-def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool) -> tuple[Dataset, dict[str, Any]]:
-    """The token dataset and the codec facts (main process: computed; others: read back)."""
+def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
+              loaded: Any = None) -> tuple[Dataset, dict[str, Any]]:
+    """The token dataset and the codec facts (main process: computed; others: read back).
+    ``loaded``: the codec of ``config.codec`` when the caller has it already."""
     from .codec_api import codec_description, load_codec
     from .corpus import is_token_dataset, load_corpus, token_dataset_info
     from .data import encode_audio_dataset
@@ -144,7 +146,8 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool) -
     else:
         if main:
             c = config.codec
-            codec = load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir, decoder=False)
+            codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
+                                                                 decoder=False)
             info = codec_description(codec)
         else:
             info = json.loads(info_path.read_text())
@@ -210,10 +213,12 @@ def _checkpoint_callback(reference: Any) -> Any:
     return SaveCodecReference()
 
 
-def run_recipe(config: RecipeConfig, task: str | None = None) -> RecipeResult:
+def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None) -> RecipeResult:
     """Run one recipe in this process (one of many under ``accelerate launch``).
 
     task: when given, ``config.task`` must be it (the recipe scripts pass theirs).
+    codec: the codec ``config.codec`` names, when the caller has loaded it already (the main
+    process tokenises with it instead of loading it again).
     """
     import torch
     import yaml
@@ -239,7 +244,7 @@ def run_recipe(config: RecipeConfig, task: str | None = None) -> RecipeResult:
     logger.info("recipe %s: process %d of %d on %s", config.task, state.process_index, state.num_processes, state.device)
 
     with state.main_process_first():
-        tokens, info = _tokenise(config, output_dir, _codec_device(config.codec.device, state), main)
+        tokens, info = _tokenise(config, output_dir, _codec_device(config.codec.device, state), main, codec)
     codec = _RecordedCodec(info)  # the layout needs only the codec's facts
     if torch.cuda.is_available():
         torch.cuda.empty_cache()  # the codec's memory goes back before the LM trains

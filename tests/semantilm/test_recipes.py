@@ -197,3 +197,18 @@ def test_load_lm_from_a_hub_id_reads_the_snapshot(saved_lm, tmp_path, monkeypatc
     # Local paths never reach the hub, even when missing.
     assert resolve_checkpoint(saved_lm) == saved_lm and resolve_checkpoint("lm") == Path("lm")
     assert resolve_checkpoint(str(tmp_path / "nope")) == tmp_path / "nope" and asked == ["me/tiny-audio-lm"] * 2
+
+
+def test_recipe_tokenises_with_the_codec_it_is_given(tmp_path, monkeypatch):
+    from semantilm import codec_api
+
+    codec = codec_api.load_codec("tiny-random", device="cpu", decoder=False)
+
+    def load_again(*args, **kwargs):
+        raise AssertionError("run_recipe loaded the codec although it was given one")
+
+    monkeypatch.setattr(codec_api, "load_codec", load_again)
+    out = tmp_path / "run"
+    result = run_recipe(tiny_config("continuation", out, "train.max_steps=1", "train.save_steps=1"), codec=codec)
+    assert result.global_step == 1 and result.num_examples == 12
+    assert load_codec_reference(out).variant == codec.variant
