@@ -112,6 +112,11 @@ def resolve_official_files(
                 f"official checkpoint folder {str(local)!r} lacks {missing}; it must mirror the hub repo "
                 f"{OFFICIAL_REPO} (e.g. {rel['encoder']})."
             )
+    elif _looks_like_a_path(str(source)):
+        raise FileNotFoundError(
+            f"{str(source)!r} is not a folder (a hub repository id is 'owner/name'); check the path, or pass a "
+            f"hub repository such as {OFFICIAL_REPO!r}."
+        )
     else:
         from huggingface_hub import hf_hub_download
 
@@ -133,6 +138,11 @@ def resolve_official_files(
                     "local_files_only=True to use the cache."
                 ) from err
     return OfficialFiles(paths["encoder"], paths.get("decoder"), paths["centroids"])
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """True for names no hub repository id can have: more than one '/', a leading '.', '/' or '~', a '\\'."""
+    return name.count("/") > 1 or name.startswith((".", "/", "~")) or "\\" in name
 
 
 def is_native_folder(path: str | Path) -> bool:

@@ -120,6 +120,12 @@ def test_hub_download_failure_is_explained(tmp_path, monkeypatch):
                                cache_dir=tmp_path, local_files_only=True)
 
 
+@pytest.mark.parametrize("name", ["outputs/no_such_run/codec", "./no_such_codec", "~/no_such_codecs/tiny"])
+def test_a_missing_folder_is_not_taken_for_a_hub_repository(name):
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        SemantiCodec.from_pretrained(name, load_decoder=False)
+
+
 class _Evil:
     def __reduce__(self):
         return (print, ("this would run code",))
