@@ -8,7 +8,11 @@ training clips, with :func:`semantilm.codec_quality.tone_round_trip`:
 * per set: the fraction whose decoded dominant frequency is within 3 %, and the mel distance to the
   input next to the one of decoding the same tokens shuffled across frames and clips;
 * the grid tones' pitch pooled over 12 draws (peaks 0.3 / 0.4 / 0.5 / 0.6 x 3 decode noise seeds,
-  :func:`semantilm.codec_quality.pitch_over_draws`): one draw of 9 tones moves by 11 % per tone.
+  :func:`semantilm.codec_quality.pitch_over_draws`): one draw of 9 tones moves by 11 % per tone;
+* where a pitch error comes from: whether the tokens tell tones 50 Hz apart from each other
+  across levels (:func:`~semantilm.codec_quality.token_pitch_identification`), and how far the
+  diffusion decoder puts each grid tone's mel peak from the input's, as a bias and a spread
+  (:func:`~semantilm.codec_quality.decoded_mel_peak_error`).
 
     python benchmarks/codec_quality.py --codec tiny >> codec/pretrained/tiny/TRAINING.md
 """
@@ -25,7 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codec.model import SemantiCodec  # noqa: E402
-from semantilm.codec_quality import pitch_over_draws, tone_round_trip  # noqa: E402
+from semantilm.codec_quality import (  # noqa: E402
+    decoded_mel_peak_error,
+    pitch_over_draws,
+    token_pitch_identification,
+    tone_round_trip,
+)
 
 GRID = [200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
 
@@ -60,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     print("| Hz | " + " | ".join(f"{f:.0f}" for f in pooled) + " |")
     print("|---|" + "---|" * len(pooled))
     print("| within 3 % | " + " | ".join(f"{ok}/{n}" for ok, n in pooled.values()) + " |")
+    fine = [float(f) for f in range(200, 1001, 50)]
+    told = token_pitch_identification(codec, fine)
+    err = decoded_mel_peak_error(codec, GRID, steps=args.steps)
+    print(f"\nWhere the pitch error comes from. Tokens: of {len(fine)} tones 50 Hz apart (200-1000 Hz) at levels "
+          "0.3 / 0.4 / 0.5 / 0.6, the closest token sequence (fewest differing ids) at another level is the same "
+          "tone's for " + ", ".join(f"{n} ids {ok}/{total}" for n, (ok, total) in told.items())
+          + f". Decoder: the decoded mel's peak minus the input's (mel bins, parabolic; peaks 0.3 / 0.5 x noise "
+          f"seeds 0, 1, 2; mean |error| {err.mean_abs:.2f}):\n")
+    print("| Hz | " + " | ".join(f"{f:.0f}" for f in err.frequencies) + " |")
+    print("|---|" + "---|" * len(err.frequencies))
+    print("| mean (bias) | " + " | ".join(f"{b:+.2f}" for b in err.bias) + " |")
+    print("| standard deviation (spread) | " + " | ".join(f"{v:.2f}" for v in err.spread) + " |")
     print(f"\n({time.perf_counter() - start:.0f} s, {torch.get_num_threads()} threads)")
     return 0
 

@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ToneRoundTrip", "held_out_tones", "pitch_over_draws", "tone_round_trip"]
+__all__ = [
+    "MelPeakError",
+    "ToneRoundTrip",
+    "decoded_mel_peak_error",
+    "held_out_tones",
+    "mel_peak_position",
+    "pitch_over_draws",
+    "token_pitch_identification",
+    "tone_round_trip",
+]
 
 
 @dataclass
@@ -122,3 +131,92 @@ def _pitch_rows(audio: torch.Tensor, freqs: np.ndarray, n: int, sample_rate: int
         measured = dominant_frequency(audio[i, n // 4: 3 * n // 4], sample_rate)
         rows.append({"frequency": float(f), "measured": float(measured), "ok": bool(abs(measured - f) <= tolerance * f)})
     return rows
+
+
+# ----- where a pitch error comes from: the tokens, or the decoder reading them ----------------
+
+
+@dataclass
+class MelPeakError:
+    """Per tone (Hz): the decoded mel's peak minus the input's in mel bins, averaged over levels and
+    noise draws (``bias``: what the decoder makes of the tokens) and its standard deviation over
+    them (``spread``: what the draws add); ``mean_abs``: the mean |error| over every decode."""
+
+    frequencies: list[float]
+    bias: list[float]
+    spread: list[float]
+    mean_abs: float
+
+
+def mel_peak_position(spectrum: torch.Tensor) -> torch.Tensor:
+    """Fractional index of the highest bin of each row of ``spectrum`` [..., bins] (a parabola
+    through it and its two neighbours), so that a peak between two mel bins is located."""
+    if spectrum.shape[-1] < 3:
+        raise ValueError(f"need at least 3 bins to place a peak, got {spectrum.shape[-1]}.")
+    k = spectrum.argmax(-1).clamp(1, spectrum.shape[-1] - 2)
+    a, b, c = (spectrum.gather(-1, (k + o).unsqueeze(-1)).squeeze(-1) for o in (-1, 0, 1))
+    curvature = (a - 2 * b + c).clamp(max=-1e-6)
+    return k + (0.5 * (a - c) / curvature).clamp(-1.0, 1.0)
+
+
+def decoded_mel_peak_error(codec: Any, frequencies: list[float], peaks: tuple[float, ...] = (0.3, 0.5),
+                           noise_seeds: tuple[int, ...] = (0, 1, 2), phase_seed: int = 1, seconds: float = 1.0,
+                           steps: int = 25, sampler: str = "dpmsolver++") -> MelPeakError:
+    """How far the diffusion decoder puts each tone's mel peak from the input's (tokens -> latents
+    -> VAE mel, vocoder left out), over the middle half of each clip; see :class:`MelPeakError`."""
+    from codec.training.mel import LogMelFrontEnd
+
+    if getattr(codec, "decoder", None) is None:
+        raise ValueError("this codec has no decoder; load it with its decoder to measure the decoded mel.")
+    if not (peaks and noise_seeds):
+        raise ValueError("peaks and noise_seeds must each hold at least one value.")
+    front_end = LogMelFrontEnd(codec.config)
+    errors = []
+    for peak in peaks:
+        waves, _ = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=frequencies, peak=peak)
+        enc = codec.encode(list(waves), codec.sample_rate)
+        with torch.inference_mode():
+            mel = front_end(waves).squeeze(1)  # padded to whole windows: the clip's frames come first
+            frames = int(round(seconds * 1000 / codec.config.frame_shift_ms))
+            lo, hi = frames // 4, 3 * frames // 4
+            truth = mel_peak_position(mel[:, lo:hi].mean(1))
+            for seed in noise_seeds:
+                latents, _, _ = codec.decoder.decode_latents(
+                    enc.tokens, codec.acoustic.codebook, codec.semantic.centroids, enc.lengths, steps=steps,
+                    sampler=sampler, generator=torch.Generator().manual_seed(seed))
+                decoded = codec.decoder.latents_to_mel(latents).float().squeeze(1)
+                errors.append(mel_peak_position(decoded[:, lo:hi].mean(1)) - truth)
+    e = torch.stack(errors)  # [levels x draws, tones]
+    spread = e.std(0, unbiased=False)
+    return MelPeakError([float(f) for f in frequencies], e.mean(0).tolist(), spread.tolist(), float(e.abs().mean()))
+
+
+def token_pitch_identification(codec: Any, frequencies: list[float], peaks: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6),
+                               phase_seed: int = 1, seconds: float = 1.0) -> dict[str, tuple[int, int]]:
+    """Do a codec's tokens tell these tones apart? For every tone at every level, the token
+    sequences (middle half of the frames) of all tones at the other levels: it counts as told
+    apart when a sequence of the same tone differs in fewer ids than any sequence of another tone
+    (ties count as not told apart). {"both" / "semantic" / "acoustic": (told apart, tones x levels)}."""
+    if len(peaks) < 2 or len(frequencies) < 2:
+        raise ValueError("need at least 2 levels and 2 frequencies to compare token sequences.")
+    seqs = []
+    for peak in peaks:
+        waves, _ = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=frequencies, peak=peak)
+        tokens = codec.encode(list(waves), codec.sample_rate).tokens
+        lo, hi = tokens.shape[1] // 4, 3 * tokens.shape[1] // 4
+        seqs.append(tokens[:, lo:hi])
+    seqs = torch.stack(seqs)  # [levels, tones, frames, 2]
+    n_levels, n_tones = seqs.shape[:2]
+    same_tone = torch.eye(n_tones, dtype=torch.bool)
+    out = {}
+    for name, streams in (("both", [0, 1]), ("semantic", [0]), ("acoustic", [1])):
+        told = 0
+        for q in range(n_levels):
+            others = torch.cat([seqs[r] for r in range(n_levels) if r != q])  # [(levels-1) x tones, frames, 2]
+            diff = (seqs[q][:, None, :, streams] != others[None, :, :, streams]).sum((-1, -2))  # [tones, candidates]
+            is_same = same_tone.repeat(1, n_levels - 1)
+            best_same = diff.masked_fill(~is_same, torch.iinfo(diff.dtype).max).amin(1)
+            best_other = diff.masked_fill(is_same, torch.iinfo(diff.dtype).max).amin(1)
+            told += int((best_same < best_other).sum())
+        out[name] = (told, n_levels * n_tones)
+    return out

@@ -60,3 +60,29 @@ def test_pooled_pitch_counts_every_draw_and_agrees_with_one_round_trip(tiny):
     assert [ok for ok, _ in one.values()] == [int(t["ok"]) for t in single.tones]
     with pytest.raises(ValueError, match="noise_seeds"):
         pitch_over_draws(tiny, tones, noise_seeds=())
+
+
+def test_mel_peak_position_places_a_peak_between_bins():
+    import torch
+
+    from semantilm.codec_quality import mel_peak_position
+
+    bins = torch.arange(16, dtype=torch.float32)
+    spectra = torch.stack([-(bins - 4.3) ** 2, -(bins - 11.0) ** 2, -(bins - 7.5) ** 2])
+    assert torch.allclose(mel_peak_position(spectra), torch.tensor([4.3, 11.0, 7.5]), atol=1e-4)
+    with pytest.raises(ValueError, match="at least 3 bins"):
+        mel_peak_position(torch.zeros(2, 2))
+
+
+def test_pitch_diagnostics_separate_the_tokens_from_the_decoder(tiny):
+    """The diagnostics of docs/codec_training.md: tones 300 Hz apart have token sequences that
+    tell them apart at every level; the decoded mel peak error is one finite value per tone."""
+    from semantilm.codec_quality import decoded_mel_peak_error, token_pitch_identification
+
+    told = token_pitch_identification(tiny, [300.0, 600.0, 900.0], peaks=(0.3, 0.5))
+    assert told["both"] == told["acoustic"] == (6, 6) and 0 <= told["semantic"][0] <= 6
+    err = decoded_mel_peak_error(tiny, [300.0, 800.0], peaks=(0.5,), noise_seeds=(0, 1), steps=5)
+    assert err.frequencies == [300.0, 800.0] and len(err.bias) == len(err.spread) == 2
+    assert all(abs(b) < 8 and 0 <= s < 8 for b, s in zip(err.bias, err.spread)) and err.mean_abs < 8
+    with pytest.raises(ValueError, match="at least 2 levels"):
+        token_pitch_identification(tiny, [300.0, 600.0], peaks=(0.5,))
