@@ -85,6 +85,7 @@ class CodecDataSection:
     synthetic_detune_cents: float = 0.0  # tones off the note grid by up to this much (continuous pitch)
     synthetic_tone_grid_hz: float = 0.0  # tones snapped to multiples of this (0: off); see the vocoder stage docs
     synthetic_notes: tuple[int, int] | None = None  # MIDI range [lo, hi) of tones and chord roots; null: C3..B5
+    synthetic_peak_range: tuple[float, float] | None = None  # each clip's peak drawn from [lo, hi]; null: all 0.5
 
     def __post_init__(self) -> None:
         if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
@@ -186,7 +187,8 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def build_windows(data: CodecDataSection, window_samples: int, min_samples: int, sample_rate: int, seed: int):
+def build_windows(data: CodecDataSection, window_samples: int, min_samples: int, sample_rate: int, seed: int,
+                  partial: float = 0.0):
     """:class:`ClipWindows` over the corpus; clips are decoded and resampled lazily."""
     from codec.audio import resample
     from codec.training.windows import ClipWindows
@@ -198,6 +200,8 @@ def build_windows(data: CodecDataSection, window_samples: int, min_samples: int,
     extra: dict[str, Any] = {"kinds": tuple(data.synthetic_kinds)} if data.synthetic_kinds else {}
     if data.synthetic_notes is not None:
         extra["notes"] = tuple(data.synthetic_notes)
+    if data.synthetic_peak_range is not None:
+        extra["peak_range"] = tuple(data.synthetic_peak_range)
     synthetic = SyntheticSoundConfig(num_examples=data.synthetic_examples, seconds=data.synthetic_seconds,
                                      seed=data.synthetic_seed, detune_cents=data.synthetic_detune_cents,
                                      tone_grid_hz=data.synthetic_tone_grid_hz, **extra)
@@ -209,7 +213,7 @@ def build_windows(data: CodecDataSection, window_samples: int, min_samples: int,
         wave, sr = _to_waveform(corpus[int(i)][data.audio_column], None, data.audio_column)
         return wave if sr == sample_rate else resample(wave, sr, sample_rate)
 
-    return ClipWindows((len(corpus), clip), window_samples, min_samples, seed=seed)
+    return ClipWindows((len(corpus), clip), window_samples, min_samples, seed=seed, partial=partial)
 
 
 def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
@@ -228,7 +232,8 @@ def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
     if window > cfg.segment_samples:
         raise ValueError(f"train.window_seconds={config.train.window_seconds} exceeds the codec's segment of "
                          f"{cfg.segment_samples / cfg.sample_rate:.2f} s.")
-    windows = build_windows(config.data, window, cfg.win_length, cfg.sample_rate, config.train.seed)
+    windows = build_windows(config.data, window, cfg.win_length, cfg.sample_rate, config.train.seed,
+                            config.train.partial_windows)
     out = Path(config.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -45,6 +45,9 @@ class SyntheticSoundConfig:
     # vocoder at hop H can only emit harmonics of sample_rate / H for a steady tone (see
     # docs/codec_training.md), so a vocoder trained on steady tones wants them on that grid.
     tone_grid_hz: float = 0.0
+    # Draw each example's peak uniformly from (lo, hi) instead of ``peak``, so that a codec
+    # trained on the set hears sounds at many levels (None: every example at ``peak``).
+    peak_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(KINDS))
@@ -56,6 +59,8 @@ class SyntheticSoundConfig:
             raise ValueError(f"tone_grid_hz={self.tone_grid_hz!r} must be >= 0 (0: off).")
         if not 0 <= self.detune_cents <= 100:
             raise ValueError(f"detune_cents={self.detune_cents!r} must be between 0 and 100.")
+        if self.peak_range is not None and not (0 < self.peak_range[0] <= self.peak_range[1] <= 1):
+            raise ValueError(f"peak_range={self.peak_range!r} must be (lo, hi) with 0 < lo <= hi <= 1.")
         if not (0 < self.notes[0] < self.notes[1] <= 127):
             raise ValueError(f"notes={self.notes!r} must be a MIDI range (lo, hi) with 0 < lo < hi <= 127.")
 
@@ -133,8 +138,12 @@ def make_sound(index: int, config: SyntheticSoundConfig) -> SyntheticSound:
         params = {"rate": per_second}
         caption = f"rhythmic clicks, {per_second} per second"
     y = y * _envelope(n, rate)
+    # drawn last, so that a set without peak_range keeps every other draw of its examples
+    level = config.peak if config.peak_range is None else float(rng.uniform(*config.peak_range))
+    if config.peak_range is not None:
+        params["peak"] = level
     peak = np.abs(y).max()
-    y = (config.peak * y / peak) if peak > 0 else y
+    y = (level * y / peak) if peak > 0 else y
     return SyntheticSound(y.astype(np.float32), rate, caption, kind, params)
 
 

@@ -53,6 +53,9 @@ class CodecTrainingConfig:
     ema_decay / ema_eps: EMA codebook decay (official 0.9) and Laplace smoothing.
     dead_code_patience: updates without use before an acoustic code is re-seeded (0: never).
     sample_posterior: draw the VAE latent from its posterior (True) or take its mode.
+    train_encoder: train the acoustic encoder and its codebook with the UNet (the paper's joint
+        objective). False trains the UNet alone on the frozen encoder's codes: the codes keep
+        their meaning, so the UNet can learn to read them finely (a later fine-tuning stage).
     """
 
     p_uncond: float = 0.1
@@ -61,6 +64,7 @@ class CodecTrainingConfig:
     ema_eps: float = 1e-5
     dead_code_patience: int = 50
     sample_posterior: bool = True
+    train_encoder: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_uncond <= 1.0:
@@ -156,7 +160,7 @@ class CodecTrainingStep(nn.Module):
         self.register_buffer("alphas_cumprod", official_alphas_cumprod(c), persistent=False)
         for frozen in self.frozen_modules():
             frozen.requires_grad_(False)
-        self.codec.acoustic.requires_grad_(True)
+        self.codec.acoustic.requires_grad_(self.config.train_encoder)
         self.codec.decoder.unet.requires_grad_(True)
         self.train()
 
@@ -164,11 +168,15 @@ class CodecTrainingStep(nn.Module):
 
     def frozen_modules(self) -> list[nn.Module]:
         d = self.codec.decoder
-        return [self.codec.audiomae, self.codec.semantic, d.vae, d.vocoder]
+        frozen = [self.codec.audiomae, self.codec.semantic, d.vae, d.vocoder]
+        # eval mode keeps the quantiser from updating its EMA codebook
+        return frozen if self.config.train_encoder else [*frozen, self.codec.acoustic, self.quantizer]
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of the acoustic encoder (LSTM, projection) and of the UNet."""
-        yield from self.codec.acoustic.parameters()
+        """Parameters of the acoustic encoder (LSTM, projection; unless ``train_encoder`` is
+        False) and of the UNet."""
+        if self.config.train_encoder:
+            yield from self.codec.acoustic.parameters()
         yield from self.codec.decoder.unet.parameters()
 
     def phases(self) -> list[tuple[str, list[nn.Parameter]]]:
@@ -207,10 +215,11 @@ class CodecTrainingStep(nn.Module):
             centroids = codec.semantic.embed(semantic_ids).float()
             lstm_in = torch.cat([stacked.float(), centroids], dim=-1)
 
-        # 2. trained acoustic encoder + VQ (padding frames excluded from the VQ statistics).
-        pre_quant = codec.acoustic(lstm_in, valid)
+        # 2. trained (or frozen) acoustic encoder + VQ (padding frames excluded from the VQ statistics).
         frame_pos = torch.arange(cfg.tokens_per_segment, device=device)[None]
-        vq = self.quantizer(pre_quant, codec.acoustic.codebook, frame_pos < valid[:, None])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and tc.train_encoder):
+            pre_quant = codec.acoustic(lstm_in, valid)
+            vq = self.quantizer(pre_quant, codec.acoustic.codebook, frame_pos < valid[:, None])
 
         # 3. context as the decoder builds it (rows past the clip's token count are -1).
         n_tokens = torch.tensor([min(cfg.num_frames(int(n)), cfg.tokens_per_segment) for n in lengths.tolist()],
@@ -236,5 +245,5 @@ class CodecTrainingStep(nn.Module):
         dtype = next(unet.parameters()).dtype
         pred = unet(x_t.to(dtype), t, encoder_hidden_states=context.to(dtype), return_dict=False)[0]
         diffusion = F.mse_loss(pred.float(), v)
-        total = diffusion + tc.commitment_weight * vq.commitment
+        total = diffusion + tc.commitment_weight * vq.commitment if tc.train_encoder else diffusion
         return CodecLosses(total, diffusion, vq.commitment, vq.usage, vq.perplexity, vq.reseeded)

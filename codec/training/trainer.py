@@ -76,6 +76,8 @@ class CodecTrainArgs:
 
     output_dir: str = "outputs/codec/run"
     window_seconds: float = 10.24  # training window (at most the codec's segment)
+    # share of windows cut short and zero-padded (codec.training.windows.ClipWindows ``partial``)
+    partial_windows: float = 0.0
     batch_size: int = 8  # windows per process and micro-batch
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1.0e-4
@@ -101,6 +103,8 @@ class CodecTrainArgs:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.window_seconds <= 0:
             raise ValueError(f"window_seconds must be positive, got {self.window_seconds}.")
+        if not 0.0 <= self.partial_windows <= 1.0:
+            raise ValueError(f"partial_windows must be a share between 0 and 1, got {self.partial_windows}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
         if self.warmup_steps < 0:

@@ -2,8 +2,10 @@
 
 Each epoch visits every clip once, in an order drawn from ``(seed, epoch)``, and takes one window
 of ``window_samples`` from it at an offset drawn from ``(seed, epoch, clip)``. Clips shorter than
-a window are zero-padded and their true length is returned with them. Nothing depends on a
-global RNG, so a resumed run sees exactly the windows an uninterrupted run would.
+a window are zero-padded and their true length is returned with them. With ``partial`` > 0 that
+share of windows is cut short (a length drawn uniformly from ``min_samples`` to the window) and
+zero-padded the same way, so that a decoder also learns the last window of every clip, whose rows
+past the clip's end are padding at inference. Nothing depends on a global RNG, so a resumed run sees exactly the windows an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ class ClipWindows:
     """Clips (1-D float tensors at the codec's rate) and the window length to cut from them.
 
     clips: a sequence, or ``(count, getter)`` where ``getter(i)`` loads clip ``i`` lazily.
+    partial: share of windows cut to a random length below ``window_samples`` (0: none).
     """
 
     def __init__(self, clips: Sequence[torch.Tensor] | tuple[int, Callable[[int], torch.Tensor]],
-                 window_samples: int, min_samples: int, seed: int = 0) -> None:
+                 window_samples: int, min_samples: int, seed: int = 0, partial: float = 0.0) -> None:
         if isinstance(clips, tuple) and len(clips) == 2 and callable(clips[1]):
             self._count, self._get = clips
         else:
@@ -34,7 +37,9 @@ class ClipWindows:
             raise ValueError("the corpus has no clips.")
         if window_samples < min_samples:
             raise ValueError(f"window_samples={window_samples} is shorter than the minimum {min_samples}.")
-        self.window_samples, self.min_samples, self.seed = window_samples, min_samples, seed
+        if not 0.0 <= partial <= 1.0:
+            raise ValueError(f"partial={partial!r} must be a share between 0 and 1.")
+        self.window_samples, self.min_samples, self.seed, self.partial = window_samples, min_samples, seed, partial
 
     def __len__(self) -> int:
         return self._count
@@ -47,6 +52,13 @@ class ClipWindows:
         """(FloatTensor[window_samples] zero-padded, valid samples) of ``clip`` in ``epoch``."""
         wave = torch.as_tensor(self._get(clip), dtype=torch.float32).reshape(-1)
         n, w = wave.numel(), self.window_samples
+        if self.partial:  # its own stream, so that partial=0 keeps every other draw
+            rng = np.random.default_rng([self.seed, epoch, clip, 1])
+            if rng.random() < self.partial:
+                keep = int(rng.integers(self.min_samples, w)) if w > self.min_samples else w
+                if n > keep:
+                    start = int(rng.integers(0, n - keep + 1))
+                    wave, n = wave[start:start + keep], keep
         if n > w:
             start = int(np.random.default_rng([self.seed, epoch, clip]).integers(0, n - w + 1))
             return wave[start:start + w].clone(), w

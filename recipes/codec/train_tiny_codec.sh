@@ -5,7 +5,9 @@
 #   diffusion UNet), 4. vocoder (on the mels of the audio; independent of 1-3),
 #   5. decoder_refine (stage 3's codec trained on with a wider pitch range),
 #   6. vocoder_refine (stage 4's vocoder trained on the mels stage 5's decoder gives it),
-# then the float16 export of stage 5's codec with stage 6's vocoder, and a TRAINING.md summary
+#   7. decoder_unet (stage 5's UNet trained alone on its frozen encoder's codes, on partial
+#      windows and clips at many levels; the tokens stay those of stage 5),
+# then the float16 export of stage 7's codec with stage 6's vocoder, and a TRAINING.md summary
 # (steps, final losses, wall time per stage, read from each stage's history.jsonl).
 #
 #   bash recipes/codec/train_tiny_codec.sh                  # stage outputs in outputs/tiny_codec
@@ -45,10 +47,12 @@ train_stage decoder_refine "codec.name=$OUT/decoder/codec"
 $SEMANTILM export-codec "$OUT/decoder_refine/codec" "$OUT/decoder_refine/joined" --dtype float32 \
     --vocoder-from "$OUT/vocoder"
 train_stage vocoder_refine "codec.name=$OUT/decoder_refine/joined"
+train_stage decoder_unet "codec.name=$OUT/decoder_refine/codec"
 
-$SEMANTILM export-codec "$OUT/decoder_refine/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
+$SEMANTILM export-codec "$OUT/decoder_unet/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
     --vocoder-from "$OUT/vocoder_refine" \
     --stages "$OUT/vae" "$OUT/semantic" "$OUT/decoder" "$OUT/vocoder" "$OUT/decoder_refine" "$OUT/vocoder_refine" \
+    "$OUT/decoder_unet" \
     --command "bash recipes/codec/train_tiny_codec.sh"
 "${PYTHON:-python}" benchmarks/codec_quality.py --codec "$DEST" >> "$DEST/TRAINING.md"
 echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"

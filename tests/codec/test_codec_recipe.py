@@ -150,3 +150,27 @@ def test_windows_from_a_saved_dataset(tmp_path):
     assert torch.equal(wave, windows.window(0, 1)[0]) and wave.shape == (16000,)
     with pytest.raises(ValueError, match="audio_column"):
         build_windows(CodecDataSection(dataset=str(tmp_path / "ds")), 16000, 400, 16000, 0)
+
+
+def test_partial_windows_cut_a_share_short_and_keep_the_rest():
+    from codec.training.windows import ClipWindows
+
+    clips = [torch.arange(20000, dtype=torch.float32) + 0.5 * i for i in range(200)]
+    full = ClipWindows(clips, 16000, 400, seed=5)
+    cut = ClipWindows(clips, 16000, 400, seed=5, partial=0.5)
+    assert full.order(2) == cut.order(2)
+    short = 0
+    for i in range(200):
+        wave, n = cut.window(2, i)
+        assert wave.shape == (16000,) and 400 <= n <= 16000
+        assert not wave[n:].any()  # zero past the valid samples
+        assert torch.equal(wave[1:n] - wave[:n - 1], torch.ones(n - 1))  # one contiguous piece of the clip
+        if n < 16000:
+            short += 1
+        else:
+            assert torch.equal(wave, full.window(2, i)[0])  # the other windows are unchanged
+        assert torch.equal(wave, cut.window(2, i)[0])  # deterministic
+    assert 70 <= short <= 130
+    assert all(n == 16000 for n in (full.window(2, i)[1] for i in range(200)))
+    with pytest.raises(ValueError, match="partial"):
+        ClipWindows(clips, 16000, 400, partial=1.5)

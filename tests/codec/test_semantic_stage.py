@@ -100,7 +100,8 @@ def test_folder_codec_checks_token_rate_and_sizes(tmp_path):
 
 def test_refine_stages_go_on_from_the_earlier_stages(tmp_path):
     """decoder_refine starts from every weight of the decoder stage's codec; vocoder_refine trains
-    only the vocoder, inside that codec with the vocoder stage's vocoder put in (the script's chain)."""
+    only the vocoder, inside that codec with the vocoder stage's vocoder put in; decoder_unet trains
+    only the UNet of decoder_refine's codec, so its tokens stay the same (the script's chain)."""
     from semantilm.codec_export import export_codec
 
     small = ["data.synthetic_examples=4", "data.synthetic_seconds=1.3", "train.batch_size=2", "train.max_steps=1"]
@@ -133,3 +134,10 @@ def test_refine_stages_go_on_from_the_earlier_stages(tmp_path):
     assert changed and all(k.startswith("decoder.vocoder.") for k in changed)
     with pytest.raises(ConfigError, match=r"vocoder\.input_mel.*'audio', 'decoded'"):
         load_codec_recipe_config(CONFIGS / "vocoder_refine.yaml", ["vocoder.input_mel=vae"])
+
+    cfg = load_codec_recipe_config(CONFIGS / "decoder_unet.yaml", [
+        f"codec.name={ref.codec_dir}", f"train.output_dir={tmp_path / 'decoder_unet'}", *small, "train.warmup_steps=1"])
+    assert not cfg.objective.train_encoder and cfg.train.partial_windows > 0 and cfg.data.synthetic_peak_range
+    unet_only = SemantiCodec.from_pretrained(run_codec_recipe(cfg).codec_dir).state_dict()
+    changed = {k for k in unet_only if not torch.equal(unet_only[k], after[k])}
+    assert changed and all(k.startswith("decoder.unet.") for k in changed)

@@ -33,9 +33,6 @@ def test_tiny_codec_is_small_and_complete(tiny):
     assert (EMBEDDED_CODECS["tiny"] / "TRAINING.md").read_text().count("train_tiny_codec.sh") >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="not reached yet: the shipped tiny codec keeps the pitch of 7 of these 9 "
-                   "tones (74 % of 108 decodes of grid tones at levels 0.3-0.6 and 3 noise seeds; 500 and 700 Hz "
-                   "are the weak ones: the decoder maps their tokens ~1 mel bin off; docs/codec_training.md)")
 def test_tiny_codec_keeps_the_pitch_of_held_out_tones(tiny):
     result = tone_round_trip(tiny, frequencies=GRID_TONES, peak=0.5, seed=0)
     misses = [(round(t["frequency"]), round(t["measured"], 1)) for t in result.tones if not t["ok"]]

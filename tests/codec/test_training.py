@@ -189,6 +189,31 @@ def test_a_few_steps_overfit_a_fixed_batch():
     assert sum(loss(s) for s in range(3)) < 0.6 * start
 
 
+def test_frozen_encoder_trains_the_unet_alone():
+    # train_encoder=False: the codes keep their meaning (encoder, codebook and EMA state fixed)
+    step = make_step(p_uncond=0.0, train_encoder=False)
+    waves = clips(step.codec.config)
+    trainable = list(step.trainable_parameters())
+    assert {id(p) for p in trainable} == {id(p) for p in step.codec.decoder.unet.parameters()}
+    assert not any(p.requires_grad for p in step.codec.acoustic.parameters())
+    before = {k: v.clone() for k, v in step.codec.acoustic.state_dict().items()}
+    quantizer_before = {k: v.clone() for k, v in step.quantizer.state_dict().items()}
+    unet_before = [p.detach().clone() for p in trainable]
+    opt = torch.optim.Adam(trainable, lr=1e-3)
+    step.train()
+    for i in range(3):
+        opt.zero_grad()
+        out = step(waves, generator=torch.Generator().manual_seed(i))
+        assert torch.equal(out.total, out.diffusion)  # no commitment term: nothing could follow it
+        out.total.backward()
+        opt.step()
+    for k, v in step.codec.acoustic.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for k, v in step.quantizer.state_dict().items():
+        assert torch.equal(v, quantizer_before[k]), k
+    assert any(not torch.equal(p, q) for p, q in zip(trainable, unet_before))
+
+
 def test_rejects_bad_input():
     step = make_step()
     cfg = step.codec.config

@@ -85,3 +85,23 @@ def test_tone_grid_snaps_tone_frequencies():
     assert all(f"{f:.0f} Hz" in make_sound(i, config).caption for i, f in enumerate(freqs))
     with pytest.raises(ValueError, match="tone_grid_hz"):
         SyntheticSoundConfig(tone_grid_hz=-1.0)
+
+
+def test_peak_range_varies_the_level_and_keeps_every_other_draw():
+    fixed = SyntheticSoundConfig(num_examples=30, seconds=0.3, detune_cents=50.0)
+    varied = SyntheticSoundConfig(num_examples=30, seconds=0.3, detune_cents=50.0, peak_range=(0.2, 0.7))
+    peaks = []
+    for i in range(30):
+        a, b = make_sound(i, fixed), make_sound(i, varied)
+        peak = float(np.abs(b.audio).max())
+        peaks.append(b.params["peak"])
+        assert peak == pytest.approx(b.params["peak"], abs=1e-6) and 0.2 <= peak <= 0.7
+        # the same sound, only louder or softer
+        assert a.caption == b.caption and a.kind == b.kind
+        np.testing.assert_allclose(a.audio * (peak / 0.5), b.audio, atol=1e-5)
+    assert max(peaks) - min(peaks) > 0.2
+    assert [make_sound(i, varied).params["peak"] for i in range(5)] == peaks[:5]  # reproducible
+    with pytest.raises(ValueError, match="peak_range"):
+        SyntheticSoundConfig(peak_range=(0.8, 0.2))
+    with pytest.raises(ValueError, match="peak_range"):
+        SyntheticSoundConfig(peak_range=(0.0, 0.5))
