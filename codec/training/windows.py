@@ -5,7 +5,8 @@ of ``window_samples`` from it at an offset drawn from ``(seed, epoch, clip)``. C
 a window are zero-padded and their true length is returned with them. With ``partial`` > 0 that
 share of windows is cut short (a length drawn uniformly from ``min_samples`` to the window) and
 zero-padded the same way, so that a decoder also learns the last window of every clip, whose rows
-past the clip's end are padding at inference. Nothing depends on a global RNG, so a resumed run sees exactly the windows an uninterrupted run would.
+past the clip's end are padding at inference. Nothing depends on a global RNG, so a resumed run
+sees exactly the windows an uninterrupted run would.
 """
 
 from __future__ import annotations
