@@ -175,6 +175,9 @@ def decoded_mel_peak_error(codec: Any, frequencies: list[float], peaks: tuple[fl
     for peak in peaks:
         waves, _ = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=frequencies, peak=peak)
         enc = codec.encode(list(waves), codec.sample_rate)
+        if enc.tokens.shape[1] > codec.config.tokens_per_segment:  # rows below are windows, not clips
+            raise ValueError(f"seconds={seconds} gives {enc.tokens.shape[1]} token frames, more than one decoder "
+                             f"window ({codec.config.tokens_per_segment}); use shorter tones.")
         with torch.inference_mode():
             mel = front_end(waves).squeeze(1)  # padded to whole windows: the clip's frames come first
             frames = int(round(seconds * 1000 / codec.config.frame_shift_ms))

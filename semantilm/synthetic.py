@@ -139,9 +139,9 @@ def make_sound(index: int, config: SyntheticSoundConfig) -> SyntheticSound:
         caption = f"rhythmic clicks, {per_second} per second"
     y = y * _envelope(n, rate)
     # drawn last, so that a set without peak_range keeps every other draw of its examples
-    level = config.peak if config.peak_range is None else float(rng.uniform(*config.peak_range))
+    level = config.peak
     if config.peak_range is not None:
-        params["peak"] = level
+        level = params["peak"] = float(rng.uniform(*config.peak_range))
     peak = np.abs(y).max()
     y = (level * y / peak) if peak > 0 else y
     return SyntheticSound(y.astype(np.float32), rate, caption, kind, params)

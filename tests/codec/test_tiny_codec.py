@@ -81,5 +81,7 @@ def test_pitch_diagnostics_separate_the_tokens_from_the_decoder(tiny):
     err = decoded_mel_peak_error(tiny, [300.0, 800.0], peaks=(0.5,), noise_seeds=(0, 1), steps=5)
     assert err.frequencies == [300.0, 800.0] and len(err.bias) == len(err.spread) == 2
     assert all(abs(b) < 8 and 0 <= s < 8 for b, s in zip(err.bias, err.spread)) and err.mean_abs < 8
+    with pytest.raises(ValueError, match="more than one decoder window"):
+        decoded_mel_peak_error(tiny, [300.0, 800.0], peaks=(0.5,), noise_seeds=(0,), seconds=2.0, steps=2)
     with pytest.raises(ValueError, match="at least 2 levels"):
         token_pitch_identification(tiny, [300.0, 600.0], peaks=(0.5,))
