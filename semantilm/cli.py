@@ -462,8 +462,8 @@ def cmd_eval_lm(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo
 
-    overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps))
-                 if v is not None}
+    overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
+                                   ("guidance_scale", args.guidance_scale), ("top_k", args.top_k)) if v is not None}
     result = run_demo(DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides))
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
     print(f"demo: {ok}/{len(result.prompts)} unseen prompts got the pitch they asked for "
@@ -572,6 +572,7 @@ def _add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, requ
 DEMO_EPILOG = """examples:
   semantilm demo                              # about 3 minutes on a laptop CPU, offline
   semantilm demo --out outputs/demo2 --seed 1 --train-steps 800
+  semantilm demo --guidance-scale 3 --top-k 8 # sample wider: the tiny LM wanders more
   semantilm demo --codec tiny-random          # the machinery only: random codec, noise out
 """
 
@@ -689,6 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a save_pretrained folder or a hub repo")
     p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 800)")
     p.add_argument("--decode-steps", type=int, default=None, help="diffusion decoder steps (default 25)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance of the generation, 1 = off (default 2.0)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest audio ids (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
     p.set_defaults(func=cmd_demo)
 
