@@ -570,7 +570,7 @@ def _add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, requ
 
 
 DEMO_EPILOG = """examples:
-  semantilm demo                              # about 3 minutes on a laptop CPU, offline
+  semantilm demo                              # about 2 minutes on a laptop CPU, offline
   semantilm demo --out outputs/demo2 --seed 1 --train-steps 800
   semantilm demo --guidance-scale 3 --top-k 8 # sample wider: the tiny LM wanders more
   semantilm demo --codec tiny-random          # the machinery only: random codec, noise out

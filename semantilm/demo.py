@@ -268,7 +268,8 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], acc
         "",
         f"Codec `{codec.variant}` ({codec.frame_rate:g} frames/s, {codec.semantic_vocab_size} semantic + "
         f"{codec.acoustic_vocab_size} acoustic ids); {result.num_examples} training clips of {config.seconds:g} s; "
-        f"LM `{config.lm_size}` trained {result.global_step} steps (loss {first:.2f} -> {last:.2f}, `loss.png`).",
+        f"LM `{config.lm_size}` trained {result.global_step} steps (loss {first:.2f} -> {last:.2f}, `loss.png`); "
+        f"sampled with top_k {config.top_k}, guidance {config.guidance_scale:g}; decode steps {config.decode_steps}.",
         "",
         "Prompts the LM never saw (their frequency/phrasing pair was held out of training):",
         "",

@@ -49,6 +49,7 @@ def test_demo_writes_audio_pictures_and_report(tmp_path):
     assert report["train_steps"] == 3 and len(report["prompts"]) == 2
     assert [r["prompt"] for r in report["prompts"]] == [r["prompt"] for r in result.prompts]
     assert "Pitch accuracy" in (out / "report.md").read_text()
+    assert "top_k 2, guidance 2; decode steps 1" in (out / "report.md").read_text()  # how it was sampled
 
 
 def test_cli_demo(tmp_path, capsys):
