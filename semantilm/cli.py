@@ -463,12 +463,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo
 
     overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
-                                   ("guidance_scale", args.guidance_scale), ("top_k", args.top_k)) if v is not None}
-    result = run_demo(DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides))
+                                   ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
+                                   ("takes", args.takes)) if v is not None}
+    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides)
+    result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
-    print(f"demo: {ok}/{len(result.prompts)} unseen prompts got the pitch they asked for "
-          f"({result.pitch_accuracy:.0%}); WAVs, spectrograms, loss.png and report.md in {result.output_dir} "
-          f"({result.seconds['total']:.0f} s)")
+    print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
+          f"per prompt) got the pitch they asked for ({result.pitch_accuracy:.0%}); WAVs, spectrograms, loss.png "
+          f"and report.md in {result.output_dir} ({result.seconds['total']:.0f} s)")
     return 0
 
 
@@ -693,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="classifier-free guidance of the generation, 1 = off (default 2.0)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest audio ids (default 2)")
+    p.add_argument("--takes", type=int, default=None, help="clips sampled per unseen prompt (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
     p.set_defaults(func=cmd_demo)
 

@@ -32,6 +32,8 @@ def test_config_errors_name_the_field():
         DemoConfig(seconds=0.1)
     with pytest.raises(ValueError, match="guidance_scale"):
         DemoConfig(guidance_scale=float("nan"))
+    with pytest.raises(ValueError, match="takes"):
+        DemoConfig(takes=0)
 
 
 def test_demo_writes_audio_pictures_and_report(tmp_path):
@@ -41,13 +43,17 @@ def test_demo_writes_audio_pictures_and_report(tmp_path):
     result = run_demo(config)
     out = tmp_path / "demo"
     for i in range(2):
-        wave, rate = sf.read(out / f"prompt_{i:02d}.wav")
-        assert rate == 16000 and wave.ndim == 1 and len(wave) > 0  # an untrained LM may end early
-        assert (out / f"prompt_{i:02d}.png").read_bytes()[:4] == b"\x89PNG"
+        for take in (1, 2):  # two takes per prompt by default
+            wave, rate = sf.read(out / f"prompt_{i:02d}_take{take}.wav")
+            assert rate == 16000 and wave.ndim == 1 and len(wave) > 0  # an untrained LM may end early
+            assert (out / f"prompt_{i:02d}_take{take}.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
     report = json.loads((out / "report.json").read_text())
-    assert report["train_steps"] == 3 and len(report["prompts"]) == 2
+    assert report["train_steps"] == 3 and len(report["prompts"]) == 4
     assert [r["prompt"] for r in report["prompts"]] == [r["prompt"] for r in result.prompts]
+    rows = result.prompts  # prompt by prompt, takes in order
+    assert [r["take"] for r in rows] == [1, 2, 1, 2]
+    assert rows[0]["prompt"] == rows[1]["prompt"] != rows[2]["prompt"] == rows[3]["prompt"]
     assert "Pitch accuracy" in (out / "report.md").read_text()
     assert "top_k 2, guidance 2; decode steps 1" in (out / "report.md").read_text()  # how it was sampled
 
@@ -56,10 +62,10 @@ def test_cli_demo(tmp_path, capsys):
     from semantilm.cli import main
 
     code = main(["demo", "--codec", "tiny-random", "--out", str(tmp_path / "d"), "--train-steps", "2",
-                 "--decode-steps", "1", "--guidance-scale", "1.5", "--top-k", "3"])
+                 "--decode-steps", "1", "--guidance-scale", "1.5", "--top-k", "3", "--takes", "1"])
     assert code == 0
-    assert "unseen prompts" in capsys.readouterr().out
-    assert (tmp_path / "d" / "report.md").is_file()
+    assert "clips for 8 unseen prompts (1 per prompt)" in capsys.readouterr().out
+    assert (tmp_path / "d" / "report.md").is_file() and (tmp_path / "d" / "prompt_07.wav").is_file()
     config = json.loads((tmp_path / "d" / "report.json").read_text())["config"]
     assert config["guidance_scale"] == 1.5 and config["top_k"] == 3 and config["train_steps"] == 2
 
@@ -74,7 +80,7 @@ def shipped_demo(tmp_path_factory):
 def test_shipped_demo_runs_offline_and_writes_everything(shipped_demo):
     result, out = shipped_demo
     report = json.loads((out / "report.json").read_text())
-    assert report["codec"] == "tiny" and len(result.prompts) == len(DemoConfig().frequencies)
+    assert report["codec"] == "tiny" and len(result.prompts) == DemoConfig().takes * len(DemoConfig().frequencies)
     assert all((out / r["file"]).is_file() and (out / r["file"].replace(".wav", ".png")).is_file() for r in result.prompts)
     assert all(r["measured_hz"] is None or r["measured_hz"] >= 0 for r in result.prompts)
     assert all("codec_round_trip_ok" in r for r in report["prompts"])  # separates codec from LM errors
