@@ -1,18 +1,18 @@
 """Quality of a trained codec on held-out synthetic tones, as a markdown section.
 
 Round trips (encode -> decode, DPM-Solver++ 25 steps, seeded) of sine tones that were not
-training clips, with :func:`semantilm.codec_quality.tone_round_trip`:
+training clips, with :func:`codec.eval.quality.tone_round_trip`:
 
 * tones on the 100 Hz grid (200 - 1000 Hz), the pitches a hop-160 HiFi-GAN can render for a steady
   input (docs/codec_training.md), and quarter tones between the synthetic set's notes;
 * per set: the fraction whose decoded dominant frequency is within 3 %, and the mel distance to the
   input next to the one of decoding the same tokens shuffled across frames and clips;
 * the grid tones' pitch pooled over 12 draws (peaks 0.3 / 0.4 / 0.5 / 0.6 x 3 decode noise seeds,
-  :func:`semantilm.codec_quality.pitch_over_draws`): one draw of 9 tones moves by 11 % per tone;
+  :func:`codec.eval.quality.pitch_over_draws`): one draw of 9 tones moves by 11 % per tone;
 * where a pitch error comes from: whether the tokens tell tones 50 Hz apart from each other
-  across levels (:func:`~semantilm.codec_quality.token_pitch_identification`), and how far the
+  across levels (:func:`~codec.eval.quality.token_pitch_identification`), and how far the
   diffusion decoder puts each grid tone's mel peak from the input's, as a bias and a spread
-  (:func:`~semantilm.codec_quality.decoded_mel_peak_error`).
+  (:func:`~codec.eval.quality.decoded_mel_peak_error`).
 
     python benchmarks/codec_quality.py --codec tiny >> codec/pretrained/tiny/TRAINING.md
 """
@@ -28,13 +28,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codec.model import SemantiCodec  # noqa: E402
-from semantilm.codec_quality import (  # noqa: E402
+from codec.eval.quality import (  # noqa: E402
     decoded_mel_peak_error,
     pitch_over_draws,
     token_pitch_identification,
     tone_round_trip,
 )
+from codec.model import SemantiCodec  # noqa: E402
 
 GRID = [200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
 

@@ -1,6 +1,6 @@
 """Does a trained tiny VAE / vocoder keep pitch? Held-out sine tones through the decoder's back end.
 
-Tones (:func:`semantilm.codec_quality.held_out_tones`): ``--tones`` sine waves (1 s, peak 0.5, random phase, 20 ms fades) at quarter-tone offsets
+Tones (:func:`codec.eval.quality.held_out_tones`): ``--tones`` sine waves (1 s, peak 0.5, random phase, 20 ms fades) at quarter-tone offsets
 between the synthetic set's notes (MIDI 48.5 .. 83.5, 130-988 Hz), so no tone is a training
 frequency. For each tone ``x`` with true frequency ``f`` and log-mel ``s`` (:mod:`codec.training.mel`):
 
@@ -22,11 +22,11 @@ import sys
 import numpy as np
 import torch
 
-from codec.metrics import dominant_frequency
+from codec.eval.metrics import dominant_frequency
+from codec.eval.quality import held_out_tones
 from codec.model import SemantiCodec
 from codec.training.mel import LogMelFrontEnd
 from codec.training.parts import resolve_codec_folder
-from semantilm.codec_quality import held_out_tones
 
 
 def main(argv: list[str] | None = None) -> int:

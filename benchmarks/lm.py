@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def layout():
-    from semantilm.layout import AudioTokenLayout
+    from semantilm.tokens.layout import AudioTokenLayout
 
     return AudioTokenLayout(text_vocab_size=8000, semantic_vocab_size=16384, acoustic_vocab_size=8192, frame_rate=50.0)
 
@@ -30,7 +30,7 @@ def layout():
 def build(name: str, device: str):
     import torch
 
-    from semantilm.modeling import build_lm
+    from semantilm.models.lm import build_lm
 
     model = build_lm(layout(), ROOT / "configs" / "lm" / f"{name}.yaml", seed=0).to(device)
     return model, sum(p.numel() for p in model.parameters()) / 1e6, torch
@@ -64,7 +64,7 @@ def bench_train(name: str, device: str, batch: int, seq: int, steps: int) -> dic
 
 
 def bench_generate(name: str, device: str, batch: int, new_frames: int) -> dict:
-    from semantilm.generation import generate_tokens
+    from semantilm.generation.generate import generate_tokens
 
     model, params, torch = build(name, device)
     lay = layout()

@@ -132,8 +132,8 @@ def codec_sections(suite: Suite, device, model) -> list[str]:
 
 def tokenize_section(suite: Suite, device, model) -> str:
     """Throughput of ``encode_audio_dataset`` on the synthetic set, fresh cache (hours of audio per hour)."""
-    from semantilm.data import encode_audio_dataset
-    from semantilm.synthetic import SyntheticSoundConfig, synthetic_dataset
+    from codec.data.synthetic import SyntheticSoundConfig, synthetic_dataset
+    from semantilm.data.tokenize import encode_audio_dataset
 
     rows = []
     for seconds in sorted({suite.base_seconds, suite.tokenize_seconds}):
@@ -149,8 +149,8 @@ def tokenize_section(suite: Suite, device, model) -> str:
 
 
 def _lm(suite: Suite, device):
-    from semantilm.layout import AudioTokenLayout
-    from semantilm.modeling import build_lm
+    from semantilm.models.lm import build_lm
+    from semantilm.tokens.layout import AudioTokenLayout
 
     if suite.codec == "tiny":
         layout = AudioTokenLayout(text_vocab_size=64, semantic_vocab_size=64, acoustic_vocab_size=64, frame_rate=50.0)
@@ -164,7 +164,7 @@ def lm_sections(suite: Suite, device) -> list[str]:
     """Training tokens/s over batch x length, and generation tokens/s over batch x frames."""
     import torch
 
-    from semantilm.generation import generate_tokens
+    from semantilm.generation.generate import generate_tokens
 
     model, layout = _lm(suite, device)
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -286,10 +286,10 @@ def main(argv: list[str] | None = None) -> Path:
         f"## Latest run\n\n{header}\n\n{note}" + "\n\n".join(sections) + "\n\n" + earlier_measurements()
     )
     out = Path(args.out)
-    from semantilm.tokenizer import _atomic_write
+    from codec.io import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, text.encode())
+    atomic_write(out, text)
     print(f"wrote {out}", file=sys.stderr)
     return out
 

@@ -7,22 +7,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
-__all__ = ["SemantiCodecConfig", "SemantiCodec", "EncodeOutput", "DecodeOutput"]
+__all__ = ["SemantiCodecConfig", "SemantiCodec", "EncodeOutput", "DecodeOutput", "DecodeSettings"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import SemantiCodec
-    from .outputs import DecodeOutput, EncodeOutput
+    from codec.model import SemantiCodec
+    from codec.outputs import DecodeOutput, EncodeOutput
+    from codec.sampling import DecodeSettings
 
 
 def __getattr__(name: str) -> Any:
     if name == "SemantiCodec":
-        from .model import SemantiCodec
+        from codec.model import SemantiCodec
 
         return SemantiCodec
     if name in ("EncodeOutput", "DecodeOutput"):
-        from . import outputs
+        from codec import outputs
 
         return getattr(outputs, name)
+    if name == "DecodeSettings":
+        from codec.sampling import DecodeSettings
+
+        return DecodeSettings
     raise AttributeError(f"module 'codec' has no attribute {name!r}")

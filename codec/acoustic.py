@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
 
 class AcousticEncoder(nn.Module):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
 
 def sincos_pos_embed(dim: int, grid_time: int, grid_freq: int) -> torch.Tensor:

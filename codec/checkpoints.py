@@ -6,9 +6,7 @@ are loaded safely: ``torch.load(weights_only=True)``, ``np.load`` without pickle
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import SemantiCodecConfig
+from codec.config import OFFICIAL_REPO, TINY, TINY_RANDOM, SemantiCodecConfig
+from codec.io import atomic_write
 
-OFFICIAL_REPO = "haoheliu/SemantiCodec"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 TRAINING_NOTES = "TRAINING.md"  # how an exported / embedded codec was trained
 
 # Codecs shipped inside the package (``codec/pretrained/<name>/``), loadable by name offline.
-EMBEDDED_CODECS: dict[str, Path] = {"tiny": Path(__file__).resolve().parent / "pretrained" / "tiny"}
-EMBEDDED_BUILD_COMMANDS: dict[str, str] = {"tiny": "bash recipes/codec/train_tiny_codec.sh"}
+EMBEDDED_CODECS: dict[str, Path] = {TINY: Path(__file__).resolve().parent / "pretrained" / "tiny"}
+EMBEDDED_BUILD_COMMANDS: dict[str, str] = {TINY: "bash recipes/codec/train_tiny_codec.sh"}
 EXPORT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -158,9 +156,8 @@ def save_native(folder: str | Path, config: SemantiCodecConfig, state: Mapping[s
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"format": "semantilm-codec", "format_version": str(FORMAT_VERSION)}
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    payload = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(payload))
+    atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    config.to_json_file(folder / CONFIG_NAME)
 
 
 def embedded_codec_folder(name: str) -> Path:
@@ -176,7 +173,7 @@ def embedded_codec_folder(name: str) -> Path:
         raise FileNotFoundError(
             f"the embedded {name!r} codec is not in this installation ({str(folder)!r} has no {CONFIG_NAME} and "
             f"{WEIGHTS_NAME}): it has not been trained yet. Build it from a source checkout with "
-            f"`{EMBEDDED_BUILD_COMMANDS[name]}` (then reinstall), or use 'tiny-random' (random weights)."
+            f"`{EMBEDDED_BUILD_COMMANDS[name]}` (then reinstall), or use {TINY_RANDOM!r} (random weights)."
         )
     return folder
 
@@ -214,25 +211,3 @@ def load_native(folder: str | Path) -> tuple[SemantiCodecConfig, dict[str, torch
     except (SafetensorError, OSError) as err:
         raise ValueError(f"could not read {str(folder / WEIGHTS_NAME)!r}: {err}; the file may be truncated.") from err
     return config, state
-
-
-def read_json_object(path: str | Path, what: str, remedy: str) -> dict:
-    """A JSON object from ``path``; a ``ValueError`` naming ``what`` and ``remedy`` when the file is damaged."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err}): the file is damaged; {remedy}.") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} {str(path)!r} holds a {type(data).__name__}, not a JSON object; {remedy}.")
-    return data
-
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

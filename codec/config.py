@@ -7,7 +7,6 @@ properties, so that no module hard-codes a magic number of the official implemen
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,9 @@ from typing import Any
 SAMPLE_RATE = 16000
 OFFICIAL_TOKEN_RATES = (25, 50, 100)
 OFFICIAL_VOCAB_SIZES = (4096, 8192, 16384, 32768)
+OFFICIAL_REPO = "haoheliu/SemantiCodec"  # hub repository of the official checkpoints
+TINY = "tiny"  # the small trained codec shipped in the package (codec/pretrained/tiny)
+TINY_RANDOM = "tiny-random"  # the tiny configuration with random weights from a fixed seed
 
 
 @dataclass
@@ -222,15 +224,14 @@ class SemantiCodecConfig:
 
     def to_json_file(self, path: str | Path) -> None:
         """Write the config as JSON, atomically (temporary name, then rename)."""
-        from .checkpoints import _atomic_write
+        from codec.io import write_json
 
-        payload = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-        _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(payload))
+        write_json(path, self.to_dict())
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> SemantiCodecConfig:
         """Read a config written by ``to_json_file``; a clear ``ValueError`` for a damaged file."""
-        from .checkpoints import read_json_object
+        from codec.io import read_json_object
 
         return cls.from_dict(read_json_object(path, "codec config", "save the codec again with save_pretrained"))
 

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import SemantiCodecConfig
-from .outputs import DecodeOutput
-from .sampling import build_scheduler, check_sampler_args, num_noise_draws
-from .windowing import overlap_add, split_windows
+from codec.config import SemantiCodecConfig
+from codec.outputs import DecodeOutput
+from codec.sampling import build_scheduler, check_sampler_args, num_noise_draws
+from codec.windowing import overlap_add, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,9 @@ class DiffusionDecoder(nn.Module):
         half_precision_norms: bool = True,
     ) -> None:
         super().__init__()
-        from .unet import build_unet, upcast_resnet_group_norms
-        from .vae import build_vae
-        from .vocoder import build_vocoder
+        from codec.unet import build_unet, upcast_resnet_group_norms
+        from codec.vae import build_vae
+        from codec.vocoder import build_vocoder
 
         self.config = config
         self.unet = unet if unet is not None else build_unet(config)
@@ -105,7 +105,7 @@ class DiffusionDecoder(nn.Module):
     # ----- weights ---------------------------------------------------------------------------
     def load_official_state_dict(self, official: dict[str, torch.Tensor]) -> None:
         """Load the official ``decoder.ckpt`` state dict (checked key by key, see convert_decoder)."""
-        from .convert_decoder import check_state_dict, convert_decoder
+        from codec.convert.decoder import check_state_dict, convert_decoder
 
         converted = convert_decoder(official, self.config)
         for name, module, sd in (("UNet", self.unet, converted.unet), ("VAE", self.vae, converted.vae),

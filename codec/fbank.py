@@ -15,7 +15,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
 _EPS = torch.finfo(torch.float32).eps
 _PREEMPHASIS = 0.97

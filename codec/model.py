@@ -14,15 +14,16 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .acoustic import AcousticEncoder
-from .audio import as_waveform_list, check_waveform, load_audio, resample
-from .audiomae import AudioMAEEncoder
-from .checkpoints import (
+from codec.acoustic import AcousticEncoder
+from codec.audio import as_waveform_list, check_waveform, load_audio, resample
+from codec.audiomae import AudioMAEEncoder
+from codec.checkpoints import (
     EMBEDDED_CODECS,
     OFFICIAL_REPO,
     embedded_codec_folder,
@@ -33,11 +34,11 @@ from .checkpoints import (
     resolve_official_files,
     save_native,
 )
-from .config import SemantiCodecConfig
-from .convert_encoder import check_state_dict, convert_official_encoder
-from .fbank import kaldi_fbank
-from .outputs import DecodeOutput, EncodeOutput
-from .semantic import SemanticQuantizer, stack_patches
+from codec.config import TINY_RANDOM, SemantiCodecConfig
+from codec.convert.encoder import check_state_dict, convert_official_encoder
+from codec.fbank import kaldi_fbank
+from codec.outputs import DecodeOutput, EncodeOutput
+from codec.semantic import SemanticQuantizer, stack_patches
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class SemantiCodec(nn.Module):
         self.acoustic = AcousticEncoder(config)
         self.decoder = None
         if with_decoder:
-            from .decoder import DiffusionDecoder
+            from codec.decoder import DiffusionDecoder
 
             self.decoder = DiffusionDecoder(config)
         self.eval()
@@ -361,7 +362,7 @@ class SemantiCodec(nn.Module):
         state = convert_official_encoder(encoder_state_dict, centroids, config)
         what = "official encoder checkpoint"
         if decoder_state_dict is not None:
-            from .convert_decoder import convert_official_decoder
+            from codec.convert.decoder import convert_official_decoder
 
             state.update(convert_official_decoder(decoder_state_dict, config, prefix="decoder."))
             what = "official encoder and decoder checkpoints"
@@ -381,12 +382,16 @@ class SemantiCodec(nn.Module):
         """Load a codec.
 
         name_or_path: ``"tiny"`` (the small codec shipped in the package, trained by
-            ``recipes/codec/train_tiny_codec.sh``; offline); a folder written by ``save_pretrained``;
+            ``recipes/codec/train_tiny_codec.sh``; offline); ``"tiny-random"`` (see :meth:`tiny_random`);
+            a folder written by ``save_pretrained``;
             a local folder with the official layout; or a hub repository with the official layout (default
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
-        token_rate / semantic_vocab_size: which official variant (ignored for our folders).
+        token_rate / semantic_vocab_size: which official variant (ignored for our folders;
+            ``tiny-random`` takes only the token rate).
         load_decoder: False builds an encode-only codec (skips the decoder download).
         """
+        if name_or_path == TINY_RANDOM:
+            return cls.tiny_random(token_rate, with_decoder=load_decoder)
         if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
             name_or_path = embedded_codec_folder(name_or_path)
         if is_native_folder(name_or_path):
@@ -411,6 +416,21 @@ class SemantiCodec(nn.Module):
             token_rate=token_rate,
             semantic_vocab_size=semantic_vocab_size,
         )
+
+    @classmethod
+    def tiny_random(
+        cls, token_rate: int = 100, *, seed: int = 0, with_decoder: bool = True, **sizes: Any
+    ) -> SemantiCodec:
+        """The tiny configuration (``SemantiCodecConfig.tiny(token_rate, **sizes)``) with random
+        weights drawn from ``seed``: the same codec in every process and run, without touching the
+        global random state. It tries the pipeline offline; its tokens carry no meaning."""
+        config = SemantiCodecConfig.tiny(token_rate, **sizes)
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            return cls(config, with_decoder=with_decoder)
+        finally:
+            torch.random.set_rng_state(state)
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` (loadable with ``from_pretrained``)."""

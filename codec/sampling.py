@@ -20,15 +20,45 @@ fewer-step option; it is deterministic given x_T (it draws no noise after x_T).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import SemantiCodecConfig
+    from codec.config import SemantiCodecConfig
 
 SAMPLERS = ("ddim", "dpmsolver++")
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How the diffusion decoder samples: one object for every decode entry point.
+
+    sampler:   "ddim" (official; stochastic with ``eta``) or "dpmsolver++" (deterministic, good
+               with 10-25 steps).
+    steps:     sampler steps, 1..1000 (DDIM runs ``ceil(1000 / (1000 // steps))`` like the official code).
+    cfg_scale: classifier-free guidance scale; None takes the codec's ``config.cfg_scale`` (official 2.0).
+    eta:       DDIM noise scale (official 1.0; 0 makes DDIM deterministic).
+    """
+
+    sampler: str = "ddim"
+    steps: int = 50
+    cfg_scale: float | None = None
+    eta: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_sampler_args(self.sampler, self.steps)
+        for name in ("cfg_scale", "eta"):
+            value = getattr(self, name)
+            if value is None and name == "cfg_scale":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}.")
 
 
 def official_betas(config: SemantiCodecConfig) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
 # (time, frequency) neighbours stacked into one frame for each stack factor K.
 _STACKING = {1: (1, 1), 2: (1, 2), 4: (2, 2)}

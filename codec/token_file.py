@@ -7,14 +7,15 @@ original length and sample rate of the audio.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from codec.io import atomic_write
 
 FORMAT = "semantilm-tokens"
 VERSION = 1
@@ -46,16 +47,9 @@ def save_tokens(path: str | Path, record: TokenFile) -> Path:
     tokens = record.tokens
     if tokens.dim() != 2 or tokens.shape[-1] != 2:
         raise ValueError(f"tokens must be [T, 2], got {tuple(tokens.shape)}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, tokens=tokens.cpu().numpy().astype(np.int32), meta=np.array(json.dumps(record.meta())))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    np.savez(buffer, tokens=tokens.cpu().numpy().astype(np.int32), meta=np.array(json.dumps(record.meta())))
+    return atomic_write(path, buffer.getvalue())
 
 
 def load_tokens(path: str | Path) -> TokenFile:

@@ -20,7 +20,7 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     from diffusers.pipelines.audioldm2.modeling_audioldm2 import AudioLDM2UNet2DConditionModel
 
-    from .config import SemantiCodecConfig
+    from codec.config import SemantiCodecConfig
 
 
 def unet_kwargs(config: SemantiCodecConfig) -> dict[str, Any]:

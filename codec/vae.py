@@ -3,7 +3,7 @@
 The official first stage is the LDM/taming ``AutoencoderKL`` (``ch 128, ch_mult (1, 2, 4)``,
 two ResBlocks per level, mid attention, ``z_channels 8`` with a doubled encoder output). The
 diffusers class with the arguments below has the same layers in the same order; only key
-names differ (see :mod:`codec.convert_decoder`). Input / output: a log-mel image
+names differ (see :mod:`codec.convert.decoder`). Input / output: a log-mel image
 ``[B, 1, frames, mel_bins]``; latent ``[B, 8, frames / 4, mel_bins / 4]``.
 
 The encoder is kept (it is cheap) because decoder training encodes mels to latents.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from diffusers import AutoencoderKL
 
-    from .config import SemantiCodecConfig
+    from codec.config import SemantiCodecConfig
 
 
 def vae_kwargs(config: SemantiCodecConfig) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-    from .config import SemantiCodecConfig
+    from codec.config import SemantiCodecConfig
 
 
 def vocoder_config(config: SemantiCodecConfig) -> SpeechT5HifiGanConfig:

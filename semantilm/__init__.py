@@ -13,33 +13,33 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AudioCodec": "codec_api",
-    "AudioTokenLayout": "layout",
-    "LayoutNotFoundError": "layout",
-    "AudioTextTokenizer": "tokenizer",
-    "train_sentencepiece": "tokenizer",
-    "LMConfig": "modeling",
-    "LoraSettings": "modeling",
-    "build_lm": "modeling",
-    "layout_for_pretrained": "modeling",
-    "extend_pretrained_lm": "modeling",
-    "apply_lora": "modeling",
-    "merge_lora": "modeling",
-    "save_lm": "modeling",
-    "load_lm": "modeling",
-    "encode_audio_dataset": "data",
-    "encode_audio_stream": "data",
-    "AudioLMCollator": "data",
-    "TrainConfig": "training",
-    "train_lm": "training",
-    "AudioTokenConstraintLogitsProcessor": "generation",
-    "ClassifierFreeGuidanceLogitsProcessor": "generation",
-    "AudioGenerationOutput": "generation",
-    "generate_audio": "generation",
-    "continue_audio": "generation",
+    "AudioTokenLayout": "tokens.layout",
+    "LayoutNotFoundError": "tokens.layout",
+    "AudioTextTokenizer": "tokens.tokenizer",
+    "train_sentencepiece": "tokens.tokenizer",
+    "LMConfig": "models.lm",
+    "LoraSettings": "models.lm",
+    "build_lm": "models.lm",
+    "layout_for_pretrained": "models.lm",
+    "extend_pretrained_lm": "models.lm",
+    "apply_lora": "models.lm",
+    "merge_lora": "models.lm",
+    "save_lm": "models.lm",
+    "load_lm": "models.lm",
+    "encode_audio_dataset": "data.tokenize",
+    "encode_audio_stream": "data.tokenize",
+    "AudioLMCollator": "data.tokenize",
+    "TrainConfig": "training.trainer",
+    "train_lm": "training.trainer",
+    "AudioTokenConstraintLogitsProcessor": "generation.generate",
+    "ClassifierFreeGuidanceLogitsProcessor": "generation.generate",
+    "AudioGenerationOutput": "generation.generate",
+    "generate_audio": "generation.generate",
+    "continue_audio": "generation.generate",
     "load_codec": "codec_api",
-    "push_to_hub": "hub",
-    "RecipeConfig": "recipe_config",
-    "run_recipe": "recipes",
+    "push_to_hub": "models.hub",
+    "RecipeConfig": "training.recipe_config",
+    "run_recipe": "training.recipes",
 }
 
 __all__ = [
@@ -74,18 +74,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .codec_api import AudioCodec, load_codec
-    from .data import AudioLMCollator, encode_audio_dataset, encode_audio_stream
-    from .generation import (
+    from semantilm.codec_api import AudioCodec, load_codec
+    from semantilm.data.tokenize import AudioLMCollator, encode_audio_dataset, encode_audio_stream
+    from semantilm.generation.generate import (
         AudioGenerationOutput,
         AudioTokenConstraintLogitsProcessor,
         ClassifierFreeGuidanceLogitsProcessor,
         continue_audio,
         generate_audio,
     )
-    from .hub import push_to_hub
-    from .layout import AudioTokenLayout, LayoutNotFoundError
-    from .modeling import (
+    from semantilm.models.hub import push_to_hub
+    from semantilm.models.lm import (
         LMConfig,
         LoraSettings,
         apply_lora,
@@ -96,10 +95,11 @@ if TYPE_CHECKING:  # pragma: no cover
         merge_lora,
         save_lm,
     )
-    from .recipe_config import RecipeConfig
-    from .recipes import run_recipe
-    from .tokenizer import AudioTextTokenizer, train_sentencepiece
-    from .training import TrainConfig, train_lm
+    from semantilm.tokens.layout import AudioTokenLayout, LayoutNotFoundError
+    from semantilm.tokens.tokenizer import AudioTextTokenizer, train_sentencepiece
+    from semantilm.training.recipe_config import RecipeConfig
+    from semantilm.training.recipes import run_recipe
+    from semantilm.training.trainer import TrainConfig, train_lm
 
 
 def __getattr__(name: str) -> Any:

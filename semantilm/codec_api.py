@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from codec.config import OFFICIAL_REPO
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from codec.outputs import DecodeOutput, EncodeOutput
 
-__all__ = ["AudioCodec", "check_codec", "codec_description", "load_codec", "TINY_RANDOM"]
+__all__ = ["AudioCodec", "check_codec", "codec_description", "load_codec"]
 
-TINY_RANDOM = "tiny-random"
 
 _REQUIRED = ("sample_rate", "frame_rate", "semantic_vocab_size", "acoustic_vocab_size", "variant", "encode", "decode")
 
@@ -95,38 +96,24 @@ def codec_description(codec: AudioCodec) -> dict[str, Any]:
 
 
 def load_codec(
-    name: str = "haoheliu/SemantiCodec",
+    name: str = OFFICIAL_REPO,
     token_rate: int = 100,
     vocab: int = 16384,
     device: str = "cpu",
     cache_dir: str | None = None,
     decoder: bool = True,
 ) -> Any:
-    """A ``codec.SemantiCodec`` by name, moved to ``device``.
+    """A ``codec.SemantiCodec`` by name (see ``SemantiCodec.from_pretrained``), moved to ``device``.
 
     name: a hub repository or local folder with the official layout, a folder written by
-          ``SemantiCodec.save_pretrained``, ``"tiny"``: the small trained codec shipped in the
-          package (50 tokens/s, offline; built by ``recipes/codec/train_tiny_codec.sh``), or
-          ``"tiny-random"``: the tiny configuration with random weights drawn from seed 0 (the
-          same codec in every process and run; tries the pipeline offline, its tokens carry no
-          meaning).
-    token_rate / vocab: the official variant (ignored by ``tiny-random`` for ``vocab`` and by
-          ``tiny`` and ``save_pretrained`` folders).
+          ``SemantiCodec.save_pretrained``, ``"tiny"`` (the small trained codec shipped in the
+          package, offline) or ``"tiny-random"`` (tiny configuration, random weights from seed 0).
+    token_rate / vocab: the official variant (ignored by ``tiny`` and ``save_pretrained`` folders).
     decoder: False loads an encode-only codec (skips the decoder weights).
     """
-    import torch
+    from codec import SemantiCodec
 
-    from codec import SemantiCodec, SemantiCodecConfig
-
-    if name == TINY_RANDOM:
-        state = torch.random.get_rng_state()
-        torch.manual_seed(0)
-        try:
-            model = SemantiCodec(SemantiCodecConfig.tiny(token_rate), with_decoder=decoder)
-        finally:
-            torch.random.set_rng_state(state)
-    else:
-        model = SemantiCodec.from_pretrained(
-            name, token_rate=token_rate, semantic_vocab_size=vocab, cache_dir=cache_dir, load_decoder=decoder
-        )
+    model = SemantiCodec.from_pretrained(
+        name, token_rate=token_rate, semantic_vocab_size=vocab, cache_dir=cache_dir, load_decoder=decoder
+    )
     return model.to(device)

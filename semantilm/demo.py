@@ -11,8 +11,8 @@
 5. write one WAV and one spectrogram PNG per clip, the loss curve, ``report.md`` and
    ``report.json`` (per clip: the frequency asked for and the one measured).
 
-Everything runs through the public pieces (:func:`semantilm.recipes.run_recipe`,
-:func:`semantilm.generate_audio`, :func:`semantilm.adherence.prompt_adherence`), so the demo is
+Everything runs through the public pieces (:func:`semantilm.training.recipes.run_recipe`,
+:func:`semantilm.generate_audio`, :func:`semantilm.eval.adherence.prompt_adherence`), so the demo is
 also a worked example of them.
 """
 
@@ -33,7 +33,7 @@ __all__ = ["DemoConfig", "DemoResult", "demo_captions", "build_demo_dataset", "r
 logger = logging.getLogger(__name__)
 
 # The caption phrasings: four, so that no phrasing goes with one set of frequencies only. Each
-# names a "tone" (what semantilm.adherence reads) and ends in "<Hz> Hz", so the number sits at the
+# names a "tone" (what semantilm.eval.adherence reads) and ends in "<Hz> Hz", so the number sits at the
 # same distance from the audio in all of them. Every clip has the synthetic set's peak level
 # (0.5), the level the tiny codec was trained on.
 PHRASINGS = {
@@ -133,7 +133,7 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
 
 
 def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
-    from .recipe_config import RecipeConfig, from_dict
+    from semantilm.training.recipe_config import RecipeConfig, from_dict
 
     size = Path(config.lm_size)
     if not size.suffix:
@@ -158,12 +158,12 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     import soundfile as sf
     import torch
 
-    from .adherence import prompt_adherence
-    from .codec_api import load_codec
-    from .codec_quality import held_out_tones
-    from .generation import generate_audio
-    from .modeling import load_lm
-    from .recipes import run_recipe
+    from codec.eval.quality import held_out_tones
+    from semantilm.codec_api import load_codec
+    from semantilm.eval.adherence import prompt_adherence
+    from semantilm.generation.generate import generate_audio
+    from semantilm.models.lm import load_lm
+    from semantilm.training.recipes import run_recipe
 
     config = config or DemoConfig()
     out = Path(config.output_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..semantic import nearest_code, stack_patches
+from codec.semantic import nearest_code, stack_patches
 
 logger = logging.getLogger(__name__)
 

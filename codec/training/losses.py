@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fbank import kaldi_fbank
-from ..model import SemantiCodec
-from ..sampling import official_alphas_cumprod
-from ..semantic import stack_patches
-from .mel import LogMelFrontEnd, MelConfig
-from .vq import EMAVectorQuantizer
+from codec.fbank import kaldi_fbank
+from codec.model import SemantiCodec
+from codec.sampling import official_alphas_cumprod
+from codec.semantic import stack_patches
+from codec.training.mel import LogMelFrontEnd, MelConfig
+from codec.training.vq import EMAVectorQuantizer
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import SemantiCodecConfig
+from codec.config import SemantiCodecConfig
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Literal
 
 import torch
 
-from ..checkpoints import CONFIG_NAME, is_native_folder, load_native
-from ..convert_decoder import check_state_dict
-from ..model import SemantiCodec
+from codec.checkpoints import CONFIG_NAME, is_native_folder, load_native
+from codec.convert.decoder import check_state_dict
+from codec.model import SemantiCodec
 
 __all__ = ["adopt_vocoder", "load_decoder_part", "replace_config", "resolve_codec_folder"]
 
@@ -66,8 +66,8 @@ def adopt_vocoder(codec: SemantiCodec, source: str | Path) -> None:
     The vocoder trains on its own (the decoder stage never runs it), so its stage may use other
     sizes than the stages that wrote ``codec``: the ``vocoder_*`` fields of ``codec.config`` are
     then taken from ``source`` and the vocoder is rebuilt before its weights are loaded."""
-    from ..config import SemantiCodecConfig
-    from ..vocoder import build_vocoder
+    from codec.config import SemantiCodecConfig
+    from codec.vocoder import build_vocoder
 
     if codec.decoder is None:
         raise ValueError("the codec has no decoder to load a vocoder into.")

@@ -17,9 +17,15 @@ from pathlib import Path
 
 import torch
 
-from .kmeans import KMeansConfig, fit_kmeans, save_centroids_npy, semantic_features, set_semantic_centroids
-from .trainer import HistoryLog
-from .windows import ClipWindows
+from codec.training.kmeans import (
+    KMeansConfig,
+    fit_kmeans,
+    save_centroids_npy,
+    semantic_features,
+    set_semantic_centroids,
+)
+from codec.training.trainer import HistoryLog
+from codec.training.windows import ClipWindows
 
 __all__ = ["SemanticStageConfig", "SemanticStageResult", "window_clips", "collect_features", "fit_semantic_stage"]
 

@@ -49,7 +49,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
-from .windows import ClipWindows, EpochWindows, collate_windows
+from codec.training.windows import ClipWindows, EpochWindows, collate_windows
 
 __all__ = [
     "CodecTrainArgs",

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import SemantiCodec
-from .losses import check_windows
-from .mel import LogMelFrontEnd, MelConfig
-from .windows import ClipWindows, EpochWindows, collate_windows
+from codec.model import SemantiCodec
+from codec.training.losses import check_windows
+from codec.training.mel import LogMelFrontEnd, MelConfig
+from codec.training.windows import ClipWindows, EpochWindows, collate_windows
 
 __all__ = ["VAETrainingConfig", "VAELosses", "VAETrainingStep", "latent_scale"]
 

@@ -32,16 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import SemantiCodec
-from ..sampling import SAMPLERS
-from .discriminators import (
+from codec.model import SemantiCodec
+from codec.sampling import SAMPLERS
+from codec.training.discriminators import (
     HifiGanDiscriminator,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from .losses import check_windows
-from .mel import LogMelFrontEnd, MelConfig
+from codec.training.losses import check_windows
+from codec.training.mel import LogMelFrontEnd, MelConfig
 
 __all__ = ["VocoderTrainingConfig", "VocoderLosses", "VocoderTrainingStep"]
 
@@ -219,7 +219,7 @@ class VocoderTrainingStep(nn.Module):
         total = self.config.mel_weight * mel_loss
         parts = {"mel": mel_loss}
         if self.config.stft_weight:
-            from ..metrics import multi_resolution_stft_distance
+            from codec.eval.metrics import multi_resolution_stft_distance
 
             # Spectral convergence divides by the window's own energy: silent windows (the gaps
             # between noise bursts, padding) would blow it up, so they are left out of this term.

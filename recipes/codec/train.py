@@ -10,7 +10,7 @@ newest checkpoint.
 
 import sys
 
-from semantilm.cli import codec_recipe_main
+from semantilm.cli.main import codec_recipe_main
 
 if __name__ == "__main__":
     sys.exit(codec_recipe_main())

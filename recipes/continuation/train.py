@@ -9,7 +9,7 @@ Single process without accelerate: ``python recipes/continuation/train.py --conf
 
 import sys
 
-from semantilm.cli import recipe_main
+from semantilm.cli.main import recipe_main
 
 if __name__ == "__main__":
     sys.exit(recipe_main("continuation"))

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from codec.config import SemantiCodecConfig
-from codec.convert_decoder import ALLOWED_UNUSED
+from codec.convert.decoder import ALLOWED_UNUSED
 from codec.decoder import DiffusionDecoder
 from codec.model import SemantiCodec
 from tests.parity_weights import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from codec.eval.quality import tone_round_trip
 from codec.model import SemantiCodec
-from semantilm.codec_quality import tone_round_trip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,7 +47,7 @@ def test_tiny_codec_beats_shuffled_tokens(tiny):
 def test_pooled_pitch_counts_every_draw_and_agrees_with_one_round_trip(tiny):
     """pitch_over_draws (the benchmark's pooled measure) counts one decode per tone per draw, and
     a single draw of it is the same measurement as tone_round_trip's."""
-    from semantilm.codec_quality import pitch_over_draws
+    from codec.eval.quality import pitch_over_draws
 
     tones = [300.0, 700.0]
     pooled = pitch_over_draws(tiny, tones, phase_seeds=(1234,), peaks=(0.5, 0.3), noise_seeds=(0,), steps=5)
@@ -62,7 +62,7 @@ def test_pooled_pitch_counts_every_draw_and_agrees_with_one_round_trip(tiny):
 def test_mel_peak_position_places_a_peak_between_bins():
     import torch
 
-    from semantilm.codec_quality import mel_peak_position
+    from codec.eval.quality import mel_peak_position
 
     bins = torch.arange(16, dtype=torch.float32)
     spectra = torch.stack([-(bins - 4.3) ** 2, -(bins - 11.0) ** 2, -(bins - 7.5) ** 2])
@@ -74,7 +74,7 @@ def test_mel_peak_position_places_a_peak_between_bins():
 def test_pitch_diagnostics_separate_the_tokens_from_the_decoder(tiny):
     """The diagnostics of docs/codec_training.md: tones 300 Hz apart have token sequences that
     tell them apart at every level; the decoded mel peak error is one finite value per tone."""
-    from semantilm.codec_quality import decoded_mel_peak_error, token_pitch_identification
+    from codec.eval.quality import decoded_mel_peak_error, token_pitch_identification
 
     told = token_pitch_identification(tiny, [300.0, 600.0, 900.0], peaks=(0.3, 0.5))
     assert told["both"] == told["acoustic"] == (6, 6) and 0 <= told["semantic"][0] <= 6

@@ -59,7 +59,7 @@ def test_demo_writes_audio_pictures_and_report(tmp_path):
 
 
 def test_cli_demo(tmp_path, capsys):
-    from semantilm.cli import main
+    from semantilm.cli.main import main
 
     code = main(["demo", "--codec", "tiny-random", "--out", str(tmp_path / "d"), "--train-steps", "2",
                  "--decode-steps", "1", "--guidance-scale", "1.5", "--top-k", "3", "--takes", "1"])
@@ -98,7 +98,7 @@ def test_shipped_demo_audio_follows_unseen_prompts(shipped_demo):
 
 def test_every_phrasing_asks_for_its_frequency():
     """The report reads the asked frequency from the caption: each phrasing must be readable."""
-    from semantilm.adherence import parse_caption
+    from semantilm.eval.adherence import parse_caption
 
     for (freq, _), caption in demo_captions((200.0, 900.0)).items():
         assert parse_caption(caption) == {"kind": "tone", "frequency": freq, "start_frequency": None}, caption

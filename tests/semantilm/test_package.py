@@ -4,7 +4,7 @@ import sys
 
 def test_import_is_cheap():
     code = (
-        "import sys, semantilm, semantilm.layout, semantilm.codec_api;"
+        "import sys, semantilm, semantilm.tokens.layout, semantilm.codec_api;"
         "heavy = [m for m in ('transformers', 'datasets', 'peft', 'accelerate', 'torch') if m in sys.modules];"
         "print(heavy)"
     )

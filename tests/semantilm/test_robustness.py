@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semantilm.layout import AudioTokenLayout
+from semantilm.tokens.layout import AudioTokenLayout
 
 LAYOUT = AudioTokenLayout(text_vocab_size=10, semantic_vocab_size=12, acoustic_vocab_size=6, frame_rate=50.0)
 ids = st.integers(min_value=-20, max_value=40)
@@ -73,7 +73,9 @@ def test_interrupted_layout_write_keeps_the_old_file(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", crash)
+    import codec.io
+
+    monkeypatch.setattr(codec.io.os, "replace", crash)  # interrupted after writing, before the rename
     with pytest.raises(KeyboardInterrupt):
         AudioTokenLayout(text_vocab_size=3, semantic_vocab_size=4, acoustic_vocab_size=5, frame_rate=25.0).save_pretrained(tmp_path)
     assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
@@ -82,16 +84,16 @@ def test_interrupted_layout_write_keeps_the_old_file(tmp_path, monkeypatch):
 def test_interrupted_tokenisation_manifest_is_never_half_written(tmp_path, monkeypatch, fake_codec):
     from datasets import Dataset
 
-    import semantilm.tokenizer
-    from semantilm.data import encode_audio_dataset
+    import codec.io
+    from semantilm.data.tokenize import encode_audio_dataset
 
     data = Dataset.from_dict({"audio": [{"array": [0.1] * 800, "sampling_rate": 16000}] * 3})
 
     def crash(path, payload):
-        path.with_name(path.name + ".partial").write_bytes(payload[:5])  # what a crash mid-write would leave
+        path.with_name(path.name + ".partial").write_text(str(payload)[:5])  # what a crash mid-write would leave
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(semantilm.tokenizer, "_atomic_write", crash)
+    monkeypatch.setattr(codec.io, "atomic_write", crash)
     with pytest.raises(KeyboardInterrupt):
         encode_audio_dataset(data, fake_codec, cache_dir=tmp_path / "cache", shard_size=2)
     assert not (tmp_path / "cache" / "semantilm_tokens.json").exists()

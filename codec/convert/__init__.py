@@ -1,0 +1,1 @@
+"""Official SemantiCodec checkpoints -> our modules: one key map per submodule, one state-dict check."""

@@ -1,0 +1,1 @@
+"""Audio sources for training and evaluation: corpora (folders, datasets) and the synthetic sound set."""

@@ -1,0 +1,102 @@
+"""Small file and tensor helpers shared by both packages: atomic writes, JSON files, padding.
+
+Every file the toolkit writes goes through :func:`atomic_write`, so a reader never sees a
+half-written file and an interrupted run leaves the previous version (or nothing) in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["atomic_write", "write_json", "read_json_object", "pad_sequences", "pad_stack"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], Any]) -> Path:
+    """Write ``path`` through a temporary file in the same folder and an atomic rename.
+
+    data: the bytes or text to write, or a function that writes the file whose path it is given
+          (for writers that only take a path, e.g. safetensors or soundfile).
+    The file gets the permissions of a plain ``open(path, "w")`` (0666 less the umask), not the
+    0600 of a temporary file, so that colleagues on shared storage can read it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, data: Any, sort_keys: bool = True) -> Path:
+    """``data`` as indented JSON (one trailing newline), written atomically."""
+    return atomic_write(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def read_json_object(path: str | os.PathLike, what: str, remedy: str) -> dict:
+    """A JSON object from ``path``; a ``ValueError`` naming ``what`` and ``remedy`` when the file is damaged."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{what} {str(path)!r} is not valid JSON ({err}): the file is damaged; {remedy}.") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {str(path)!r} holds a {type(data).__name__}, not a JSON object; {remedy}.")
+    return data
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right") -> torch.Tensor:
+    """Lists of ids of different lengths -> LongTensor[B, max_len], padded on ``side``."""
+    import torch
+
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}.")
+    width = max((len(s) for s in sequences), default=0)
+    out = torch.full((len(sequences), width), pad_value, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if len(seq):
+            row = torch.as_tensor(list(seq), dtype=torch.long)
+            if side == "left":
+                out[i, width - len(seq) :] = row
+            else:
+                out[i, : len(seq)] = row
+    return out
+
+
+def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensors ``[T_i, *rest]`` -> (``[B, max T_i, *rest]`` padded with ``value`` after each, LongTensor[B] of T_i).
+
+    The batch keeps the first tensor's dtype and device; an empty list is an error.
+    """
+    import torch
+
+    if not tensors:
+        raise ValueError("pad_stack needs at least one tensor.")
+    lengths = torch.tensor([t.shape[0] for t in tensors], dtype=torch.long)
+    first = tensors[0]
+    out = first.new_full((len(tensors), int(lengths.max()), *first.shape[1:]), value)
+    for i, t in enumerate(tensors):
+        out[i, : t.shape[0]] = t
+    return out, lengths

@@ -1,0 +1,211 @@
+"""LM commands: generate, eval-lm, demo, push."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from semantilm.cli.common import (
+    CliError,
+    add_codec_args,
+    add_dataset_args,
+    add_decode_args,
+    codec_from_args,
+    decode_kwargs,
+    eval_corpus,
+    to_16k,
+    write_wavs,
+)
+
+
+def _generation_codec(args: argparse.Namespace, folder: Path, decoder: bool):
+    from semantilm.models.hub import load_codec_reference
+
+    if args.codec is not None:
+        return codec_from_args(args, decoder=decoder)
+    reference = load_codec_reference(folder)
+    if reference is None:
+        raise CliError(f"{args.checkpoint!r} does not say which codec decodes it (no semantilm_codec.json); pass --codec.")
+    return reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder)
+
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from codec.audio import load_audio
+    from codec.token_file import SUFFIX, TokenFile, save_tokens
+    from semantilm.generation.generate import generate_tokens
+    from semantilm.models.hub import resolve_checkpoint
+    from semantilm.models.lm import load_lm
+
+    if bool(args.text) == bool(args.audio):
+        raise CliError("give text prompts (--text ...) or audio prompts (--audio FILE ...), not both and not neither.")
+    for path in args.audio or []:
+        if not Path(path).is_file():
+            raise CliError(f"audio prompt {path!r} does not exist.")
+    folder = resolve_checkpoint(args.checkpoint)
+    lm = load_lm(folder)
+    if lm.tokenizer is None:
+        raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
+    tok, layout = lm.tokenizer, lm.layout
+    wav_out = not args.tokens_only
+    model = _generation_codec(args, folder, decoder=wav_out)
+    try:
+        layout.check_codec(model)
+    except ValueError as err:
+        raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
+    lm.model.to(args.device).eval()
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None)
+    new_frames = layout.frames_for_seconds(args.seconds)
+    if args.text:
+        names = [f"text_{i:02d}" for i in range(len(args.text))]
+        prompts = [tok.text_prompt(t or None) for t in args.text]
+        uncond = [tok.text_prompt(None) for _ in args.text]
+        tokens, lengths = generate_tokens(lm.model, layout, prompts, new_frames, unconditional_prompts=uncond,
+                                          guidance_scale=args.guidance, **sampling)
+        sources = [f"generated from text: {t}" for t in args.text]
+    else:
+        names = [Path(p).stem + "_cont" for p in args.audio]
+        clips = []
+        for path in args.audio:
+            wave, rate = load_audio(path)
+            clips.append(to_16k(wave, rate) if rate != model.sample_rate else wave)
+        prompt_tokens = model.encode(clips, model.sample_rate).unbatch()
+        prompts, frames = [], []
+        for t in prompt_tokens:
+            if layout.pattern == "interleave":
+                prompts.append(tok.audio_prompt(t))
+            else:
+                prompts.append(tok.text_prompt(None) + (t[:, 0] + layout.semantic_offset).tolist())
+            frames.append(t.shape[0])
+        tokens, lengths = generate_tokens(lm.model, layout, prompts, [f + new_frames for f in frames],
+                                          min_frames=[f + 1 for f in frames], **sampling)
+        sources = [f"continuation of {p}" for p in args.audio]
+    out = Path(args.out)
+    token_rate = int(round(2 * layout.frame_rate))
+    for name, t, n, source in zip(names, tokens, lengths.tolist(), sources):
+        samples = int(round(n * layout.sample_rate / layout.frame_rate))
+        record = TokenFile(t[:n].cpu(), str(layout.codec_variant), token_rate, layout.semantic_vocab_size,
+                           layout.acoustic_vocab_size, samples, layout.sample_rate, source)
+        save_tokens(out / (name + SUFFIX), record)
+    if wav_out:
+        write_wavs(model, tokens, lengths, [out / f"{n}.wav" for n in names], decode_kwargs(args))
+    what = "wav + token files" if wav_out else "token files"
+    print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
+    return 0
+
+
+def cmd_eval_lm(args: argparse.Namespace) -> int:
+
+    from codec.io import write_json
+    from semantilm.data.token_dataset import is_token_dataset
+    from semantilm.eval.lm import evaluate_lm
+    from semantilm.models.hub import resolve_checkpoint
+    from semantilm.models.lm import load_lm
+
+    lm = load_lm(resolve_checkpoint(args.checkpoint))
+    if lm.tokenizer is None:
+        raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
+    corpus = eval_corpus(args)
+    if not is_token_dataset(corpus):
+        raise CliError(f"dataset {args.dataset!r} holds no tokens; make a token data set with `semantilm tokenize`.")
+    lm.model.to(args.device)
+    result = evaluate_lm(lm.model, lm.tokenizer, corpus, batch_size=args.batch_size, max_length=args.max_length)
+    print(result.table())
+    out = write_json(args.out, {"checkpoint": args.checkpoint, "dataset": args.dataset, **result.to_dict()},
+                     sort_keys=False)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from semantilm.demo import DemoConfig, run_demo
+
+    overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
+                                   ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
+                                   ("takes", args.takes)) if v is not None}
+    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides)
+    result = run_demo(config)
+    ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
+    print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
+          f"per prompt) got the pitch they asked for ({result.pitch_accuracy:.0%}); WAVs, spectrograms, loss.png "
+          f"and report.md in {result.output_dir} ({result.seconds['total']:.0f} s)")
+    return 0
+
+
+DEMO_EPILOG = """examples:
+  semantilm demo                              # about 2 minutes on a laptop CPU, offline
+  semantilm demo --out outputs/demo2 --seed 1 --train-steps 800
+  semantilm demo --guidance-scale 3 --top-k 8 # sample wider: the tiny LM wanders more
+  semantilm demo --codec tiny-random          # the machinery only: random codec, noise out
+"""
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from semantilm.models.hub import check_checkpoint_folder, push_to_hub
+
+    try:
+        check_checkpoint_folder(args.checkpoint)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    url = push_to_hub(args.checkpoint, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    print(f"pushed {args.checkpoint} to {args.repo_id}: {url}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
+    """Register this group's sub-commands."""
+    p = sub.add_parser("generate", help="generate audio from text prompts or continue audio prompts",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    p.add_argument("--checkpoint", required=True, help="LM checkpoint folder or hub id")
+    p.add_argument("--text", nargs="+", default=None, help="captions (text-to-audio); '' generates without one")
+    p.add_argument("--audio", nargs="+", default=None, help="audio files to continue")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds to generate (default 5)")
+    p.add_argument("--out", required=True, help="folder for the .wav and .tokens.npz files")
+    p.add_argument("--tokens-only", action="store_true", help="write token files only (no decoding)")
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale, 1 = off (default 3)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=250, help="top-k sampling, 0 = off (default 250)")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    add_decode_args(p)
+    add_codec_args(p, default=None)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("eval-lm", help="per-token loss and perplexity of an LM checkpoint on a token data set, "
+                       "split by semantic / acoustic positions", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=epilog)
+    p.add_argument("--checkpoint", required=True, help="LM checkpoint folder or hub id")
+    p.add_argument("--out", required=True, help="JSON file for the losses and perplexities")
+    p.add_argument("--batch-size", type=int, default=8, help="examples per forward (default 8)")
+    p.add_argument("--max-length", type=int, default=2048, help="LM ids per example; longer clips are cut (default 2048)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_dataset_args(p, None, required=True)
+    p.set_defaults(func=cmd_eval_lm)
+
+    p = sub.add_parser("demo", help="offline end-to-end demo: synthetic tones -> tokens -> text-to-audio LM -> "
+                       "audio for unseen prompts (WAVs, spectrograms, loss curve, report)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DEMO_EPILOG)
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--codec", default="tiny",
+                   help="codec that tokenises and decodes: tiny (embedded trained codec, default), tiny-random, "
+                        "a save_pretrained folder or a hub repo")
+    p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 800)")
+    p.add_argument("--decode-steps", type=int, default=None, help="diffusion decoder steps (default 25)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance of the generation, 1 = off (default 2.0)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest audio ids (default 2)")
+    p.add_argument("--takes", type=int, default=None, help="clips sampled per unseen prompt (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    p.add_argument("checkpoint", help="checkpoint folder (weights, tokenizer, layout, codec reference)")
+    p.add_argument("repo_id", help="hub repository, owner/name (created when missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--token", default=None, help="hub token (default: the one `hf auth login` stored)")
+    p.add_argument("--revision", default=None, help="branch to push to (default main)")
+    p.set_defaults(func=cmd_push)

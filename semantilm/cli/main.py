@@ -1,0 +1,66 @@
+"""The ``semantilm`` command line: the parser of every command group, and ``main``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from semantilm.cli import codec_commands, data_commands, lm_commands, train_commands
+from semantilm.cli.common import CliError
+
+EPILOG = """examples:
+  semantilm info
+  semantilm info --checkpoint outputs/text_to_audio/tiny_cpu
+  semantilm encode examples/audio --codec tiny-random --out outputs/tokens
+  semantilm encode song.wav speech.flac --codec haoheliu/SemantiCodec --token-rate 50 --out tokens/
+  semantilm decode outputs/tokens --codec tiny-random --steps 10 --sampler dpmsolver++ --out outputs/wav
+  semantilm tokenize --dataset synthetic --codec tiny-random --out outputs/synthetic_tokens
+  semantilm tokenize --dataset data/clips --caption-column caption --out data/clip_tokens
+  semantilm train --config configs/recipes/text_to_audio/tiny_cpu.yaml --override train.max_steps=10
+  semantilm train --recipe codec --config configs/recipes/codec/tiny_cpu.yaml
+  semantilm generate --checkpoint outputs/text_to_audio/tiny_cpu --text "a rising sweep" --seconds 2 --out gen/
+  semantilm generate --checkpoint runs/continuation --audio examples/audio/tone_440hz_16k.wav --seconds 2 --out gen/
+  semantilm push outputs/text_to_audio/tiny_cpu me/tiny-t2a
+  semantilm eval-codec examples/audio --codec tiny-random --steps 5 --out outputs/eval/codec.json
+  semantilm eval-codec --dataset synthetic --max-examples 16 --token-rate 50 --device cuda --out eval/r50.json
+  semantilm eval-lm --checkpoint outputs/text_to_audio/tiny_cpu --dataset outputs/synthetic_tokens --out eval/lm.json
+  semantilm encode examples/audio --codec tiny --out outputs/tokens     # the small trained codec in the package
+  semantilm export-codec outputs/tiny_codec/decoder/codec codec/pretrained/tiny --dtype float16 --name tiny
+
+Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
+
+exit codes: 0 done; 1 the work failed (unreadable or invalid input data, a checkpoint that does not fit);
+            2 usage error (missing files, bad arguments or config keys): the message says what to change.
+"""
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semantilm", description="Audio language modelling with SemantiCodec tokens.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in (codec_commands, data_commands, train_commands, lm_commands):
+        group.add_commands(sub, EPILOG)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from semantilm.training.recipe_config import ConfigError
+
+    try:
+        return args.func(args)
+    except (CliError, ConfigError, FileNotFoundError) as err:  # the user can fix the command line
+        print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as err:
+        print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"semantilm {args.command}: interrupted (rerun the same command to resume where it can).", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Corpora -> codec token datasets -> LM batches."""

@@ -1,0 +1,1 @@
+"""LM evaluation (loss by token kind) and prompt adherence of generated audio."""

@@ -1,0 +1,1 @@
+"""Constrained, guided generation of audio tokens, and their decoding to waveforms."""

@@ -1,0 +1,1 @@
+"""Causal LMs over the audio vocabulary: build, extend a pretrained LM, LoRA, save, load, push."""

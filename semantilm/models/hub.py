@@ -1,0 +1,163 @@
+"""LM checkpoints in the hub format: one folder, pushed and pulled as it is.
+
+A checkpoint folder holds
+
+* the transformers weights and config (``model.safetensors``, ``config.json``) or a LoRA
+  adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
+* the text tokenizer (``semantilm_tokenizer.json`` + its files),
+* the token layout with the codec variant (``semantilm_config.json``),
+* where the codec that decodes its tokens comes from (``semantilm_codec.json``: hub repo or
+  folder, token rate, vocabulary), so that ``semantilm generate --checkpoint`` needs nothing else.
+
+``push_to_hub`` uploads such a folder with ``huggingface_hub``; ``resolve_checkpoint`` turns a
+hub id into a local folder (downloaded once into the Hugging Face cache) and leaves local
+folders as they are, so ``load_lm`` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from codec.io import write_json
+
+__all__ = [
+    "CODEC_REFERENCE_FILE",
+    "CodecReference",
+    "save_codec_reference",
+    "load_codec_reference",
+    "check_checkpoint_folder",
+    "resolve_checkpoint",
+    "push_to_hub",
+]
+
+CODEC_REFERENCE_FILE = "semantilm_codec.json"
+
+
+@dataclass
+class CodecReference:
+    """Where the codec of an LM checkpoint comes from (arguments of ``codec_api.load_codec``).
+
+    name:       hub repo, local folder or ``"tiny-random"``.
+    token_rate: official variant's tokens per second.
+    vocab:      official semantic vocabulary.
+    variant:    the codec's variant name, as recorded in the layout.
+    """
+
+    name: str
+    token_rate: int
+    vocab: int
+    variant: str
+
+    def load(self, device: str = "cpu", cache_dir: str | None = None, decoder: bool = True) -> Any:
+        """The codec itself (checked against the recorded variant)."""
+        from semantilm.codec_api import load_codec
+
+        codec = load_codec(self.name, self.token_rate, self.vocab, device, cache_dir, decoder=decoder)
+        if codec.variant != self.variant:
+            raise ValueError(
+                f"codec {self.name!r} loaded as variant {codec.variant!r}, but the checkpoint was trained with "
+                f"{self.variant!r}; pass the right codec explicitly."
+            )
+        return codec
+
+
+def save_codec_reference(directory: str | os.PathLike, reference: CodecReference) -> Path:
+    """Write ``semantilm_codec.json`` into ``directory`` (atomically)."""
+
+    path = Path(directory) / CODEC_REFERENCE_FILE
+    return write_json(path, asdict(reference))
+
+
+def load_codec_reference(directory: str | os.PathLike) -> CodecReference | None:
+    """The codec reference of a checkpoint folder, or None when it has none."""
+    path = Path(directory) / CODEC_REFERENCE_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    try:
+        return CodecReference(**data)
+    except TypeError as err:
+        raise ValueError(f"{path} is not a codec reference: {err}") from None
+
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+
+
+def check_checkpoint_folder(directory: str | os.PathLike) -> list[str]:
+    """Raise ``ValueError`` unless ``directory`` is a complete LM checkpoint; return its files."""
+    from semantilm.tokens.layout import LAYOUT_FILE
+    from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"{str(directory)!r} is not a folder; save the LM with semantilm.save_lm first.")
+    names = sorted(p.name for p in directory.iterdir())
+    problems = []
+    if LAYOUT_FILE not in names:
+        problems.append(f"the token layout {LAYOUT_FILE}")
+    if not any(n in names for n in _WEIGHT_FILES):
+        problems.append(f"weights (one of {list(_WEIGHT_FILES)})")
+    if TOKENIZER_INFO_FILE not in names:
+        problems.append(f"the text tokenizer ({TOKENIZER_INFO_FILE})")
+    if problems:
+        raise ValueError(
+            f"{directory} is not a complete LM checkpoint: it lacks {', '.join(problems)}. "
+            "Save it with semantilm.save_lm(model, layout, folder, tokenizer=...)."
+        )
+    return names
+
+
+def resolve_checkpoint(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """A local folder for an LM checkpoint: the path itself when it exists locally (or is not of
+    the form ``owner/name``), else the snapshot of that hub repository."""
+    import re
+
+    path = Path(name_or_path)
+    text = str(name_or_path)
+    looks_like_repo = isinstance(name_or_path, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None
+    if path.exists() or not looks_like_repo or Path(text.split("/")[0]).exists():
+        return path  # a local folder (load_lm reports what it lacks)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only))
+
+
+def push_to_hub(
+    directory: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    commit_message: str = "Upload semantilm checkpoint",
+) -> str:
+    """Upload an LM checkpoint folder (``save_lm`` output or a training ``checkpoint-N``) to the hub.
+
+    The folder is checked first (layout, weights, tokenizer); the repository is created when
+    missing. Returns the URL of the commit.
+    """
+    check_checkpoint_folder(directory)
+    if load_codec_reference(directory) is None:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s has no %s: users will have to name the codec themselves.", directory, CODEC_REFERENCE_FILE
+        )
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    info = api.upload_folder(
+        folder_path=str(directory), repo_id=repo_id, repo_type="model", revision=revision,
+        commit_message=commit_message, ignore_patterns=["optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin"],
+    )
+    return str(getattr(info, "commit_url", info))

@@ -1,0 +1,236 @@
+"""Text tokenizer + audio ids -> LM training sequences and generation prompts.
+
+Text goes through the LM's own Hugging Face tokenizer (pretrained LMs) or a sentencepiece
+model trained by the toolkit on the captions (from-scratch LMs). Audio ids never pass through
+the text tokenizer: they are integers placed by the ``AudioTokenLayout``.
+
+Sequences of the two tasks (``[bos]`` only where the text tokenizer has one)::
+
+    text-to-audio   [bos] caption <|audio_start|> audio <|audio_end|>
+    (caption dropped, for classifier-free guidance, and continuation)
+                    [bos]         <|audio_start|> audio <|audio_end|>
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codec.io import atomic_write, write_json
+from semantilm.tokens.layout import AudioTokenLayout
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["AudioTextTokenizer", "LMExample", "train_sentencepiece", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100
+SENTENCEPIECE_FILE = "semantilm_text.model"
+TOKENIZER_INFO_FILE = "semantilm_tokenizer.json"
+
+
+@dataclass
+class LMExample:
+    """One training sequence.
+
+    input_ids: list[int] of length L (text, specials and audio ids).
+    labels:    list[int] of length L; ``-100`` where nothing is learned (text part when masked).
+    """
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+def train_sentencepiece(
+    texts: Iterable[str], path: str | os.PathLike, vocab_size: int = 4000, model_type: str = "unigram"
+) -> Path:
+    """Train a sentencepiece model on ``texts`` (e.g. the captions) and write it to ``path``.
+
+    The model reserves id 0 for ``<unk>``, 1 for ``<s>`` (bos) and 2 for ``</s>``; its
+    vocabulary size is a soft limit so that tiny corpora still train.
+    """
+    import sentencepiece as spm
+
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    if not texts:
+        raise ValueError("texts must contain at least one non-empty string to train a sentencepiece model.")
+    if vocab_size < 8:
+        raise ValueError(f"vocab_size must be at least 8, got {vocab_size}.")
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=buffer,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    return atomic_write(path, buffer.getvalue())
+
+
+class AudioTextTokenizer:
+    """Builds LM sequences from captions and codec tokens for one ``AudioTokenLayout``.
+
+    text_tokenizer: a Hugging Face tokenizer or a ``sentencepiece.SentencePieceProcessor``.
+    layout:         where specials and audio ids go; ``layout.text_vocab_size`` must cover
+                    every id the text tokenizer can produce.
+    add_bos:        prepend the text tokenizer's bos id (if it has one) to every sequence.
+    """
+
+    def __init__(self, text_tokenizer: Any, layout: AudioTokenLayout, add_bos: bool = True):
+        if not isinstance(layout, AudioTokenLayout):
+            raise TypeError(f"layout must be an AudioTokenLayout, got {type(layout).__name__}.")
+        self.layout = layout
+        self.text_tokenizer = text_tokenizer
+        self.add_bos = add_bos
+        if _is_sentencepiece(text_tokenizer):
+            self.kind = "sentencepiece"
+            text_size = int(text_tokenizer.get_piece_size())
+            bos = int(text_tokenizer.bos_id())
+            self.bos_id = bos if bos >= 0 else None
+        elif hasattr(text_tokenizer, "encode") and hasattr(text_tokenizer, "save_pretrained"):
+            self.kind = "hf"
+            text_size = len(text_tokenizer)
+            self.bos_id = text_tokenizer.bos_token_id
+        else:
+            raise TypeError(
+                "text_tokenizer must be a Hugging Face tokenizer or a sentencepiece.SentencePieceProcessor, "
+                f"got {type(text_tokenizer).__name__}."
+            )
+        if text_size > layout.text_vocab_size:
+            raise ValueError(
+                f"the text tokenizer has {text_size} ids but layout.text_vocab_size={layout.text_vocab_size}; "
+                "text ids would collide with the special and audio ids. Build the layout with "
+                f"text_vocab_size >= {text_size}."
+            )
+
+    @classmethod
+    def from_sentencepiece(
+        cls, model_file: str | os.PathLike, codec: Any, pattern: str = "interleave"
+    ) -> AudioTextTokenizer:
+        """A from-scratch LM's tokenizer: a sentencepiece model (``train_sentencepiece``) and the
+        layout that puts ``codec``'s ids after its vocabulary."""
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        return cls(sp, AudioTokenLayout.for_codec(codec, text_vocab_size=sp.get_piece_size(), pattern=pattern))
+
+    # ----- text ------------------------------------------------------------------------
+    def encode_text(self, text: str) -> list[int]:
+        """Caption -> text ids (no bos / specials)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}.")
+        if self.kind == "sentencepiece":
+            return list(self.text_tokenizer.encode(text))
+        return list(self.text_tokenizer.encode(text, add_special_tokens=False))
+
+    def _prefix(self) -> list[int]:
+        return [self.bos_id] if self.add_bos and self.bos_id is not None else []
+
+    # ----- prompts ---------------------------------------------------------------------
+    def text_prompt(self, caption: str | None) -> list[int]:
+        """``[bos] caption <|audio_start|>``; ``caption=None`` gives the caption-less prompt."""
+        text = self.encode_text(caption) if caption is not None else []
+        return self._prefix() + text + [self.layout.audio_start_id]
+
+    def audio_prompt(self, tokens: torch.Tensor) -> list[int]:
+        """``[bos] <|audio_start|> audio`` for continuation; tokens LongTensor[T, 2]."""
+        return self.text_prompt(None) + self.layout.interleave(tokens).tolist()
+
+    # ----- training sequences ----------------------------------------------------------
+    def text_to_audio_example(
+        self, caption: str | None, tokens: torch.Tensor, mask_text: bool = True, end: bool = True
+    ) -> LMExample:
+        """``[bos] caption <|audio_start|> audio <|audio_end|>`` with labels.
+
+        tokens:    LongTensor[T, 2] codec tokens of one clip.
+        caption:   ``None`` (or "") drops the caption, as classifier-free guidance training does.
+        mask_text: when true, the bos, caption and ``<|audio_start|>`` are not learned.
+        end:       append ``<|audio_end|>`` (false for a clip cropped from a longer one).
+        """
+        prompt = self.text_prompt(caption or None)
+        audio = self.layout.interleave(tokens).tolist() + ([self.layout.audio_end_id] if end else [])
+        labels = ([IGNORE_INDEX] * len(prompt) if mask_text else list(prompt)) + audio
+        return LMExample(input_ids=prompt + audio, labels=labels)
+
+    def continuation_example(self, tokens: torch.Tensor) -> LMExample:
+        """Audio only: ``[bos] <|audio_start|> audio <|audio_end|>`` (learned from the first audio id)."""
+        return self.text_to_audio_example(None, tokens, mask_text=True)
+
+    def build_example(
+        self,
+        tokens: torch.Tensor,
+        caption: str | None = None,
+        caption_dropout: float = 0.0,
+        mask_text: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> LMExample:
+        """A text-to-audio example whose caption is dropped with probability ``caption_dropout``
+        (continuation when ``caption`` is None)."""
+        import torch
+
+        if not 0.0 <= caption_dropout <= 1.0:
+            raise ValueError(f"caption_dropout must be in [0, 1], got {caption_dropout}.")
+        if caption and caption_dropout > 0 and float(torch.rand((), generator=generator)) < caption_dropout:
+            caption = None
+        return self.text_to_audio_example(caption, tokens, mask_text=mask_text)
+
+    # ----- persistence -----------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Save the text tokenizer (and how it is used) beside an LM checkpoint."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.kind == "sentencepiece":
+            atomic_write(directory / SENTENCEPIECE_FILE, self.text_tokenizer.serialized_model_proto())
+        else:
+            self.text_tokenizer.save_pretrained(directory)
+        info = {"kind": self.kind, "add_bos": self.add_bos}
+        write_json(directory / TOKENIZER_INFO_FILE, info, sort_keys=False)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, layout: AudioTokenLayout | None = None) -> AudioTextTokenizer:
+        """Load what ``save_pretrained`` wrote (the layout from ``semantilm_config.json`` unless given)."""
+        directory = Path(directory)
+        layout = layout or AudioTokenLayout.from_pretrained(directory)
+        info_path = directory / TOKENIZER_INFO_FILE
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {"kind": "hf", "add_bos": True}
+        if info["kind"] == "sentencepiece":
+            import sentencepiece as spm
+
+            text_tokenizer = spm.SentencePieceProcessor(model_file=str(directory / SENTENCEPIECE_FILE))
+        else:
+            from transformers import AutoTokenizer
+
+            text_tokenizer = AutoTokenizer.from_pretrained(directory)
+        return cls(text_tokenizer, layout, add_bos=info.get("add_bos", True))
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right") -> torch.Tensor:
+    """Lists of ids -> LongTensor[B, max_len] padded on ``side`` ("left" for generation prompts)."""
+    import torch
+
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}.")
+    width = max((len(s) for s in sequences), default=0)
+    out = torch.full((len(sequences), width), pad_value, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        if len(s):
+            if side == "right":
+                out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+            else:
+                out[i, width - len(s) :] = torch.as_tensor(s, dtype=torch.long)
+    return out
+
+
+def _is_sentencepiece(obj: Any) -> bool:
+    return type(obj).__name__ == "SentencePieceProcessor"

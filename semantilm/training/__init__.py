@@ -1,0 +1,1 @@
+"""LM training: the Trainer glue, the recipe configs and the recipes run under accelerate."""

@@ -1,0 +1,109 @@
+"""The LM recipes' config schema: codec, data, model and training sections of one YAML file.
+
+Read with :func:`codec.config_file.load_config`, which checks every key and type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codec.config import OFFICIAL_TOKEN_RATES
+from codec.config_file import ConfigError, apply_overrides, from_dict, load_config, to_dict
+from semantilm.models.lm import LoraSettings
+from semantilm.training.trainer import TrainConfig
+
+__all__ = [
+    "ConfigError",
+    "from_dict",
+    "load_config",
+    "apply_overrides",
+    "to_dict",
+    "CodecSection",
+    "DataSection",
+    "ModelSection",
+    "RecipeConfig",
+    "TASKS",
+]
+
+TASKS = ("text_to_audio", "continuation")
+
+
+# ----- the recipe schema ------------------------------------------------------------------
+@dataclass
+class CodecSection:
+    """Which codec tokenises the audio (and, recorded in the checkpoint, decodes the LM's output)."""
+
+    name: str = "haoheliu/SemantiCodec"  # hub repo, local folder, or "tiny-random" (offline, random weights)
+    token_rate: int = 100  # official variant: 25, 50 or 100 tokens/s
+    vocab: int = 16384  # official semantic vocabulary (ignored for folders written by save_pretrained)
+    device: str = "auto"  # "auto": this process's GPU when there is one, else the CPU
+    cache_dir: str | None = None  # Hugging Face cache for downloads
+
+    def __post_init__(self) -> None:
+        if self.token_rate not in OFFICIAL_TOKEN_RATES:
+            raise ValueError(f"token_rate must be 25, 50 or 100, got {self.token_rate}.")
+
+
+@dataclass
+class DataSection:
+    """The training corpus and how it is tokenised."""
+
+    dataset: str = "synthetic"  # "synthetic", a save_to_disk folder (audio or tokens), an audio folder, or a hub dataset
+    split: str = "train"  # split of a DatasetDict or hub dataset
+    audio_column: str = "audio"
+    caption_column: str | None = "caption"  # text_to_audio only; continuation ignores captions
+    max_examples: int | None = None  # use only the first N rows (None: all)
+    synthetic_examples: int = 256  # size of the built-in synthetic sound set
+    synthetic_seconds: float = 2.0  # clip length of the synthetic set
+    synthetic_seed: int = 0
+    token_cache: str | None = None  # tokenised shards (resumable); None: <train.output_dir>/tokens
+    encode_batch_size: int = 16  # clips per codec call
+    shard_size: int = 1000  # rows per cached shard
+
+    def __post_init__(self) -> None:
+        for name in ("synthetic_examples", "encode_batch_size", "shard_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.max_examples is not None and self.max_examples <= 0:
+            raise ValueError(f"max_examples must be positive or null, got {self.max_examples}.")
+        if self.synthetic_seconds <= 0:
+            raise ValueError(f"synthetic_seconds must be positive, got {self.synthetic_seconds}.")
+
+
+@dataclass
+class ModelSection:
+    """A from-scratch LM of a given size, or a pretrained LM (optionally with LoRA)."""
+
+    size: str | None = "configs/lm/tiny.yaml"  # LMConfig YAML for a from-scratch LM
+    pretrained: str | None = None  # local folder or hub id of a causal LM (replaces `size`)
+    lora: LoraSettings | None = None  # LoRA adapters on the pretrained LM (null: full fine-tuning)
+    text_vocab_size: int = 4000  # sentencepiece vocabulary trained on the captions (from scratch)
+    pattern: Literal["interleave", "semantic_first"] = "interleave"
+
+    def __post_init__(self) -> None:
+        if (self.size is None) == (self.pretrained is None):
+            raise ValueError("set exactly one of size (from scratch) and pretrained.")
+        if self.lora is not None and self.pretrained is None:
+            raise ValueError("lora needs a pretrained model; a from-scratch LM trains all its weights.")
+        if self.text_vocab_size < 8:
+            raise ValueError(f"text_vocab_size must be at least 8, got {self.text_vocab_size}.")
+
+
+@dataclass
+class RecipeConfig:
+    """One training recipe run (``configs/recipes/<task>/*.yaml``)."""
+
+    task: Literal["text_to_audio", "continuation"]
+    codec: CodecSection = field(default_factory=CodecSection)
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    resume: bool = True  # continue from the newest checkpoint in train.output_dir, if any
+    log_data_order: bool = False  # write the example ids each process collated to <output_dir>/data_order/
+
+    def __post_init__(self) -> None:
+        if self.task == "text_to_audio" and self.data.caption_column is None:
+            raise ValueError("task text_to_audio needs data.caption_column (the captions to condition on).")
+
+

@@ -1,0 +1,268 @@
+"""The training recipes (text-to-audio, audio continuation) as one function of a ``RecipeConfig``.
+
+``run_recipe`` is what ``recipes/<task>/train.py`` runs in every process of an
+``accelerate launch`` and what ``semantilm train`` runs in-process. Training is
+``semantilm.train_lm`` (``transformers.Trainer``): under ``accelerate launch`` it runs DDP with
+no further code, each process on its own shard of every batch, and it resumes exactly.
+
+Steps, in every process:
+
+1. The main process loads the codec (encode only), tokenises the corpus into a resumable cache
+   (``<output_dir>/tokens``) and, for a from-scratch LM, trains a sentencepiece model on the
+   captions (``<output_dir>/text.model``); the other processes wait, then read both back. They
+   never load the codec weights: they rebuild the layout from the codec facts the main process
+   recorded in ``<output_dir>/codec.json``.
+2. The LM is built from a size YAML, or loaded from a pretrained checkpoint (+ LoRA).
+3. ``train_lm`` trains; every ``checkpoint-N`` holds the weights, the text tokenizer, the layout
+   and ``semantilm_codec.json`` (the codec it decodes with), so any of them is a hub-format
+   checkpoint (``semantilm.push_to_hub``).
+
+For large corpora, tokenise first with ``semantilm tokenize`` and point ``data.dataset`` at
+its output: the other processes wait for the main one in a collective that times out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from semantilm.training.recipe_config import RecipeConfig, to_dict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+    from semantilm.tokens.tokenizer import AudioTextTokenizer
+
+__all__ = ["RecipeResult", "run_recipe", "DataOrderRecorder", "CODEC_INFO_FILE", "RESOLVED_CONFIG_FILE"]
+
+logger = logging.getLogger(__name__)
+
+CODEC_INFO_FILE = "codec.json"
+RESOLVED_CONFIG_FILE = "recipe.yaml"
+SENTENCEPIECE_MODEL = "text.model"
+# A continuation LM has no text to learn; it still gets a (minimal) sentencepiece tokenizer so that
+# its checkpoint has the same format and the same bos-prefixed prompts as every other.
+_NO_CAPTIONS_TEXT = ["audio continuation", "audio"]
+
+
+@dataclass
+class RecipeResult:
+    """What a recipe run did.
+
+    output_dir:   the run folder (final model, ``checkpoint-N`` folders, tokens, logs).
+    global_step:  optimizer steps done (over all runs, when resumed).
+    losses:       (step, training loss) pairs the Trainer logged.
+    num_examples: rows of the token dataset.
+    """
+
+    output_dir: Path
+    global_step: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    num_examples: int = 0
+
+
+class _RecordedCodec:
+    """A codec's facts read back from ``codec.json``: enough for a layout and the token cache's
+    check, no weights. Used by the processes that did not tokenise."""
+
+    def __init__(self, info: dict[str, Any]):
+        self.variant = info["variant"]
+        self.sample_rate = info["sample_rate"]
+        self.frame_rate = info["frame_rate"]
+        self.semantic_vocab_size = info["semantic_vocab_size"]
+        self.acoustic_vocab_size = info["acoustic_vocab_size"]
+        config = info.get("config")
+        if config is not None:
+            self.config = type("RecordedConfig", (), {"to_dict": staticmethod(lambda: config)})()
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            "the token cache is incomplete in a process that does not tokenise; the main process should "
+            "have written it (is the output folder shared by all processes?)."
+        )
+
+    decode = encode
+
+
+class DataOrderRecorder:
+    """Wraps a collator; appends the ``example_id`` of every row this process collates to
+    ``<directory>/rank-<k>.jsonl`` (one JSON list per batch). Batches the data loader prefetches
+    and the ones a resumed run skips are recorded too."""
+
+    def __init__(self, collator: Any, directory: str | os.PathLike, rank: int):
+        self.collator = collator
+        self.path = Path(directory) / f"rank-{rank}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> Any:
+        ids = [int(r["example_id"]) for r in rows]
+        with self.path.open("a") as f:
+            f.write(json.dumps(ids) + "\n")
+        return self.collator(rows)
+
+
+def _codec_device(setting: str, state: Any) -> str:
+    if setting != "auto":
+        return setting
+    return str(state.device) if state.device.type != "cpu" else "cpu"
+
+
+def _synthetic_config(config: RecipeConfig) -> Any:
+    from codec.data.synthetic import SyntheticSoundConfig
+
+    d = config.data
+    return SyntheticSoundConfig(num_examples=d.synthetic_examples, seconds=d.synthetic_seconds, seed=d.synthetic_seed)
+
+
+def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
+              loaded: Any = None) -> tuple[Dataset, dict[str, Any]]:
+    """The token dataset and the codec facts (main process: computed; others: read back).
+    ``loaded``: the codec of ``config.codec`` when the caller has it already."""
+    from codec.data.corpus import load_corpus
+    from semantilm.codec_api import codec_description, load_codec
+    from semantilm.data.token_dataset import is_token_dataset, token_dataset_info
+    from semantilm.data.tokenize import encode_audio_dataset
+
+    d = config.data
+    corpus = load_corpus(d.dataset, split=d.split, synthetic=_synthetic_config(config), max_examples=d.max_examples)
+    info_path = output_dir / CODEC_INFO_FILE
+    caption_column = d.caption_column if config.task == "text_to_audio" else None
+    if is_token_dataset(corpus):
+        recorded = token_dataset_info(d.dataset)
+        if recorded is None:
+            raise ValueError(
+                f"data.dataset={d.dataset!r} holds tokens but no record of the codec that made them; "
+                "tokenise it with `semantilm tokenize`."
+            )
+        info = recorded["codec"]
+        if caption_column is not None and "caption" not in corpus.column_names:
+            raise ValueError(
+                f"the token dataset {d.dataset!r} has no captions; tokenise it with --caption-column for text_to_audio."
+            )
+        tokens = corpus
+    else:
+        if main:
+            c = config.codec
+            codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
+                                                                 decoder=False)
+            info = codec_description(codec)
+        else:
+            info = json.loads(info_path.read_text())
+            codec = _RecordedCodec(info)
+        cache = Path(d.token_cache) if d.token_cache else output_dir / "tokens"
+        tokens = encode_audio_dataset(
+            corpus, codec, audio_column=d.audio_column, caption_column=caption_column,
+            batch_size=d.encode_batch_size, cache_dir=cache, shard_size=d.shard_size,
+        )
+        del codec
+    if main:
+        info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    if caption_column is None and "caption" in tokens.column_names:
+        tokens = tokens.remove_columns("caption")  # continuation: audio only
+    return tokens, info  # token rows call their caption column "caption", whatever the corpus called it
+
+
+def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool) -> AudioTextTokenizer:
+    from semantilm.tokens.tokenizer import AudioTextTokenizer, train_sentencepiece
+
+    path = output_dir / SENTENCEPIECE_MODEL
+    if main and not path.is_file():  # reused when resuming: the vocabulary must not change
+        texts = tokens["caption"] if "caption" in tokens.column_names else _NO_CAPTIONS_TEXT
+        train_sentencepiece(texts, path, vocab_size=config.model.text_vocab_size)
+    return AudioTextTokenizer.from_sentencepiece(path, codec, pattern=config.model.pattern)
+
+
+def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool, state: Any):
+    import semantilm as sl
+
+    m = config.model
+    if m.pretrained is None:
+        with state.main_process_first():
+            tokenizer = _text_tokenizer(config, tokens, codec, output_dir, main)
+        size = Path(m.size)
+        if not size.is_file():
+            raise FileNotFoundError(f"model.size={m.size!r} is not a file (LM size YAML, e.g. configs/lm/tiny.yaml).")
+        return sl.build_lm(tokenizer.layout, size, seed=config.train.seed), tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(m.pretrained)
+    text_tok = AutoTokenizer.from_pretrained(m.pretrained)
+    layout = sl.layout_for_pretrained(model, codec, pattern=m.pattern, text_tokenizer=text_tok)
+    model = sl.extend_pretrained_lm(model, layout)
+    if m.lora is not None:
+        model = sl.apply_lora(model, layout, m.lora)
+    return model, sl.AudioTextTokenizer(text_tok, layout)
+
+
+def _checkpoint_callback(reference: Any) -> Any:
+    from transformers import TrainerCallback
+
+    from semantilm.models.hub import save_codec_reference
+
+    class SaveCodecReference(TrainerCallback):
+        """Writes ``semantilm_codec.json`` into every checkpoint folder."""
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers signature
+            if state.is_world_process_zero:
+                save_codec_reference(Path(args.output_dir) / f"checkpoint-{state.global_step}", reference)
+            return control
+
+    return SaveCodecReference()
+
+
+def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None) -> RecipeResult:
+    """Run one recipe in this process (one of many under ``accelerate launch``).
+
+    task: when given, ``config.task`` must be it (the recipe scripts pass theirs).
+    codec: the codec ``config.codec`` names, when the caller has loaded it already (the main
+    process tokenises with it instead of loading it again).
+    """
+    import torch
+    import yaml
+    from accelerate import PartialState
+    from transformers import set_seed
+
+    from semantilm.models.hub import CodecReference, save_codec_reference
+    from semantilm.training.trainer import build_collator, resolve_use_cpu, train_lm
+
+    if not isinstance(config, RecipeConfig):
+        raise TypeError(f"config must be a RecipeConfig, got {type(config).__name__}.")
+    if task is not None and config.task != task:
+        raise ValueError(f"this is the {task} recipe but the config says task: {config.task}; use the {config.task} recipe.")
+    env_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    use_cpu = resolve_use_cpu(config.train.use_cpu) or env_cpu  # what the Trainer will decide too
+    state = PartialState(cpu=use_cpu)  # device and process group decided once, here
+    main = state.is_main_process
+    set_seed(config.train.seed)
+    output_dir = Path(config.train.output_dir)
+    if main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    logger.info("recipe %s: process %d of %d on %s", config.task, state.process_index, state.num_processes, state.device)
+
+    with state.main_process_first():
+        tokens, info = _tokenise(config, output_dir, _codec_device(config.codec.device, state), main, codec)
+    codec = _RecordedCodec(info)  # the layout needs only the codec's facts
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the codec's memory goes back before the LM trains
+    model, tokenizer = _model_and_tokenizer(config, tokens, codec, output_dir, main, state)
+
+    reference = CodecReference(config.codec.name, config.codec.token_rate, config.codec.vocab, info["variant"])
+    collator = build_collator(tokenizer, config.train)
+    if config.log_data_order:
+        tokens = tokens.add_column("example_id", list(range(len(tokens))))
+        collator = DataOrderRecorder(collator, output_dir / "data_order", state.process_index)
+    trainer = train_lm(
+        model, tokenizer, tokens, config.train,
+        resume_from_checkpoint=True if config.resume else None,
+        callbacks=[_checkpoint_callback(reference)],
+        data_collator=collator,
+    )
+    if main:
+        save_codec_reference(output_dir, reference)
+    losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens))
