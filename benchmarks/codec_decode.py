@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from codec.config import SemantiCodecConfig  # noqa: E402
 from codec.decoder import DiffusionDecoder  # noqa: E402
-from codec.sampling import build_scheduler  # noqa: E402
+from codec.sampling import DecodeSettings, build_scheduler  # noqa: E402
 from codec.windowing import overlap_add  # noqa: E402
 
 
@@ -96,10 +96,11 @@ def build_decoder(config: SemantiCodecConfig, weights: str) -> tuple[DiffusionDe
     torch.manual_seed(0)
     decoder = DiffusionDecoder(config).eval()
     if weights == "filled":
+        from tests.codec.official_decoder import load_official_decoder
         from tests.parity_weights import official_decoder_state, official_decoder_tables
 
         name = f"r{config.token_rate}_v{config.semantic_vocab_size}"
-        decoder.load_official_state_dict(official_decoder_state(name))
+        load_official_decoder(decoder, official_decoder_state(name))
         acoustic, semantic = official_decoder_tables(name)
     else:
         acoustic = torch.randn(config.acoustic_codebook_size, config.feature_dim) * 0.05
@@ -133,8 +134,10 @@ def official_loop(decoder: DiffusionDecoder, tokens, acoustic, semantic, noise, 
     return out, torch.cat(latents_out)  # (waveforms per clip, final latents per window)
 
 
-def decode_with_latents(decoder: DiffusionDecoder, *args, **kwargs):
-    """decoder.decode(...) that also returns the final latents of every window."""
+def decode_with_latents(decoder: DiffusionDecoder, *args, steps: int, sampler: str = "ddim", eta: float = 1.0,
+                        **kwargs):
+    """decoder.decode(...) with DecodeSettings(sampler, steps, eta=eta) that also returns the final
+    latents of every window."""
     captured = []
     original = decoder.latents_to_waveform
 
@@ -144,7 +147,7 @@ def decode_with_latents(decoder: DiffusionDecoder, *args, **kwargs):
 
     decoder.latents_to_waveform = recording
     try:
-        out = decoder.decode(*args, **kwargs)
+        out = decoder.decode(*args, settings=DecodeSettings(sampler=sampler, steps=steps, eta=eta), **kwargs)
     finally:
         del decoder.latents_to_waveform
     return out, torch.cat(captured)

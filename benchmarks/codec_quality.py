@@ -35,6 +35,7 @@ from codec.eval.quality import (  # noqa: E402
     tone_round_trip,
 )
 from codec.model import SemantiCodec  # noqa: E402
+from codec.sampling import DecodeSettings  # noqa: E402
 
 GRID = [200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
 
@@ -47,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     codec = SemantiCodec.from_pretrained(args.codec)
+    settings = DecodeSettings(sampler="dpmsolver++", steps=args.steps)
     start = time.perf_counter()
     rows = []
     for name, kwargs in (("100 Hz grid, 200-1000 Hz (9 tones, peak 0.3)", {"frequencies": GRID, "peak": 0.3}),
                          ("quarter tones 135-1017 Hz (24 tones, peak 0.5)", {"count": 24})):
-        r = tone_round_trip(codec, steps=args.steps, **kwargs)
+        r = tone_round_trip(codec, settings=settings, **kwargs)
         misses = ", ".join(f"{t['frequency']:.0f}->{t['measured']:.0f}" for t in r.tones if not t["ok"])
         rows.append(f"| {name} | {r.pitch_accuracy:.0%} | {r.mel_distance:.3f} | {r.shuffled_mel_distance:.3f} | "
                     f"{misses or '-'} |")
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| tones | pitch within 3 % | mel distance | shuffled tokens | misses (Hz asked -> measured) |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))
-    pooled = pitch_over_draws(codec, GRID, steps=args.steps)
+    pooled = pitch_over_draws(codec, GRID, settings=settings)
     hits, total = sum(ok for ok, _ in pooled.values()), sum(n for _, n in pooled.values())
     print(f"\nGrid tones pooled over peaks 0.3, 0.4, 0.5, 0.6 x noise seeds 0, 1, 2 (phase seed 1): "
           f"pitch within 3 % for {hits / total:.0%} ({hits}/{total}).\n")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| within 3 % | " + " | ".join(f"{ok}/{n}" for ok, n in pooled.values()) + " |")
     fine = [float(f) for f in range(200, 1001, 50)]
     told = token_pitch_identification(codec, fine)
-    err = decoded_mel_peak_error(codec, GRID, steps=args.steps)
+    err = decoded_mel_peak_error(codec, GRID, settings=settings)
     print(f"\nWhere the pitch error comes from. Tokens: of {len(fine)} tones 50 Hz apart (200-1000 Hz) at levels "
           "0.3 / 0.4 / 0.5 / 0.6, the closest token sequence (fewest differing ids) at another level is the same "
           "tone's for " + ", ".join(f"{n} ids {ok}/{total}" for n, (ok, total) in told.items())

@@ -2,7 +2,7 @@
 
 Tones (:func:`codec.eval.quality.held_out_tones`): ``--tones`` sine waves (1 s, peak 0.5, random phase, 20 ms fades) at quarter-tone offsets
 between the synthetic set's notes (MIDI 48.5 .. 83.5, 130-988 Hz), so no tone is a training
-frequency. For each tone ``x`` with true frequency ``f`` and log-mel ``s`` (:mod:`codec.training.mel`):
+frequency. For each tone ``x`` with true frequency ``f`` and log-mel ``s`` (:mod:`codec.mel`):
 
 * vocoder (``--vocoder DIR``): ``y = vocoder(s)``; dominant frequency of ``y`` = FFT peak of the
   middle 0.5 s (Hann window, 8x zero padding) refined by parabolic interpolation of the log
@@ -24,8 +24,8 @@ import torch
 
 from codec.eval.metrics import dominant_frequency
 from codec.eval.quality import held_out_tones
+from codec.mel import LogMelFrontEnd
 from codec.model import SemantiCodec
-from codec.training.mel import LogMelFrontEnd
 from codec.training.parts import resolve_codec_folder
 
 

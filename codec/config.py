@@ -184,11 +184,6 @@ class SemantiCodecConfig:
         return int(self.segment_samples * self.window_overlap)
 
     @property
-    def samples_per_frame(self) -> int:
-        """Waveform samples per token frame."""
-        return self.segment_samples // self.tokens_per_segment
-
-    @property
     def bitrate(self) -> float:
         """Bits per second of the token streams."""
         bits = math.log2(self.semantic_codebook_size) + math.log2(self.acoustic_codebook_size)

@@ -33,8 +33,15 @@ import torch
 from torch import nn
 
 from codec.config import SemantiCodecConfig
+from codec.io import pad_stack
 from codec.outputs import DecodeOutput
-from codec.sampling import build_scheduler, check_sampler_args, num_noise_draws
+from codec.sampling import (
+    DecodeSettings,
+    build_scheduler,
+    check_sampler_args,
+    decode_settings,
+    num_noise_draws,
+)
 from codec.windowing import overlap_add, split_windows
 
 logger = logging.getLogger(__name__)
@@ -101,19 +108,6 @@ class DiffusionDecoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.scale_factor.device
-
-    # ----- weights ---------------------------------------------------------------------------
-    def load_official_state_dict(self, official: dict[str, torch.Tensor]) -> None:
-        """Load the official ``decoder.ckpt`` state dict (checked key by key, see convert_decoder)."""
-        from codec.convert.decoder import check_state_dict, convert_decoder
-
-        converted = convert_decoder(official, self.config)
-        for name, module, sd in (("UNet", self.unet, converted.unet), ("VAE", self.vae, converted.vae),
-                                 ("vocoder", self.vocoder, converted.vocoder)):
-            check_state_dict(name, sd, module.state_dict())
-        for module, sd in ((self.unet, converted.unet), (self.vae, converted.vae), (self.vocoder, converted.vocoder)):
-            module.load_state_dict(sd, strict=True)
-        self.scale_factor.fill_(converted.scale_factor)
 
     # ----- conditioning ----------------------------------------------------------------------
     def plan_windows(self, lengths: Sequence[int]) -> WindowPlan:
@@ -213,11 +207,8 @@ class DiffusionDecoder(nn.Module):
         acoustic_codebook: torch.Tensor,
         semantic_centroids: torch.Tensor,
         lengths: torch.Tensor | Sequence[int] | None = None,
+        settings: DecodeSettings | None = None,
         *,
-        steps: int = 50,
-        sampler: str = "ddim",
-        cfg_scale: float | None = None,
-        eta: float = 1.0,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 16,
@@ -230,11 +221,8 @@ class DiffusionDecoder(nn.Module):
             acoustic_codebook: [acoustic_codebook_size, D] VQ codebook rows.
             semantic_centroids: [V, D] semantic k-means centroids.
             lengths: valid frames per clip (default: T for every clip).
-            steps: sampler steps (DDIM runs ``ceil(1000 / (1000 // steps))`` when steps does not
-                divide 1000, like the official code).
-            sampler: "ddim" (official, stochastic with ``eta``) or "dpmsolver++".
-            cfg_scale: guidance scale (default ``config.cfg_scale`` = 2.0).
-            eta: DDIM noise scale (official 1.0).
+            settings: sampler, steps, guidance scale and eta (:class:`codec.sampling.DecodeSettings`;
+                default ``DecodeSettings()``: official DDIM, 50 steps, eta 1, ``config.cfg_scale``).
             generator: torch.Generator for the sampler's draws (drawn window by window, x_T then
                 the step noises, so results do not depend on ``batch_size``).
             noise: all draws, [n_windows, draws, C, H, W] (a size-1 axis after ``draws`` is
@@ -245,8 +233,8 @@ class DiffusionDecoder(nn.Module):
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
         """
         latents, plan, lengths_list = self.decode_latents(
-            tokens, acoustic_codebook, semantic_centroids, lengths, steps=steps, sampler=sampler,
-            cfg_scale=cfg_scale, eta=eta, generator=generator, noise=noise, batch_size=batch_size, progress=progress)
+            tokens, acoustic_codebook, semantic_centroids, lengths, settings, generator=generator, noise=noise,
+            batch_size=batch_size, progress=progress)
         waves = [self.latents_to_waveform(latents[lo : lo + batch_size])[1] for lo in range(0, len(plan), batch_size)]
         return self._assemble(torch.cat(waves), plan, lengths_list)
 
@@ -257,11 +245,8 @@ class DiffusionDecoder(nn.Module):
         acoustic_codebook: torch.Tensor,
         semantic_centroids: torch.Tensor,
         lengths: torch.Tensor | Sequence[int] | None = None,
+        settings: DecodeSettings | None = None,
         *,
-        steps: int = 50,
-        sampler: str = "ddim",
-        cfg_scale: float | None = None,
-        eta: float = 1.0,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 16,
@@ -271,19 +256,18 @@ class DiffusionDecoder(nn.Module):
         [n_windows, C, H, W] fp32, the window plan, valid frames per clip). Arguments as
         :meth:`decode`. Used by :meth:`decode` and by training stages that need the decoder's mels."""
         c = self.config
+        settings = decode_settings(settings)
         tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
-        check_sampler_args(sampler, steps, c.diffusion_steps_train)
-        cfg_scale = c.cfg_scale if cfg_scale is None else float(cfg_scale)
+        check_sampler_args(settings.sampler, settings.steps, c.diffusion_steps_train)
+        cfg_scale = c.cfg_scale if settings.cfg_scale is None else float(settings.cfg_scale)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}.")
         if noise is not None and generator is not None:
             raise ValueError("pass either noise= or generator=, not both.")
         plan = self.plan_windows(lengths_list)
-        draws = num_noise_draws(sampler, steps, c.diffusion_steps_train)
+        draws = num_noise_draws(settings.sampler, settings.steps, c.diffusion_steps_train)
         device = self.device
-        noise = self._check_noise(noise, len(plan), draws, sampler, steps, device)
+        noise = self._check_noise(noise, len(plan), draws, settings.sampler, settings.steps, device)
 
         features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
                                         semantic_centroids.to(device).float())
@@ -293,8 +277,8 @@ class DiffusionDecoder(nn.Module):
             # Drawn per chunk but window by window, so the stream does not depend on batch_size.
             chunk_noise = (noise[lo : lo + batch_size] if noise is not None
                            else self.draw_noise(len(cond), draws, generator, device))
-            latents.append(self.sample(cond, uncond, chunk_noise, steps=steps, sampler=sampler,
-                                       cfg_scale=cfg_scale, eta=eta, progress=progress))
+            latents.append(self.sample(cond, uncond, chunk_noise, steps=settings.steps, sampler=settings.sampler,
+                                       cfg_scale=cfg_scale, eta=settings.eta, progress=progress))
         return torch.cat(latents).float(), plan, lengths_list
 
     def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,
@@ -314,10 +298,7 @@ class DiffusionDecoder(nn.Module):
             idx = [i for i, clip in enumerate(plan.clip) if clip == b]
             wave = overlap_add(window_waves[idx], c.window_overlap_samples)
             clips.append(wave[: c.num_samples(n)])
-        out_lengths = torch.tensor([len(w) for w in clips], dtype=torch.long)
-        audio = torch.zeros(len(clips), int(out_lengths.max()), dtype=window_waves.dtype, device=window_waves.device)
-        for b, wave in enumerate(clips):
-            audio[b, : len(wave)] = wave
+        audio, out_lengths = pad_stack(clips)
         return DecodeOutput(audio=audio, lengths=out_lengths, sample_rate=c.sample_rate)
 
     # ----- validation ------------------------------------------------------------------------

@@ -1,18 +1,17 @@
 """SemantiCodec: composes the front end, semantic encoder, acoustic encoder and diffusion decoder.
 
-Encoding follows the official computation per clip (padding, per-clip mean removal, 10.24 s
-segments, padding mask, token trimming), but every 10.24 s segment of every clip of a call
-goes through AudioMAE and the LSTM together, in batches of ``batch_size`` segments.
-Decoding (:class:`codec.decoder.DiffusionDecoder`) likewise samples every 10.24 s window of
-every clip of a call together, in batches of ``batch_size`` windows.
+Encoding (:mod:`codec.encoding`) follows the official computation per clip, but every 10.24 s
+segment of every clip of a call goes through AudioMAE and the LSTM together, in batches of
+``batch_size`` segments. Decoding (:class:`codec.decoder.DiffusionDecoder`) likewise samples
+every 10.24 s window of every clip of a call together, in batches of ``batch_size`` windows.
+This module holds the class: its public contract, construction and checkpoint loading.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,35 +34,22 @@ from codec.checkpoints import (
     save_native,
 )
 from codec.config import TINY_RANDOM, SemantiCodecConfig
-from codec.convert.encoder import check_state_dict, convert_official_encoder
-from codec.fbank import kaldi_fbank
+from codec.convert.encoder import convert_official_encoder
+from codec.convert.state_dict import check_state_dict
+from codec.encoding import (
+    SegmentEncoding,
+    encode_clips,
+    encode_segments,
+    fbank_segments,
+    group_clips,
+    pad_tokens,
+    valid_token_frames,
+)
 from codec.outputs import DecodeOutput, EncodeOutput
-from codec.semantic import SemanticQuantizer, stack_patches
+from codec.sampling import DecodeSettings, decode_settings
+from codec.semantic import SemanticQuantizer
 
 logger = logging.getLogger(__name__)
-
-_EMPTY_FRAME_STD = 1e-7  # official threshold for "padding" fbank frames
-
-
-@dataclass
-class SegmentEncoding:
-    """Per-segment encoder results (N segments of 10.24 s, P token frames each).
-
-    semantic:  LongTensor[N, P]
-    acoustic:  LongTensor[N, P]
-    valid_frames: LongTensor[N]; token frames before the segment's padding cutoff.
-    mae_features: FloatTensor[N, 513, mae_dim] (cls first), only with ``return_intermediates``.
-    stacked:   FloatTensor[N, P, D], only with ``return_intermediates``.
-    pre_quant: FloatTensor[N, P, D] (acoustic VQ input), only with ``return_intermediates``.
-    """
-
-    semantic: torch.Tensor
-    acoustic: torch.Tensor
-    valid_frames: torch.Tensor
-    mae_features: torch.Tensor | None = None
-    stacked: torch.Tensor | None = None
-    pre_quant: torch.Tensor | None = None
-
 
 class SemantiCodec(nn.Module):
     """16 kHz audio <-> (semantic, acoustic) token frames.
@@ -149,16 +135,16 @@ class SemantiCodec(nn.Module):
             check_waveform(clip, name=f"audio[{i}] (at 16 kHz)", min_samples=self.config.win_length)
             prepared.append(clip)
         per_clip = [None] * len(prepared)
-        groups = list(self._group_clips(prepared, batch_size))
+        groups = list(group_clips(prepared, batch_size, self.config))
         iterator = groups
         if progress:
             from tqdm.auto import tqdm
 
             iterator = tqdm(groups, desc="encode", unit="batch")
         for group in iterator:
-            for index, tokens in zip(group, self._encode_group([prepared[i] for i in group], batch_size)):
+            for index, tokens in zip(group, encode_clips(self, [prepared[i] for i in group], batch_size)):
                 per_clip[index] = tokens
-        return _pad_tokens(per_clip)
+        return pad_tokens(per_clip)
 
     @torch.inference_mode()
     def encode_file(
@@ -184,54 +170,12 @@ class SemantiCodec(nn.Module):
             clips.append(resample(wave, rate, self.config.sample_rate))
         return self.encode(clips, self.config.sample_rate, batch_size=batch_size, progress=progress)
 
-    def _group_clips(self, clips: list[torch.Tensor], batch_size: int) -> Iterator[list[int]]:
-        """Consecutive clips whose segments fill at most ``batch_size`` (one clip at least)."""
-        group: list[int] = []
-        used = 0
-        for i, clip in enumerate(clips):
-            n = self._num_segments(clip.numel())
-            if group and used + n > batch_size:
-                yield group
-                group, used = [], 0
-            group.append(i)
-            used += n
-        if group:
-            yield group
-
-    def _num_segments(self, num_samples: int) -> int:
-        # The official front end always appends zeros, a whole segment when the length is
-        # already a multiple of 10.24 s.
-        return num_samples // self.config.segment_samples + 1
-
-    def _encode_group(self, clips: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
-        cfg = self.config
-        fbank, segments = self.fbank_segments(clips)
-        enc = self.encode_fbank(fbank, batch_size=batch_size)
-        out = []
-        start = 0
-        for clip, n_seg in zip(clips, segments):
-            sem = enc.semantic[start : start + n_seg].reshape(-1)
-            aco = enc.acoustic[start : start + n_seg].reshape(-1)
-            start += n_seg
-            n = cfg.num_frames(clip.numel())
-            out.append(torch.stack([sem[:n], aco[:n]], dim=-1))
-        return out
-
     def fbank_segments(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
         """16 kHz clips -> (normalised fbank of all segments [sum S_b, 1024, 128], [S_b]).
 
         Each clip is padded as the official front end does and gets its own mean removed.
         """
-        cfg = self.config
-        segments = [self._num_segments(c.numel()) for c in clips]
-        padded_len = [s * cfg.segment_samples for s in segments]
-        waves = torch.zeros(len(clips), max(padded_len), device=self.device)
-        for i, clip in enumerate(clips):
-            waves[i, : clip.numel()] = clip.to(self.device)
-        lengths = torch.tensor(padded_len, device=self.device)
-        fbank = kaldi_fbank(waves, lengths, cfg, num_frames=max(segments) * cfg.segment_frames)
-        fbank = fbank.reshape(len(clips), max(segments), cfg.segment_frames, cfg.n_mels)
-        return torch.cat([fbank[i, :s] for i, s in enumerate(segments)]), segments
+        return fbank_segments(clips, self.config, self.device)
 
     @torch.inference_mode()
     def encode_fbank(
@@ -243,28 +187,10 @@ class SemantiCodec(nn.Module):
             raise ValueError(
                 f"fbank must be [segments, {cfg.segment_frames}, {cfg.n_mels}], got {tuple(fbank.shape)}."
             )
-        parts = [
-            self._encode_segments(fbank[i : i + batch_size].to(self.device), return_intermediates)
+        return SegmentEncoding.concatenate([
+            encode_segments(self, fbank[i : i + batch_size].to(self.device), return_intermediates)
             for i in range(0, fbank.shape[0], batch_size)
-        ]
-        fields = {}
-        for name in SegmentEncoding.__dataclass_fields__:
-            values = [getattr(p, name) for p in parts]
-            fields[name] = None if values[0] is None else torch.cat(values)
-        return SegmentEncoding(**fields)
-
-    def _encode_segments(self, fbank: torch.Tensor, keep: bool) -> SegmentEncoding:
-        cfg = self.config
-        valid = self.valid_token_frames(fbank)
-        features = self.audiomae(fbank)
-        stacked = stack_patches(features, cfg)
-        semantic = self.semantic.quantize(stacked)
-        lstm_in = torch.cat([stacked, self.semantic.embed(semantic).to(stacked.dtype)], dim=-1)
-        pre_quant = self.acoustic(lstm_in, valid)
-        acoustic = self.acoustic.quantize(pre_quant)
-        if not keep:
-            return SegmentEncoding(semantic, acoustic, valid)
-        return SegmentEncoding(semantic, acoustic, valid, features.float(), stacked.float(), pre_quant.float())
+        ])
 
     def valid_token_frames(self, fbank: torch.Tensor) -> torch.Tensor:
         """Token frames before each segment's padding cutoff, as the official mask computes it.
@@ -272,12 +198,7 @@ class SemantiCodec(nn.Module):
         Frames whose std over mel bins is <= 1e-7 are empty; the cutoff is after the last
         non-empty frame; token frames from ceil(P * cutoff / 1024) on are padding.
         """
-        cfg = self.config
-        nonempty = fbank.float().std(dim=-1) > _EMPTY_FRAME_STD  # [N, 1024]
-        position = torch.arange(1, fbank.shape[1] + 1, device=fbank.device)
-        last = (position * nonempty).amax(dim=-1)  # 0 when every frame is empty
-        P = cfg.tokens_per_segment
-        return torch.div(P * last + fbank.shape[1] - 1, fbank.shape[1], rounding_mode="floor")
+        return valid_token_frames(fbank, self.config)
 
     # ----- decoding ----------------------------------------------------------------------
     @torch.inference_mode()
@@ -285,11 +206,12 @@ class SemantiCodec(nn.Module):
         self,
         tokens: torch.Tensor | EncodeOutput,
         lengths: torch.Tensor | Sequence[int] | None = None,
+        settings: DecodeSettings | None = None,
         *,
-        steps: int = 50,
-        sampler: str = "ddim",
+        steps: int | None = None,
+        sampler: str | None = None,
         cfg_scale: float | None = None,
-        eta: float = 1.0,
+        eta: float | None = None,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 8,
@@ -299,15 +221,18 @@ class SemantiCodec(nn.Module):
 
         tokens: LongTensor[B, T, 2] (``[..., 0]`` semantic, ``[..., 1]`` acoustic ids) or an
             EncodeOutput (its lengths are used). lengths: valid frames per clip (default T).
-        steps / sampler: "ddim" (official; stochastic with ``eta``, official eta = 1) or
-            "dpmsolver++" (deterministic, good with 10-25 steps). cfg_scale: guidance scale, by
-            default the variant's ``config.cfg_scale`` (official 2.0).
+        settings: :class:`codec.sampling.DecodeSettings`, default ``DecodeSettings()``: the official
+            DDIM (stochastic with ``eta``, official eta = 1), 50 steps, the variant's
+            ``config.cfg_scale`` (official 2.0). "dpmsolver++" is deterministic, good with 10-25 steps.
+        steps / sampler / cfg_scale / eta: replace that field of ``settings`` when given (not None);
+            an invalid value raises DecodeSettings' ValueError / TypeError.
         generator: seeds the sampler's Gaussian draws (window by window, so results do not
             depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
             for DDIM (1 draw for DPM-Solver++), windows ordered clip by clip.
         batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
+        settings = decode_settings(settings, steps=steps, sampler=sampler, cfg_scale=cfg_scale, eta=eta)
         if self.decoder is None:
             raise RuntimeError(
                 "this codec has no decoder (built encode-only); load it with from_pretrained(..., "
@@ -323,10 +248,7 @@ class SemantiCodec(nn.Module):
             self.acoustic.codebook,
             self.semantic.centroids,
             lengths,
-            steps=steps,
-            sampler=sampler,
-            cfg_scale=cfg_scale,
-            eta=eta,
+            settings,
             generator=generator,
             noise=noise,
             batch_size=batch_size,
@@ -442,15 +364,9 @@ class SemantiCodec(nn.Module):
         # them randomly only to overwrite them would cost seconds and a second copy in memory.
         with torch.device("meta"):
             model = cls(config, with_decoder=any(k.startswith("decoder.") for k in state))
-        check_state_dict(model.state_dict(), state, what)
+        check_state_dict(model.state_dict(), state, what,
+                         hint="Check that token_rate / semantic_vocab_size match the checkpoint.")
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
         model.audiomae.requires_grad_(False)
         return model.eval()
 
-
-def _pad_tokens(per_clip: list[torch.Tensor]) -> EncodeOutput:
-    lengths = torch.tensor([t.shape[0] for t in per_clip], dtype=torch.long)
-    tokens = torch.zeros(len(per_clip), int(lengths.max()), 2, dtype=torch.long, device=per_clip[0].device)
-    for i, t in enumerate(per_clip):
-        tokens[i, : t.shape[0]] = t
-    return EncodeOutput(tokens=tokens, lengths=lengths)

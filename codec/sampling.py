@@ -20,6 +20,7 @@ fewer-step option; it is deterministic given x_T (it draws no noise after x_T).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,20 @@ class DecodeSettings:
                 raise ValueError(f"{name} must be a finite number, got {value!r}.")
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}.")
+
+
+def decode_settings(settings: DecodeSettings | None = None, **changes: Any) -> DecodeSettings:
+    """``settings`` (default ``DecodeSettings()``) with the fields in ``changes`` that are not None
+    replaced; the result validates itself, so a bad value raises DecodeSettings' error."""
+    if settings is None:
+        settings = DecodeSettings()
+    elif not isinstance(settings, DecodeSettings):
+        raise TypeError(f"settings must be a codec.sampling.DecodeSettings, got {type(settings).__name__}.")
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(DecodeSettings)})
+    if unknown:
+        raise TypeError(f"{unknown} are not decode settings; DecodeSettings has sampler, steps, cfg_scale, eta.")
+    given = {name: value for name, value in changes.items() if value is not None}
+    return dataclasses.replace(settings, **given) if given else settings
 
 
 def official_betas(config: SemantiCodecConfig) -> torch.Tensor:

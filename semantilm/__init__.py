@@ -28,12 +28,12 @@ _EXPORTS = {
     "load_lm": "models.lm",
     "encode_audio_dataset": "data.tokenize",
     "encode_audio_stream": "data.tokenize",
-    "AudioLMCollator": "data.tokenize",
+    "AudioLMCollator": "data.collator",
     "TrainConfig": "training.trainer",
     "train_lm": "training.trainer",
-    "AudioTokenConstraintLogitsProcessor": "generation.generate",
-    "ClassifierFreeGuidanceLogitsProcessor": "generation.generate",
-    "AudioGenerationOutput": "generation.generate",
+    "AudioTokenConstraintLogitsProcessor": "generation.processors",
+    "ClassifierFreeGuidanceLogitsProcessor": "generation.processors",
+    "AudioGenerationOutput": "generation.outputs",
     "generate_audio": "generation.generate",
     "continue_audio": "generation.generate",
     "load_codec": "codec_api",
@@ -75,13 +75,13 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.codec_api import AudioCodec, load_codec
-    from semantilm.data.tokenize import AudioLMCollator, encode_audio_dataset, encode_audio_stream
-    from semantilm.generation.generate import (
-        AudioGenerationOutput,
+    from semantilm.data.collator import AudioLMCollator
+    from semantilm.data.tokenize import encode_audio_dataset, encode_audio_stream
+    from semantilm.generation.generate import continue_audio, generate_audio
+    from semantilm.generation.outputs import AudioGenerationOutput
+    from semantilm.generation.processors import (
         AudioTokenConstraintLogitsProcessor,
         ClassifierFreeGuidanceLogitsProcessor,
-        continue_audio,
-        generate_audio,
     )
     from semantilm.models.hub import push_to_hub
     from semantilm.models.lm import (

@@ -158,6 +158,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     import soundfile as sf
     import torch
 
+    from codec import DecodeSettings
     from codec.eval.quality import held_out_tones
     from semantilm.codec_api import load_codec
     from semantilm.eval.adherence import prompt_adherence
@@ -188,8 +189,8 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     generated = generate_audio(
         lm.model, lm.tokenizer, codec, prompts, seconds=config.seconds, guidance_scale=config.guidance_scale,
         top_k=config.top_k, seed=config.seed, batch_size=len(asked),
-        decode_kwargs={"steps": config.decode_steps, "sampler": "dpmsolver++",
-                       "generator": torch.Generator().manual_seed(config.seed)},
+        decode=DecodeSettings(sampler="dpmsolver++", steps=config.decode_steps),
+        generator=torch.Generator().manual_seed(config.seed),
     )
     timings["generate + decode"] = time.perf_counter() - t0
 

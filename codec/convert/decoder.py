@@ -9,14 +9,15 @@ The official ``decoder.ckpt`` is the ``state_dict()`` of the LDM ``LatentDiffusi
 * ``model_ema.*``, ``logvar``, the DDPM schedule buffers: not used at inference
   (:data:`ALLOWED_UNUSED`; the schedule is recomputed by :mod:`codec.sampling`).
 
-One pure function per submodule, explicit renames, and :func:`check_state_dict` that raises a
-``ValueError`` listing every missing, unexpected or mis-shaped key. Nothing is guessed.
+One pure function per submodule and explicit renames; an official key that no rename consumes
+raises a ``ValueError`` naming it. Nothing is guessed. The converted tensors are checked against
+the model by :func:`codec.convert.state_dict.check_state_dict`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -280,25 +281,3 @@ def convert_official_decoder(
         out.update({f"{prefix}{name}.{k}": v for k, v in sd.items()})
     out[f"{prefix}scale_factor"] = torch.tensor(parts.scale_factor, dtype=torch.float32)
     return out
-
-
-def check_state_dict(name: str, converted: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
-    """Raise ValueError listing missing, unexpected and mis-shaped keys of ``converted``."""
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    shapes = sorted(
-        f"{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(converted) & set(expected)
-        if converted[k].shape != expected[k].shape
-    )
-    if missing or unexpected or shapes:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
-            if items:
-                parts.append(f"{label} ({len(items)}): {_head(items)}")
-        raise ValueError(f"{name} weights do not match the model: " + "; ".join(parts))
-
-
-def _head(items: Iterable[str], n: int = 10) -> str:
-    items = list(items)
-    return ", ".join(items[:n]) + (" ..." if len(items) > n else "")

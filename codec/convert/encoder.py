@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from codec.config import SemantiCodecConfig
+from codec.convert.state_dict import CheckpointMismatchError
 
 # (official prefix, our prefix); first match wins.
 ENCODER_RENAMES: tuple[tuple[str, str], ...] = (
@@ -30,10 +31,6 @@ ENCODER_UNUSED = (
 )
 
 ACOUSTIC_CODEBOOK_KEY = "quantizer._codebook.embed"
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model: lists missing, unexpected and mis-shaped keys."""
 
 
 def _rename(key: str) -> str | None:
@@ -84,28 +81,3 @@ def convert_official_encoder(
         )
     out["semantic.centroids"] = centroids.float()
     return out
-
-
-def check_state_dict(
-    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], what: str
-) -> None:
-    """Raise CheckpointMismatchError unless ``given`` has exactly the keys and shapes of ``expected``."""
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    shapes = sorted(
-        f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(given)
-        if tuple(given[k].shape) != tuple(expected[k].shape)
-    )
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {missing[:20]}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {unexpected[:20]}")
-        if shapes:
-            parts.append(f"shape mismatches ({len(shapes)}): {shapes[:20]}")
-        raise CheckpointMismatchError(
-            f"{what} does not match the model; " + "; ".join(parts)
-            + ". Check that token_rate / semantic_vocab_size match the checkpoint."
-        )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from codec.model import SemantiCodec
+    from codec.sampling import DecodeSettings
 
 __all__ = ["METRICS", "ClipScores", "CodecEvaluation", "evaluate_codec", "file_clips", "dataset_clips", "codec_bitrate"]
 
@@ -164,12 +165,19 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
     }
 
 
+def _settings_record(settings: DecodeSettings) -> dict[str, Any]:
+    """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used)."""
+    return {k: v for k, v in asdict(settings).items() if v is not None}
+
+
 def evaluate_codec(
     codec: SemantiCodec,
     clips: Iterable[tuple[str, torch.Tensor, int]],
     metrics: Sequence[str] = tuple(METRICS),
     batch_size: int = 8,
-    decode_kwargs: dict[str, Any] | None = None,
+    settings: DecodeSettings | None = None,
+    *,
+    generator: torch.Generator | None = None,
 ) -> CodecEvaluation:
     """Encode and decode every clip with ``codec`` and score the reconstruction against the input.
 
@@ -177,12 +185,14 @@ def evaluate_codec(
              :func:`file_clips` or :func:`dataset_clips`; resampled to the codec's rate.
     metrics: names from ``METRICS``; optional ones whose package is missing are listed in
              ``unavailable`` with the reason instead of failing.
-    decode_kwargs: passed to ``codec.decode`` (steps, sampler, generator, ...).
+    settings: how ``codec.decode`` samples (default ``DecodeSettings()``); generator: seeds its draws.
     The reconstruction is trimmed to the input's length (the codec pads to whole frames).
     """
     from codec.audio import check_waveform, resample
     from codec.eval.metrics import metric_unavailable
+    from codec.sampling import decode_settings
 
+    settings = decode_settings(settings)
     missing = [name for name in ("encode", "decode", "sample_rate", "frame_rate") if not hasattr(codec, name)]
     if missing:
         raise TypeError(f"codec={type(codec).__name__} cannot be evaluated: it has no {missing}.")
@@ -202,7 +212,7 @@ def evaluate_codec(
 
     def flush(batch: list[tuple[str, torch.Tensor]]) -> None:
         encoded = codec.encode([w for _, w in batch], rate)
-        decoded = codec.decode(encoded.tokens, encoded.lengths, **(decode_kwargs or {}))
+        decoded = codec.decode(encoded.tokens, encoded.lengths, settings=settings, generator=generator)
         for (name, ref), audio, n in zip(batch, decoded.audio, decoded.lengths.tolist()):
             length = min(ref.numel(), int(n))
             ref, est = ref[:length].to(audio.device), audio[:length].float()
@@ -225,5 +235,5 @@ def evaluate_codec(
         flush(batch)
     if not results:
         raise ValueError("no clips to evaluate; pass at least one audio file or dataset row.")
-    settings = {k: v for k, v in (decode_kwargs or {}).items() if isinstance(v, (int, float, str))}
-    return CodecEvaluation(str(codec.variant), codec_bitrate(codec), rate, running, unavailable, results, settings)
+    return CodecEvaluation(str(codec.variant), codec_bitrate(codec), rate, running, unavailable, results,
+                           _settings_record(settings))

@@ -5,7 +5,7 @@ Small torch functions, each taking ``reference`` and ``estimate`` of equal shape
 batch):
 
 * :func:`mel_distance` -- mean L1 distance of the decoder's 64-bin log-mel (the mel the
-  codec's VAE and vocoder work on, :mod:`codec.training.mel`); lower is better.
+  codec's VAE and vocoder work on, :mod:`codec.mel`); lower is better.
 * :func:`multi_resolution_stft_distance` -- spectral convergence + mean L1 of the log
   magnitude, averaged over three STFT resolutions (the Parallel WaveGAN set); lower is better.
 * :func:`si_sdr` -- scale-invariant signal-to-distortion ratio in dB; higher is better.
@@ -92,7 +92,7 @@ def _out(values: torch.Tensor, single: bool) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def _mel_filters(sample_rate: int, n_mels: int, n_fft: int) -> torch.Tensor:
-    from codec.training.mel import MelConfig, slaney_mel_filters
+    from codec.mel import MelConfig, slaney_mel_filters
 
     return slaney_mel_filters(n_mels, n_fft, sample_rate, MelConfig.f_min, min(MelConfig.f_max, sample_rate / 2))
 
@@ -100,10 +100,10 @@ def _mel_filters(sample_rate: int, n_mels: int, n_fft: int) -> torch.Tensor:
 def log_mel(wave: torch.Tensor, sample_rate: int = 16000, n_mels: int = 64) -> torch.Tensor:
     """[B, N] waveforms -> [B, frames, n_mels] natural-log mel magnitudes (the decoder's mel settings).
 
-    Same STFT, filters and floor as :class:`codec.training.mel.LogMelFrontEnd`, but for any
+    Same STFT, filters and floor as :class:`codec.mel.LogMelFrontEnd`, but for any
     length (no padding or cutting to a 10.24 s window).
     """
-    from codec.training.mel import MelConfig, log_mel_frames
+    from codec.mel import MelConfig, log_mel_frames
 
     m = MelConfig()
     x = wave.float()

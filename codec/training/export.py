@@ -5,13 +5,12 @@ The export is a ``save_pretrained`` folder whose floating tensors are stored in 
 casts them back to float32), so the tiny codec fits in the package (``codec/pretrained/tiny``).
 Each stage's summary comes from its output dir: ``history.jsonl`` (written by
 :func:`codec.training.trainer.train_stage` and the semantic stage: step, wall time, losses) and
-``recipe.yaml`` (the stage); without a history (a run older than that file) the steps come from
-its checkpoints and the last loss and time from the tqdm log ``<output_dir>.log`` when there is one.
+``recipe.yaml`` (the stage); a stage dir without a history reports only the step of its newest
+complete checkpoint.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ def summarize_stage(output_dir: str | Path, last: int = LAST_STEPS) -> StageSumm
     """The summary of a finished (or running) stage from what it wrote into ``output_dir``."""
     import yaml
 
-    from codec.training.trainer import latest_checkpoint, read_history
+    from codec.training.history import latest_checkpoint, read_history
 
     out = Path(output_dir)
     if not out.is_dir():
@@ -58,26 +57,7 @@ def summarize_stage(output_dir: str | Path, last: int = LAST_STEPS) -> StageSumm
     checkpoint = latest_checkpoint(out)
     summary.steps = int(checkpoint.name.split("-")[-1]) if checkpoint is not None else None
     summary.source = "checkpoints"
-    log = out.parent / f"{out.name}.log"
-    if log.is_file():
-        summary.source = f"checkpoints + {log.name} (no history.jsonl)"
-        _from_tqdm_log(log.read_text(errors="replace"), summary)
     return summary
-
-
-def _from_tqdm_log(text: str, summary: StageSummary) -> None:
-    """Last step, elapsed time and loss of a tqdm progress log (runs without history.jsonl)."""
-    bars = re.findall(r"(\d+)/\d+ \[([\d:]+)<", text)
-    if bars:
-        step, elapsed = bars[-1]
-        summary.steps = max(summary.steps or 0, int(step))
-        seconds = 0
-        for part in elapsed.split(":"):
-            seconds = seconds * 60 + int(part)
-        summary.wall_s = float(seconds)
-    losses = re.findall(r"loss=([-+0-9.eE]+|nan|inf)", text)
-    if losses:
-        summary.losses = {"loss (last step)": float(losses[-1])}
 
 
 def _duration(seconds: float | None) -> str:

@@ -10,7 +10,7 @@ One step on a batch of 16 kHz windows (one 10.24 s window per clip, shorter clip
    the clip's token count set to -1 (exactly what :class:`codec.decoder.DiffusionDecoder`
    builds at inference); with probability ``p_uncond`` per clip the features are zeroed
    (PE kept), the unconditional context of classifier-free guidance;
-4. target: VAE latent of the clip's 64-bin log-mel (:mod:`codec.training.mel`) times
+4. target: VAE latent of the clip's 64-bin log-mel (:mod:`codec.mel`) times
    ``scale_factor`` (the decoder divides by it before the VAE decoder); frozen VAE;
 5. v-prediction loss: ``t ~ U{0..999}``, ``x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e``,
    ``v = sqrt(a_t) e - sqrt(1 - a_t) x_0`` on the official scaled-linear schedule
@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from codec.fbank import kaldi_fbank
+from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.sampling import official_alphas_cumprod
 from codec.semantic import stack_patches
-from codec.training.mel import LogMelFrontEnd, MelConfig
 from codec.training.vq import EMAVectorQuantizer
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class CodecLosses:
     """Losses (scalar tensors; ``total`` has the graph) and acoustic-codebook statistics.
 
     codebook_usage: fraction of acoustic codes chosen in the batch; codebook_perplexity:
-    exp(entropy) of the batch's code histogram; reseeded_codes: dead codes re-seeded now.
+    exp(entropy) of the batch's code histogram; reseeded_codes: dead codes re-seeded in this step.
     """
 
     total: torch.Tensor

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 from codec.checkpoints import CONFIG_NAME, is_native_folder, load_native
-from codec.convert.decoder import check_state_dict
+from codec.convert.state_dict import check_state_dict
 from codec.model import SemantiCodec
 
 __all__ = ["adopt_vocoder", "load_decoder_part", "replace_config", "resolve_codec_folder"]
@@ -47,11 +47,9 @@ def load_decoder_part(codec: SemantiCodec, source: str | Path, part: Literal["va
     prefix = f"decoder.{part}."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     module = getattr(codec.decoder, part)
-    try:
-        check_state_dict(f"{part} from {str(folder)!r}", weights, module.state_dict())
-    except ValueError as err:
-        raise ValueError(f"{err}. The {part} sizes of the codec being trained must equal those of the "
-                         f"{part} stage (codec.tiny_sizes / the codec's config).") from None
+    check_state_dict(module.state_dict(), weights, f"{part} from {str(folder)!r}",
+                     hint=f"The {part} sizes of the codec being trained must equal those of the {part} stage "
+                          "(codec.tiny_sizes / the codec's config).")
     module.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
     if part == "vae":
         if "decoder.scale_factor" not in state:

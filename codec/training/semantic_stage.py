@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from codec.training.history import HistoryLog
 from codec.training.kmeans import (
     KMeansConfig,
     fit_kmeans,
@@ -24,7 +25,6 @@ from codec.training.kmeans import (
     semantic_features,
     set_semantic_centroids,
 )
-from codec.training.trainer import HistoryLog
 from codec.training.windows import ClipWindows
 
 __all__ = ["SemanticStageConfig", "SemanticStageResult", "window_clips", "collect_features", "fit_semantic_stage"]

@@ -32,16 +32,14 @@ What it does, in every process of ``accelerate launch`` (or in-process):
   newest complete checkpoint.
 * tqdm progress on the main process; the averaged loss dict is logged with :mod:`logging` and,
   when tensorboard is installed, through the Accelerator's tensorboard tracker; every step's
-  losses also go to ``<output_dir>/history.jsonl`` (:func:`read_history`), with the wall time.
+  losses also go to ``<output_dir>/history.jsonl`` (:func:`codec.training.history.read_history`), with the wall time.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -49,6 +47,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from codec.training.history import CHECKPOINT_DONE, HistoryLog, latest_checkpoint
 from codec.training.windows import ClipWindows, EpochWindows, collate_windows
 
 __all__ = [
@@ -56,19 +55,9 @@ __all__ = [
     "CodecTrainResult",
     "TrainingStage",
     "train_stage",
-    "train_codec",
-    "latest_checkpoint",
-    "read_history",
-    "HistoryLog",
-    "CHECKPOINT_DONE",
-    "HISTORY_FILE",
 ]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_DONE = "checkpoint_complete"  # written last into a checkpoint folder
-HISTORY_FILE = "history.jsonl"  # one JSON object per optimiser step: step, wall_s, averaged losses, lr
-
 
 @dataclass
 class CodecTrainArgs:
@@ -151,54 +140,6 @@ class _StepCounter:
         self.step = int(state["step"])
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """Newest complete ``checkpoints/checkpoint-N`` folder under ``output_dir``, if any."""
-    root = Path(output_dir) / "checkpoints"
-    done = [p for p in root.glob("checkpoint-*") if (p / CHECKPOINT_DONE).is_file() and p.name[11:].isdigit()]
-    return max(done, key=lambda p: int(p.name[11:]), default=None)
-
-
-def read_history(output_dir: str | Path) -> list[dict[str, float]]:
-    """The records of ``<output_dir>/history.jsonl`` (empty when there is none); a line cut off
-    by a killed run is skipped."""
-    path = Path(output_dir) / HISTORY_FILE
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "step" in record:
-            records.append(record)
-    return records
-
-
-class HistoryLog:
-    """Appends ``{"step", "wall_s", **logs}`` lines to ``<output_dir>/history.jsonl``.
-
-    Records after ``resume_step`` (from a run that stopped after its last checkpoint) are dropped;
-    ``wall_s`` goes on from the last kept record, so it counts the time of every run. ``enabled``
-    False (processes other than the main one) writes nothing.
-    """
-
-    def __init__(self, output_dir: str | Path, resume_step: int, enabled: bool = True) -> None:
-        self.path, self.enabled, self.offset = Path(output_dir) / HISTORY_FILE, enabled, 0.0
-        if enabled:
-            kept = [r for r in read_history(output_dir) if r["step"] <= resume_step]
-            self.offset = float(kept[-1].get("wall_s", 0.0)) if kept else 0.0
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self.start = time.monotonic()
-
-    def append(self, step: int, logs: dict[str, float]) -> None:
-        if self.enabled:
-            wall = round(self.offset + time.monotonic() - self.start, 3)
-            with self.path.open("a") as f:
-                f.write(json.dumps({"step": step, "wall_s": wall, **logs}) + "\n")
-
-
 def _micro_batch_seed(seed: int, micro: int, rank: int) -> int:
     return (seed * 1_000_003 + micro * 1_009 + rank) % (2**63)
 
@@ -229,28 +170,46 @@ def _check_stage(stage: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
     return phases
 
 
-def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
-                resume: bool = True) -> CodecTrainResult:
-    """Train ``stage`` for ``args.max_steps`` optimiser steps (see the module docstring).
-
-    windows: the corpus and window length (``windows.window_samples`` must fit the codec's segment).
-    resume: continue from the newest complete checkpoint in ``args.output_dir`` when there is one.
-    """
-    from accelerate import Accelerator
-    from accelerate.data_loader import prepare_data_loader
-    from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
-    phases = _check_stage(stage)
-    name = getattr(stage, "stage_name", "codec")
+def _check_setup(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs) -> None:
     seg = stage.codec.config.segment_samples
     if windows.window_samples > seg:
         raise ValueError(f"window of {windows.window_samples} samples exceeds the codec's segment of {seg}.")
-    output_dir = Path(args.output_dir)
     if args.mixed_precision != "no" and (args.use_cpu or not torch.cuda.is_available()):
         # CPU autocast runs the acoustic LSTM through oneDNN, which rejects bf16 LSTMs on many CPUs.
         raise ValueError(f"train.mixed_precision={args.mixed_precision!r} needs a GPU; use 'no' on the CPU.")
+
+
+def _lr_schedule(args: CodecTrainArgs) -> Callable[[int], float]:
+    """LR factor after ``step`` optimiser steps: linear warm-up, constant, linear decay at the end."""
+    warmup, decay, total = args.warmup_steps, args.decay_steps, args.max_steps
+
+    def lr_factor(step: int) -> float:
+        factor = min(1.0, (step + 1) / (warmup + 1))
+        return factor * min(1.0, (total - step) / decay) if decay else factor
+
+    return lr_factor
+
+
+@dataclass
+class _Run:
+    """What the loop of :func:`train_stage` works with, once Accelerate has prepared it."""
+
+    accelerator: Any
+    model: nn.Module
+    phases: list[tuple[str, list[nn.Parameter]]]
+    optimizers: list[torch.optim.Optimizer]
+    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    counter: _StepCounter
+    tensorboard: bool
+
+
+def _prepare(stage: nn.Module, phases: list[tuple[str, list[nn.Parameter]]], windows: ClipWindows,
+             args: CodecTrainArgs, name: str, resume: bool) -> _Run:
+    """The Accelerator, one AdamW + LambdaLR per phase, the step counter; resumed when asked."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, set_seed
+
+    output_dir = Path(args.output_dir)
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -267,99 +226,131 @@ def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
         raise ValueError(f"the corpus has {len(windows)} clips; one batch over all processes needs {per_step}.")
     if tensorboard:
         accelerator.init_trackers(name)
-
-    warmup, decay, total = args.warmup_steps, args.decay_steps, args.max_steps
-
-    def lr_factor(step: int) -> float:  # step: optimiser steps done
-        factor = min(1.0, (step + 1) / (warmup + 1))
-        return factor * min(1.0, (total - step) / decay) if decay else factor
-
     optimizers, schedulers = [], []
     for _, params in phases:
         opt = torch.optim.AdamW(params, lr=args.learning_rate, betas=tuple(args.adam_betas),
                                 weight_decay=args.weight_decay)
         optimizers.append(opt)
-        schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, lr_factor))
+        schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, _lr_schedule(args)))
     counter = _StepCounter()
     model, *optimizers = accelerator.prepare(stage, *optimizers)
     accelerator.register_for_checkpointing(*schedulers, counter)  # stepped once per optimiser step, by us
-
     if resume and (last := latest_checkpoint(output_dir)) is not None:
         accelerator.load_state(str(last))
         logger.info("resumed from %s at step %d", last, counter.step)
+    return _Run(accelerator, model, phases, optimizers, schedulers, counter, tensorboard)
 
-    def loader(epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        dl = DataLoader(EpochWindows(windows, epoch), batch_size=args.batch_size, shuffle=False,
-                        drop_last=True, collate_fn=collate_windows)
-        # The module-level function, not Accelerator.prepare_data_loader: that one registers every
-        # epoch's loader with the Accelerator, and save_state would then write a sampler file for each.
-        return prepare_data_loader(dl, device=accelerator.device, num_processes=accelerator.num_processes,
-                                   process_index=accelerator.process_index, put_on_device=True, rng_types=[])
 
-    per_epoch = len(windows) // per_step
-    accum = args.gradient_accumulation_steps
-    micro = counter.step * accum
-    result = CodecTrainResult(output_dir, counter.step)
-    history = HistoryLog(output_dir, counter.step, enabled=accelerator.is_main_process)
+def _epoch_batches(windows: ClipWindows, args: CodecTrainArgs, accelerator: Any,
+                   epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    from accelerate.data_loader import prepare_data_loader
+    from torch.utils.data import DataLoader
+
+    dl = DataLoader(EpochWindows(windows, epoch), batch_size=args.batch_size, shuffle=False,
+                    drop_last=True, collate_fn=collate_windows)
+    # The module-level function, not Accelerator.prepare_data_loader: that one registers every
+    # epoch's loader with the Accelerator, and save_state would then write a sampler file for each.
+    return prepare_data_loader(dl, device=accelerator.device, num_processes=accelerator.num_processes,
+                               process_index=accelerator.process_index, put_on_device=True, rng_types=[])
+
+
+def _micro_batch(run: _Run, waves: torch.Tensor, lengths: torch.Tensor, args: CodecTrainArgs, micro: int,
+                 sums: dict[str, float]) -> None:
+    """Forward, backward and (at the end of an accumulation) update every phase on one micro-batch;
+    adds its losses (divided by the accumulation steps) to ``sums``."""
+    accelerator = run.accelerator
+    generator = torch.Generator(device=waves.device)
+    generator.manual_seed(_micro_batch_seed(args.seed, micro, accelerator.process_index))
+    carry: dict[str, torch.Tensor] = {}
+    with accelerator.accumulate(run.model):
+        for (phase, params), optimizer, scheduler in zip(run.phases, run.optimizers, run.schedulers):
+            with accelerator.autocast():
+                losses = run.model(waves, lengths, generator=generator, phase=phase, carry=carry)
+            accelerator.backward(losses.total)
+            if accelerator.sync_gradients and args.max_grad_norm is not None:
+                accelerator.clip_grad_norm_(params, args.max_grad_norm)
+            optimizer.step()
+            if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+                scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            carry = dict(getattr(losses, "carry", None) or {})
+            for k, v in losses.as_dict().items():
+                sums[k] = sums.get(k, 0.0) + v / args.gradient_accumulation_steps
+
+
+def _record_step(run: _Run, args: CodecTrainArgs, logs: dict[str, float], result: CodecTrainResult,
+                 history: HistoryLog, progress: Any) -> None:
+    """Log one optimiser step everywhere it goes, and checkpoint every ``save_steps``."""
+    step = run.counter.step
+    result.history.append((step, logs))
+    history.append(step, logs)
+    progress.update(1)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}")
+    if run.tensorboard:
+        run.accelerator.log(logs, step=step)
+    if step % args.logging_steps == 0:
+        logger.info("step %d: %s", step, {k: round(v, 5) for k, v in logs.items()})
+    if step % args.save_steps == 0 and step < args.max_steps:
+        _save(run.accelerator, run.model, Path(args.output_dir), step)
+
+
+def _train_loop(run: _Run, windows: ClipWindows, args: CodecTrainArgs, name: str, result: CodecTrainResult) -> None:
+    """Micro-batches until ``args.max_steps`` optimiser steps are done."""
+    from tqdm.auto import tqdm
+
+    accelerator, counter = run.accelerator, run.counter
+    per_epoch = len(windows) // (args.batch_size * accelerator.num_processes)
+    micro = counter.step * args.gradient_accumulation_steps
+    history = HistoryLog(args.output_dir, counter.step, enabled=accelerator.is_main_process)
     sums: dict[str, float] = {}
     progress = tqdm(total=args.max_steps, initial=counter.step, disable=not accelerator.is_main_process, desc=name)
-    model.train()
+    run.model.train()
     while counter.step < args.max_steps:
         epoch, skip = divmod(micro, per_epoch)
-        batches = loader(epoch)
+        batches = _epoch_batches(windows, args, accelerator, epoch)
         if skip:
             batches = accelerator.skip_first_batches(batches, skip)
         for waves, lengths in batches:
-            generator = torch.Generator(device=waves.device)
-            generator.manual_seed(_micro_batch_seed(args.seed, micro, accelerator.process_index))
-            carry: dict[str, torch.Tensor] = {}
-            with accelerator.accumulate(model):
-                for (phase, params), optimizer, scheduler in zip(phases, optimizers, schedulers):
-                    with accelerator.autocast():
-                        losses = model(waves, lengths, generator=generator, phase=phase, carry=carry)
-                    accelerator.backward(losses.total)
-                    if accelerator.sync_gradients and args.max_grad_norm is not None:
-                        accelerator.clip_grad_norm_(params, args.max_grad_norm)
-                    optimizer.step()
-                    if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
-                        scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    carry = dict(getattr(losses, "carry", None) or {})
-                    for k, v in losses.as_dict().items():
-                        sums[k] = sums.get(k, 0.0) + v / accum
+            _micro_batch(run, waves, lengths, args, micro, sums)
             micro += 1
             if not accelerator.sync_gradients:
                 continue
             counter.step += 1
-            logs, sums = {**sums, "lr": schedulers[0].get_last_lr()[0]}, {}
-            result.history.append((counter.step, logs))
-            history.append(counter.step, logs)
-            progress.update(1)
-            progress.set_postfix(loss=f"{logs['loss']:.4f}")
-            if tensorboard:
-                accelerator.log(logs, step=counter.step)
-            if counter.step % args.logging_steps == 0:
-                logger.info("step %d: %s", counter.step, {k: round(v, 5) for k, v in logs.items()})
-            if counter.step % args.save_steps == 0 and counter.step < args.max_steps:
-                _save(accelerator, model, output_dir, counter.step)
+            logs, sums = {**sums, "lr": run.schedulers[0].get_last_lr()[0]}, {}
+            _record_step(run, args, logs, result, history, progress)
             if counter.step >= args.max_steps:
                 break
     progress.close()
-    result.global_step = counter.step
-    unwrapped = accelerator.unwrap_model(model)
+
+
+def _finish(run: _Run, windows: ClipWindows, output_dir: Path) -> Path:
+    """The final checkpoint and ``<output_dir>/codec``; returns that folder."""
+    accelerator = run.accelerator
+    unwrapped = accelerator.unwrap_model(run.model)
     if callable(end := getattr(unwrapped, "on_train_end", None)):
         end(windows)  # every process: it may change buffers that the final checkpoint must hold
-    _save(accelerator, model, output_dir, counter.step)
+    _save(accelerator, run.model, output_dir, run.counter.step)
     codec_dir = output_dir / "codec"
     if accelerator.is_main_process:
         unwrapped.codec.save_pretrained(codec_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    result.codec_dir = codec_dir
-    return result
+    return codec_dir
 
 
-def train_codec(training_step: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
+def train_stage(stage: nn.Module, windows: ClipWindows, args: CodecTrainArgs, *,
                 resume: bool = True) -> CodecTrainResult:
-    """The acoustic-encoder + decoder stage (:class:`CodecTrainingStep`); same as :func:`train_stage`."""
-    return train_stage(training_step, windows, args, resume=resume)
+    """Train ``stage`` for ``args.max_steps`` optimiser steps (see the module docstring).
+
+    windows: the corpus and window length (``windows.window_samples`` must fit the codec's segment).
+    resume: continue from the newest complete checkpoint in ``args.output_dir`` when there is one.
+    """
+    phases = _check_stage(stage)
+    _check_setup(stage, windows, args)
+    name = getattr(stage, "stage_name", "codec")
+    run = _prepare(stage, phases, windows, args, name, resume)
+    result = CodecTrainResult(Path(args.output_dir), run.counter.step)
+    _train_loop(run, windows, args, name, result)
+    result.global_step = run.counter.step
+    result.codec_dir = _finish(run, windows, Path(args.output_dir))
+    return result

@@ -1,7 +1,7 @@
 """Training stage of the decoder's mel VAE (the LDM first stage, without its adversarial part).
 
 Per batch of 16 kHz windows: log-mel image ``x`` [B, 1, segment_frames, 64]
-(:mod:`codec.training.mel`, zero-padded clips included, as the decoder stage sees them) ->
+(:mod:`codec.mel`, zero-padded clips included, as the decoder stage sees them) ->
 diffusers ``AutoencoderKL`` posterior ``q(z|x)`` -> ``z`` drawn from it -> reconstruction ``x^``.
 
 loss = mean|x^ - x| (+ ``l2_weight`` * mean (x^ - x)^2) + ``kl_weight`` * KL(q(z|x) || N(0, I)) / P
@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.training.losses import check_windows
-from codec.training.mel import LogMelFrontEnd, MelConfig
 from codec.training.windows import ClipWindows, EpochWindows, collate_windows
 
 __all__ = ["VAETrainingConfig", "VAELosses", "VAETrainingStep", "latent_scale"]

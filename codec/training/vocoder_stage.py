@@ -5,7 +5,7 @@ Generator: the codec's ``SpeechT5HifiGan`` (``codec.decoder.vocoder``); discrimi
 by this stage only (they are in the training checkpoints, not in the saved codec).
 
 Per batch of 16 kHz windows ``y`` (N samples, F = N / hop frames): ``s`` = log-mel of ``y``
-[B, F, 64] (:mod:`codec.training.mel`, the mel the VAE reconstructs), ``y^ = G(s)`` cut to N
+[B, F, 64] (:mod:`codec.mel`, the mel the VAE reconstructs), ``y^ = G(s)`` cut to N
 samples (with ``input_mel="decoded"``, ``y^ = G(s~)`` for the codec's own reconstruction ``s~``
 of ``s``: encode -> diffusion decode -> VAE; the losses below still compare with ``y`` and ``s``).
 Two phases per micro-batch, each with its own AdamW (both in the checkpoint):
@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
-from codec.sampling import SAMPLERS
+from codec.sampling import SAMPLERS, DecodeSettings
 from codec.training.discriminators import (
     HifiGanDiscriminator,
     discriminator_loss,
@@ -41,7 +42,6 @@ from codec.training.discriminators import (
     generator_adversarial_loss,
 )
 from codec.training.losses import check_windows
-from codec.training.mel import LogMelFrontEnd, MelConfig
 
 __all__ = ["VocoderTrainingConfig", "VocoderLosses", "VocoderTrainingStep"]
 
@@ -254,6 +254,6 @@ class VocoderTrainingStep(nn.Module):
                              f"{int(encoded.lengths.max())}; shorten train.window_seconds.")
         latents, _, _ = decoder.decode_latents(
             encoded.tokens, codec.acoustic.codebook, codec.semantic.centroids, encoded.lengths,
-            steps=c.decoded_steps, sampler=c.decoded_sampler, cfg_scale=c.decoded_cfg_scale, generator=generator,
-            batch_size=windows)
+            DecodeSettings(sampler=c.decoded_sampler, steps=c.decoded_steps, cfg_scale=c.decoded_cfg_scale),
+            generator=generator, batch_size=windows)
         return decoder.latents_to_mel(latents).float().squeeze(1)[:, :frames].clone()

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 class QuantizerOutput:
     """quantized: [B, P, D] fp32 straight-through codebook rows; ids: LongTensor[B, P];
     commitment: scalar loss; usage: fraction of codes chosen in this batch (all ranks);
-    perplexity: exp(entropy) of this batch's code histogram; reseeded: codes re-seeded now."""
+    perplexity: exp(entropy) of this batch's code histogram; reseeded: dead codes re-seeded by this call."""
 
     quantized: torch.Tensor
     ids: torch.Tensor

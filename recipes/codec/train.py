@@ -10,7 +10,18 @@ newest checkpoint.
 
 import sys
 
-from semantilm.cli.main import codec_recipe_main
+from codec.training.recipe import load_codec_recipe_config, run_codec_recipe
+from codec.training.trainer import CodecTrainResult
+from semantilm.training.launch import recipe_script
+
+TASK = "codec"
+
+
+def train(config_path: str, overrides: list[str]) -> CodecTrainResult:
+    """Read the codec recipe YAML (overrides applied) and train the stage it names."""
+    config = load_codec_recipe_config(config_path, overrides)
+    return run_codec_recipe(config)
+
 
 if __name__ == "__main__":
-    sys.exit(codec_recipe_main())
+    sys.exit(recipe_script(TASK, __doc__, train))

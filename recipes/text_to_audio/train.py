@@ -9,7 +9,19 @@ Single process without accelerate: ``python recipes/text_to_audio/train.py --con
 
 import sys
 
-from semantilm.cli.main import recipe_main
+from codec.config_file import load_config
+from semantilm.training.launch import recipe_script
+from semantilm.training.recipe_config import RecipeConfig
+from semantilm.training.recipes import RecipeResult, run_recipe
+
+TASK = "text_to_audio"
+
+
+def train(config_path: str, overrides: list[str]) -> RecipeResult:
+    """Read the recipe YAML (overrides applied), tokenise the captioned corpus and train the LM."""
+    config = load_config(RecipeConfig, config_path, overrides)
+    return run_recipe(config, task=TASK)
+
 
 if __name__ == "__main__":
-    sys.exit(recipe_main("text_to_audio"))
+    sys.exit(recipe_script(TASK, __doc__, train))

@@ -1,14 +1,18 @@
-"""Helpers shared by the command groups: the codec arguments, input file lists, decode settings, wav output."""
+"""Argument helpers shared by the command groups (codec, data set and decode arguments), ``CliError``
+and printing helpers. Nothing heavy at module level: ``semantilm --help`` stays instant."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from codec.config import TINY, TINY_RANDOM
+from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES, TINY, TINY_RANDOM
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
+    from codec.sampling import DecodeSettings
 
 
 class CliError(Exception):
@@ -24,46 +28,18 @@ def add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/S
         f"or '{TINY_RANDOM}' (tiny codec with random weights: tries the pipeline offline, tokens carry no meaning). "
         "Default: " + (default or "the codec recorded in the checkpoint"),
     )
-    p.add_argument("--token-rate", type=int, default=100, choices=(25, 50, 100), help="official variant (default 100)")
-    p.add_argument("--vocab", type=int, default=16384, choices=(4096, 8192, 16384, 32768),
+    p.add_argument("--token-rate", type=int, default=100, choices=OFFICIAL_TOKEN_RATES, help="official variant (default 100)")
+    p.add_argument("--vocab", type=int, default=16384, choices=OFFICIAL_VOCAB_SIZES,
                    help="official semantic vocabulary (default 16384)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--cache-dir", default=None, help="Hugging Face cache folder for downloads")
 
 
-def codec_from_args(args: argparse.Namespace, decoder: bool = True):
-    from semantilm.codec_api import load_codec as load
+def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
+    """The codec that ``--codec`` / ``--token-rate`` / ``--vocab`` / ``--device`` name."""
+    from semantilm.codec_api import load_codec
 
-    return load(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder)
-
-
-def collect_files(inputs: list[str], matches, nothing_found: str) -> list[Path]:
-    """Files named on the command line, plus the matching files of named folders (recursive)."""
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and matches(p))
-            if not found:
-                raise CliError(f"folder {item!r} holds no {nothing_found}.")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CliError(f"input {item!r} does not exist.")
-    return files
-
-
-def audio_files(inputs: list[str]) -> list[Path]:
-    return collect_files(
-        inputs, lambda p: p.suffix.lower() in AUDIO_SUFFIXES, f"audio files ({', '.join(AUDIO_SUFFIXES)})"
-    )
-
-
-def to_16k(wave, rate):
-    from codec.audio import resample
-
-    return resample(wave, rate, 16000)
+    return load_codec(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder)
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
@@ -71,6 +47,27 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default="ddim", choices=("ddim", "dpmsolver++"),
                    help="ddim (official) or dpmsolver++ (good with 10-25 steps); default ddim")
     p.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
+
+
+def decode_settings(args: argparse.Namespace) -> DecodeSettings:
+    """``--sampler`` / ``--steps`` as the decoder's settings (a bad value is a usage error)."""
+    from codec.sampling import DecodeSettings
+
+    try:
+        if args.steps is None:
+            return DecodeSettings(sampler=args.sampler)
+        return DecodeSettings(sampler=args.sampler, steps=args.steps)
+    except (ValueError, TypeError) as err:
+        raise CliError(f"{err} (--sampler / --steps)") from None
+
+
+def decode_generator(args: argparse.Namespace) -> torch.Generator | None:
+    """A generator on ``--device`` seeded with ``--seed`` (None without a seed)."""
+    if args.seed is None:
+        return None
+    import torch
+
+    return torch.Generator(args.device).manual_seed(args.seed)
 
 
 def add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, required: bool = False) -> None:
@@ -83,48 +80,14 @@ def add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, requi
         p.add_argument("--audio-column", default=audio_column, help=f"column with the audio (default {audio_column})")
 
 
-def decode_kwargs(args: argparse.Namespace) -> dict:
-    import torch
-
-    kwargs: dict = {"sampler": args.sampler}
-    if args.steps is not None:
-        kwargs["steps"] = args.steps
-    if args.seed is not None:
-        kwargs["generator"] = torch.Generator(args.device).manual_seed(args.seed)
-    return kwargs
+def check_local_dataset(dataset: str) -> None:
+    """A ``--dataset`` that looks like a local path must exist."""
+    if dataset != "synthetic" and dataset.startswith((".", "/", "~")) and not Path(dataset).expanduser().exists():
+        raise CliError(f"dataset {dataset!r} does not exist.")
 
 
-def write_wavs(model, tokens, lengths, paths, decode_kwargs: dict, num_samples: list[int] | None = None) -> None:
-    """Decode a batch of token clips and write one 16-bit wav per clip (atomically)."""
-    import soundfile as sf
-
-    try:
-        dec = model.decode(tokens.to(model.device), lengths.to(model.device), **decode_kwargs)
-    except RuntimeError as err:
-        if "no decoder" in str(err):
-            raise CliError(f"{err} Or pass --tokens-only to write token files.") from None
-        raise
-    for i, (path, wave) in enumerate(zip(paths, dec.unbatch())):
-        if num_samples is not None:
-            wave = wave[: num_samples[i]]  # the original length (decoding fills whole frames)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.wav")
-        sf.write(tmp, wave.float().clamp(-1, 1).cpu().numpy(), dec.sample_rate, subtype="PCM_16")
-        tmp.replace(path)
-
-
-def token_files(inputs: list[str]) -> list[Path]:
-    from codec.token_file import SUFFIX
-
-    return collect_files(
-        inputs, lambda p: p.name.endswith(SUFFIX), f"token files (*{SUFFIX}); make them with `semantilm encode`"
-    )
-
-
-def eval_corpus(args: argparse.Namespace):
-    """The ``--dataset`` of an eval command (see load_corpus), first ``--max-examples`` rows."""
-    from codec.data.corpus import load_corpus
-
-    if args.dataset != "synthetic" and args.dataset.startswith((".", "/", "~")) and not Path(args.dataset).exists():
-        raise CliError(f"dataset {args.dataset!r} does not exist.")
-    return load_corpus(args.dataset, split=args.split, max_examples=args.max_examples)
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """``name  value`` lines, names padded to one column."""
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")

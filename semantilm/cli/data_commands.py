@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from semantilm.cli.common import CliError, add_codec_args, codec_from_args
+from semantilm.cli.common import add_codec_args, codec_from_args
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    import shutil
-
-    from codec.data.corpus import SYNTHETIC, load_corpus
     from codec.data.synthetic import SyntheticSoundConfig
-    from semantilm.codec_api import codec_description
-    from semantilm.data.token_dataset import is_token_dataset, save_token_dataset
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.data.corpus_tokens import tokenize_corpus
 
-    if args.dataset != SYNTHETIC and args.dataset.startswith((".", "/", "~")) and not Path(args.dataset).exists():
-        raise CliError(f"dataset {args.dataset!r} does not exist.")
-    synthetic = SyntheticSoundConfig(num_examples=args.synthetic_examples, seconds=args.synthetic_seconds)
-    corpus = load_corpus(args.dataset, split=args.split, synthetic=synthetic, max_examples=args.max_examples)
-    if is_token_dataset(corpus):
-        raise CliError(f"dataset {args.dataset!r} already holds tokens; train on it directly.")
-    for flag, column in (("--audio-column", args.audio_column), ("--caption-column", args.caption_column)):
-        if column is not None and column not in corpus.column_names:
-            raise CliError(f"{flag} {column!r} is not a column of {args.dataset!r}; it has {corpus.column_names}.")
-    model = codec_from_args(args, decoder=False)
-    out = Path(args.out)
-    cache = out / ".shards"  # finished shards survive an interruption: rerun the command to resume
-    tokens = encode_audio_dataset(
-        corpus, model, audio_column=args.audio_column, caption_column=args.caption_column,
-        batch_size=args.batch_size, cache_dir=cache, shard_size=args.shard_size,
+    result = tokenize_corpus(
+        args.dataset, lambda: codec_from_args(args, decoder=False), args.out, split=args.split,
+        audio_column=args.audio_column, caption_column=args.caption_column, max_examples=args.max_examples,
+        synthetic=SyntheticSoundConfig(num_examples=args.synthetic_examples, seconds=args.synthetic_seconds),
+        batch_size=args.batch_size, shard_size=args.shard_size,
+        codec_source={"name": args.codec, "token_rate": args.token_rate, "vocab": args.vocab},
     )
-    info = codec_description(model)
-    info["source"] = {"name": args.codec, "token_rate": args.token_rate, "vocab": args.vocab}
-    save_token_dataset(tokens, out, info)
-    shutil.rmtree(cache, ignore_errors=True)
-    frames = sum(tokens["num_frames"])
-    print(f"wrote {len(tokens)} token rows ({frames} frames, {model.variant}) to {out}")
+    print(f"wrote {len(result.dataset)} token rows ({result.num_frames} frames, {result.codec_variant}) to {result.out_dir}")
     return 0
-
 
 
 def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:

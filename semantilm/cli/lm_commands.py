@@ -10,32 +10,40 @@ from semantilm.cli.common import (
     add_codec_args,
     add_dataset_args,
     add_decode_args,
+    check_local_dataset,
     codec_from_args,
-    decode_kwargs,
-    eval_corpus,
-    to_16k,
-    write_wavs,
 )
 
 
-def _generation_codec(args: argparse.Namespace, folder: Path, decoder: bool):
+def _generation_codec(args: argparse.Namespace, folder: Path, layout, decoder: bool):
+    """The codec that encodes audio prompts and decodes what the LM writes: ``--codec``, or the
+    one the checkpoint names; a ``CliError`` when it does not fit the LM's token layout."""
     from semantilm.models.hub import load_codec_reference
 
     if args.codec is not None:
-        return codec_from_args(args, decoder=decoder)
-    reference = load_codec_reference(folder)
-    if reference is None:
-        raise CliError(f"{args.checkpoint!r} does not say which codec decodes it (no semantilm_codec.json); pass --codec.")
-    return reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder)
-
+        codec = codec_from_args(args, decoder=decoder)
+    else:
+        reference = load_codec_reference(folder)
+        if reference is None:
+            raise CliError(
+                f"{args.checkpoint!r} does not say which codec decodes it (no semantilm_codec.json); pass --codec."
+            )
+        codec = reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder)
+    try:
+        layout.check_codec(codec)
+    except ValueError as err:
+        raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
+    return codec
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from codec.audio import load_audio
+    from codec.audio import load_audio, resample
+    from codec.compress import decompress
     from codec.token_file import SUFFIX, TokenFile, save_tokens
-    from semantilm.generation.generate import generate_tokens
+    from semantilm.cli.common import decode_generator, decode_settings
+    from semantilm.generation.generate import continue_tokens, text_to_tokens
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
@@ -44,17 +52,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for path in args.audio or []:
         if not Path(path).is_file():
             raise CliError(f"audio prompt {path!r} does not exist.")
+    wav_out = not args.tokens_only
+    settings = decode_settings(args) if wav_out else None
     folder = resolve_checkpoint(args.checkpoint)
     lm = load_lm(folder)
     if lm.tokenizer is None:
         raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
-    tok, layout = lm.tokenizer, lm.layout
-    wav_out = not args.tokens_only
-    model = _generation_codec(args, folder, decoder=wav_out)
-    try:
-        layout.check_codec(model)
-    except ValueError as err:
-        raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
+    layout = lm.layout
+    codec = _generation_codec(args, folder, layout, decoder=wav_out)
     lm.model.to(args.device).eval()
     if args.seed is not None:
         torch.manual_seed(args.seed)
@@ -62,44 +67,31 @@ def cmd_generate(args: argparse.Namespace) -> int:
     new_frames = layout.frames_for_seconds(args.seconds)
     if args.text:
         names = [f"text_{i:02d}" for i in range(len(args.text))]
-        prompts = [tok.text_prompt(t or None) for t in args.text]
-        uncond = [tok.text_prompt(None) for _ in args.text]
-        tokens, lengths = generate_tokens(lm.model, layout, prompts, new_frames, unconditional_prompts=uncond,
-                                          guidance_scale=args.guidance, **sampling)
         sources = [f"generated from text: {t}" for t in args.text]
+        tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, new_frames, args.guidance, **sampling)
     else:
         names = [Path(p).stem + "_cont" for p in args.audio]
-        clips = []
-        for path in args.audio:
-            wave, rate = load_audio(path)
-            clips.append(to_16k(wave, rate) if rate != model.sample_rate else wave)
-        prompt_tokens = model.encode(clips, model.sample_rate).unbatch()
-        prompts, frames = [], []
-        for t in prompt_tokens:
-            if layout.pattern == "interleave":
-                prompts.append(tok.audio_prompt(t))
-            else:
-                prompts.append(tok.text_prompt(None) + (t[:, 0] + layout.semantic_offset).tolist())
-            frames.append(t.shape[0])
-        tokens, lengths = generate_tokens(lm.model, layout, prompts, [f + new_frames for f in frames],
-                                          min_frames=[f + 1 for f in frames], **sampling)
         sources = [f"continuation of {p}" for p in args.audio]
+        waves = [resample(wave, rate, codec.sample_rate) for wave, rate in map(load_audio, args.audio)]
+        clips = codec.encode(waves, codec.sample_rate).unbatch()
+        tokens, lengths, _ = continue_tokens(lm.model, lm.tokenizer, clips, new_frames, **sampling)
     out = Path(args.out)
     token_rate = int(round(2 * layout.frame_rate))
+    token_files = []
     for name, t, n, source in zip(names, tokens, lengths.tolist(), sources):
         samples = int(round(n * layout.sample_rate / layout.frame_rate))
-        record = TokenFile(t[:n].cpu(), str(layout.codec_variant), token_rate, layout.semantic_vocab_size,
+        record = TokenFile(t[:n].cpu(), codec.variant, token_rate, layout.semantic_vocab_size,
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
-        save_tokens(out / (name + SUFFIX), record)
+        token_files.append(save_tokens(out / (name + SUFFIX), record))
     if wav_out:
-        write_wavs(model, tokens, lengths, [out / f"{n}.wav" for n in names], decode_kwargs(args))
+        decompress(codec, token_files, out, settings, generator=decode_generator(args))
     what = "wav + token files" if wav_out else "token files"
     print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
     return 0
 
 
 def cmd_eval_lm(args: argparse.Namespace) -> int:
-
+    from codec.data.corpus import load_corpus
     from codec.io import write_json
     from semantilm.data.token_dataset import is_token_dataset
     from semantilm.eval.lm import evaluate_lm
@@ -109,15 +101,15 @@ def cmd_eval_lm(args: argparse.Namespace) -> int:
     lm = load_lm(resolve_checkpoint(args.checkpoint))
     if lm.tokenizer is None:
         raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
-    corpus = eval_corpus(args)
+    check_local_dataset(args.dataset)
+    corpus = load_corpus(args.dataset, split=args.split, max_examples=args.max_examples)
     if not is_token_dataset(corpus):
         raise CliError(f"dataset {args.dataset!r} holds no tokens; make a token data set with `semantilm tokenize`.")
-    lm.model.to(args.device)
-    result = evaluate_lm(lm.model, lm.tokenizer, corpus, batch_size=args.batch_size, max_length=args.max_length)
+    result = evaluate_lm(lm.model.to(args.device), lm.tokenizer, corpus, batch_size=args.batch_size,
+                         max_length=args.max_length)
     print(result.table())
-    out = write_json(args.out, {"checkpoint": args.checkpoint, "dataset": args.dataset, **result.to_dict()},
-                     sort_keys=False)
-    print(f"wrote {out}")
+    record = {"checkpoint": args.checkpoint, "dataset": args.dataset, **result.to_dict()}
+    print(f"wrote {write_json(args.out, record, sort_keys=False)}")
     return 0
 
 
@@ -145,13 +137,12 @@ DEMO_EPILOG = """examples:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from semantilm.models.hub import check_checkpoint_folder, push_to_hub
+    from semantilm.models.hub import push_to_hub
 
     try:
-        check_checkpoint_folder(args.checkpoint)
-    except ValueError as err:
+        url = push_to_hub(args.checkpoint, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    except ValueError as err:  # an incomplete folder or a malformed repo id
         raise CliError(str(err)) from None
-    url = push_to_hub(args.checkpoint, args.repo_id, private=args.private, token=args.token, revision=args.revision)
     print(f"pushed {args.checkpoint} to {args.repo_id}: {url}")
     return 0
 

@@ -35,7 +35,6 @@ exit codes: 0 done; 1 the work failed (unreadable or invalid input data, a check
 """
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semantilm", description="Audio language modelling with SemantiCodec tokens.",
@@ -51,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from semantilm.training.recipe_config import ConfigError
+    from codec.config_file import ConfigError
 
     try:
         return args.func(args)

@@ -23,7 +23,7 @@ import numpy as np
 
 from codec.data.synthetic import NOTE_NAMES, note_frequency
 
-__all__ = ["parse_caption", "classify_kind", "prompt_adherence", "dominant_frequency", "sweep_endpoints"]
+__all__ = ["parse_caption", "classify_kind", "prompt_adherence", "sweep_endpoints"]
 
 _HZ = re.compile(r"(\d+(?:\.\d+)?)\s*Hz")
 _NOTE = re.compile(r"\b([A-G]#?)(-?\d)\b")
@@ -32,19 +32,12 @@ _KIND_ORDER = ("chord", "sweep", "clicks", "noise", "tone")
 _FRAME_SECONDS = 0.064
 
 
-def dominant_frequency(wave: Any, sample_rate: int, min_frequency: float = 20.0) -> float:
-    """Hz of the strongest spectral peak (FFT + parabolic interpolation); see codec.eval.metrics."""
-    from codec.eval.metrics import dominant_frequency as measure
-
-    return measure(wave, sample_rate, min_frequency)
-
-
 def parse_caption(caption: str) -> dict[str, Any]:
     """What a synthetic caption asks for: ``{"kind", "frequency", "start_frequency"}``.
 
     frequency: Hz of a tone, a chord's root note, or the frequency a sweep ends on (its
     ``start_frequency`` too); None for noise, clicks and captions without a pitch. ``kind`` is
-    None for a caption that names none of KINDS.
+    None for a caption that names none of the synthetic kinds (tone, chord, sweep, noise, clicks).
     """
     if not isinstance(caption, str):
         raise TypeError(f"caption must be a string, got {type(caption).__name__}.")
@@ -65,6 +58,8 @@ def parse_caption(caption: str) -> dict[str, Any]:
 def sweep_endpoints(wave: Any, sample_rate: int) -> tuple[float, float]:
     """(start Hz, end Hz) of a clip read as an exponential sweep: a line fitted to log2 of the
     dominant frequency of 64 ms frames (the first and last two frames, where fades sit, left out)."""
+    from codec.eval.metrics import dominant_frequency
+
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     size = int(_FRAME_SECONDS * sample_rate)
     starts = np.arange(0, x.size - size + 1, size // 2)[2:-2]
@@ -83,7 +78,8 @@ def sweep_endpoints(wave: Any, sample_rate: int) -> tuple[float, float]:
 
 
 def classify_kind(wave: Any, sample_rate: int) -> str:
-    """Guess which of KINDS a clip is, from its 5 ms loudness envelope and its spectrum.
+    """Guess which synthetic kind (tone, chord, sweep, noise, clicks) a clip is, from its 5 ms
+    loudness envelope and its spectrum.
 
     Clicks are loud in under a quarter of the envelope frames; otherwise a flat spectrum
     (spectral flatness > 0.01) means noise. Pitched sounds: a sweep moves more than two
@@ -152,10 +148,9 @@ def prompt_adherence(
     }
 
 
-
 def _measure_pitch(want: dict[str, Any], x: np.ndarray, sample_rate: int) -> dict[str, float]:
     """The measured counterparts of the caption's frequencies (NaN when they cannot be measured)."""
-    from codec.eval.metrics import spectral_peaks
+    from codec.eval.metrics import dominant_frequency, spectral_peaks
 
     if x.size < 4 or not np.any(x):
         return {"measured_frequency": float("nan"), "measured_start_frequency": float("nan")}

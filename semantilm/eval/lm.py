@@ -93,8 +93,8 @@ def evaluate_lm(
     """
     import torch
 
+    from semantilm.data.collator import AudioLMCollator
     from semantilm.data.token_dataset import is_token_dataset
-    from semantilm.data.tokenize import AudioLMCollator
 
     if not is_token_dataset(dataset):
         raise ValueError("dataset has no semantic_ids / acoustic_ids columns; tokenise it first (semantilm tokenize).")

@@ -1,229 +1,37 @@
-"""Generation: constrained decoding of audio spans, classifier-free guidance, and the
-``generate_audio`` / ``continue_audio`` entry points that return waveforms.
+"""Generation entry points: LM ids -> codec tokens (``generate_tokens``, ``text_to_tokens``,
+``continue_tokens``) and captions or clips -> waveforms (``generate_audio``, ``continue_audio``).
 
-Everything ``generate_tokens`` returns decodes: inside an audio span the
-``AudioTokenConstraintLogitsProcessor`` only allows the id kind the layout's pattern expects
-next, ``<|audio_end|>`` only at a frame boundary, and forces it at the frame limit; a span
-cut short anyway is truncated to whole frames.
+Everything ``generate_tokens`` returns decodes: the ``AudioTokenConstraintLogitsProcessor``
+keeps every audio span in the layout's token pattern and ends it within the frame limits; a
+span cut short anyway is truncated to whole frames.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import LogitsProcessor
 
-from semantilm.tokens.layout import AudioTokenLayout
-from semantilm.tokens.tokenizer import AudioTextTokenizer, pad_sequences
+from codec.io import pad_sequences, pad_stack
+from codec.sampling import DecodeSettings
+from semantilm.generation.outputs import AudioGenerationOutput
+from semantilm.generation.processors import (
+    AudioTokenConstraintLogitsProcessor,
+    ClassifierFreeGuidanceLogitsProcessor,
+)
+from semantilm.generation.prompts import continuation_prompts, text_prompts
+from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
+from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from codec.outputs import DecodeOutput
     from semantilm.codec_api import AudioCodec
 
-__all__ = [
-    "AudioTokenConstraintLogitsProcessor",
-    "ClassifierFreeGuidanceLogitsProcessor",
-    "AudioGenerationOutput",
-    "generate_tokens",
-    "generate_audio",
-    "continue_audio",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["generate_tokens", "text_to_tokens", "continue_tokens", "generate_audio", "continue_audio"]
 
 
-class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
-    """Masks every id that would break the audio span's pattern.
-
-    For each row, the span starts after the last ``<|audio_start|>`` in ``input_ids``. Inside
-    it, only the id kind the pattern expects next is allowed (interleave: semantic at even,
-    acoustic at odd positions), and ``<|audio_end|>`` only at a frame boundary once
-    ``min_frames`` frames exist; at ``max_frames`` frames the end token is the only choice.
-    Rows without an open span may only open one; rows whose span ended may only pad.
-
-    layout:     the LM's token layout.
-    max_frames: int or LongTensor[B] frame limit per row (counting frames already in the prompt).
-    min_frames: int or LongTensor[B], frames a span holds at least before it may end
-                (>= 1: empty audio cannot decode).
-    """
-
-    def __init__(
-        self, layout: AudioTokenLayout, max_frames: int | torch.Tensor, min_frames: int | torch.Tensor = 1
-    ):
-        if not isinstance(layout, AudioTokenLayout):
-            raise TypeError(f"layout must be an AudioTokenLayout, got {type(layout).__name__}.")
-        limits = {}
-        for name, value in (("max_frames", max_frames), ("min_frames", min_frames)):
-            if isinstance(value, (bool, float)):
-                raise TypeError(f"{name} must be an int or a LongTensor[B], got {value!r}.")
-            t = torch.as_tensor(value)
-            if t.dtype.is_floating_point or t.dtype == torch.bool or t.ndim > 1 or t.numel() == 0:
-                raise TypeError(f"{name} must be an int or a LongTensor[B], got {value!r}.")
-            limits[name] = t.long()
-        if int(limits["min_frames"].min()) < 1:
-            raise ValueError(f"min_frames={limits['min_frames'].tolist()} must be >= 1 (empty audio cannot decode).")
-        if bool((limits["max_frames"] < limits["min_frames"]).any()):
-            raise ValueError(
-                f"max_frames={limits['max_frames'].tolist()} must be >= min_frames={limits['min_frames'].tolist()}."
-            )
-        self.layout = layout
-        self.max_frames = limits["max_frames"]
-        self.min_frames = limits["min_frames"]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """input_ids LongTensor[B, L], scores FloatTensor[B, V] -> new FloatTensor[B, V]."""
-        lay = self.layout
-        if scores.shape[-1] < lay.vocab_size:
-            raise ValueError(f"scores have {scores.shape[-1]} columns but the layout needs {lay.vocab_size}.")
-        device = scores.device
-        ids = input_ids.to(device)
-        batch, length = ids.shape
-        pos = torch.arange(length, device=device)
-        last_start = torch.where(ids == lay.audio_start_id, pos, -1).amax(-1) if length else ids.new_full((batch,), -1)
-        in_span = pos.unsqueeze(0) > last_start.unsqueeze(1)
-        ended = ((ids == lay.audio_end_id) & in_span).any(-1)
-        n_sem = (lay.is_semantic(ids) & in_span).sum(-1)
-        n_aco = (lay.is_acoustic(ids) & in_span).sum(-1)
-        max_frames, min_frames = (self._per_row(t, batch, device) for t in (self.max_frames, self.min_frames))
-        sem_ok, aco_ok, end_ok = lay.allowed_next(n_sem, n_aco, max_frames, min_frames)
-
-        # Each row picks one of seven column masks (built once per vocab width and device):
-        # 0 semantic, 1 acoustic, 2 semantic or end, 3 end, 4 start, 5 pad, 6 acoustic or end.
-        cols = self._columns(scores.shape[-1], device)  # BoolTensor[6, V]
-        kind = torch.full((batch,), 5, dtype=torch.long, device=device)  # default: pad only
-        kind = torch.where(~ended, torch.where(last_start < 0, 4, -1), kind)
-        span_kind = torch.where(
-            sem_ok, torch.where(end_ok, 2, 0), torch.where(aco_ok, torch.where(end_ok, 6, 1), 3)
-        )
-        kind = torch.where(kind < 0, span_kind, kind)
-        allowed = cols[kind]
-        return scores.masked_fill(~allowed, -math.inf)
-
-    def _columns(self, width: int, device: torch.device) -> torch.Tensor:
-        key = (width, str(device))
-        if getattr(self, "_cols_key", None) != key:
-            lay = self.layout
-            vocab = torch.arange(width, device=device)
-            sem = (vocab >= lay.semantic_offset) & (vocab < lay.acoustic_offset)
-            aco = (vocab >= lay.acoustic_offset) & (vocab < lay.vocab_size)
-            end = vocab == lay.audio_end_id
-            self._cols = torch.stack(
-                [sem, aco, sem | end, end, vocab == lay.audio_start_id, vocab == lay.pad_id, aco | end]
-            )
-            self._cols_key = key
-        return self._cols
-
-    @staticmethod
-    def _per_row(t: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-        t = t.to(device)
-        if t.ndim == 0:
-            return t.expand(batch)
-        if t.shape[0] != batch:
-            raise ValueError(f"a per-row frame limit has {t.shape[0]} rows but the batch has {batch}.")
-        return t
-
-
-class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
-    """Classifier-free guidance for decoder-only LMs with a separate unconditional prompt.
-
-    Keeps its own KV cache of the unconditional branch (the caption-less prompt followed by
-    the tokens generated so far) and returns, on log-probabilities,
-    ``uncond + guidance_scale * (cond - uncond)``. transformers' own
-    ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` passes its KV cache as ``cache=``, which
-    only recent transformers versions read (older ones take ``past_key_values=`` and would run
-    the unconditional branch without context), and builds no position ids for left-padded
-    unconditional prompts; this one handles both.
-
-    model:                the LM (same one that ``generate`` runs).
-    unconditional_ids:    LongTensor[B, L_u], left-padded caption-less prompts.
-    unconditional_mask:   LongTensor[B, L_u], 1 for real tokens.
-    prompt_length:        L, the width of the (conditional) prompt batch given to ``generate``.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        unconditional_ids: torch.Tensor,
-        unconditional_mask: torch.Tensor,
-        guidance_scale: float,
-        prompt_length: int,
-    ):
-        if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale) and guidance_scale >= 0):
-            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}.")
-        if unconditional_ids.shape != unconditional_mask.shape or unconditional_ids.ndim != 2:
-            raise ValueError(
-                f"unconditional_ids {tuple(unconditional_ids.shape)} and unconditional_mask "
-                f"{tuple(unconditional_mask.shape)} must both be [B, L]."
-            )
-        self.model = model
-        self.guidance_scale = float(guidance_scale)
-        self.prompt_length = int(prompt_length)
-        self._pending = unconditional_ids
-        self._mask = unconditional_mask
-        self._fed = 0
-        self._cache = None
-        import inspect
-
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        params = inspect.signature(type(base).forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
-
-    def _unconditional_logprobs(self, input_ids: torch.Tensor) -> torch.Tensor:
-        new = input_ids[:, self.prompt_length + self._fed :]
-        self._fed += new.shape[1]
-        device = input_ids.device
-        step = torch.cat([self._pending.to(device), new], dim=1) if self._pending is not None else new
-        self._mask = torch.cat([self._mask.to(device), torch.ones_like(new)], dim=1)
-        self._pending = None
-        positions = (self._mask.cumsum(-1) - 1).clamp(min=0)[:, -step.shape[1] :]
-        out = self.model(
-            input_ids=step,
-            attention_mask=self._mask,
-            position_ids=positions,
-            use_cache=True,
-            **{self._cache_arg: self._cache},
-        )
-        self._cache = out.get(self._cache_arg)
-        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        cond = torch.log_softmax(scores.float(), dim=-1)
-        if self.guidance_scale == 1.0:
-            return cond.to(scores.dtype)
-        uncond = self._unconditional_logprobs(input_ids).to(scores.device)
-        return (uncond + self.guidance_scale * (cond - uncond)).to(scores.dtype)
-
-
-@dataclass
-class AudioGenerationOutput:
-    """Generated audio and the tokens it was decoded from.
-
-    audio:         FloatTensor[B, N] at ``sample_rate``, zero-padded after each clip's length.
-    lengths:       LongTensor[B], valid samples per clip.
-    sample_rate:   Hz.
-    tokens:        LongTensor[B, T, 2] codec tokens (semantic, acoustic), 0 after each length.
-    token_lengths: LongTensor[B], frames per clip.
-    """
-
-    audio: torch.Tensor
-    lengths: torch.Tensor
-    sample_rate: int
-    tokens: torch.Tensor
-    token_lengths: torch.Tensor
-
-    def unbatch(self) -> list[torch.Tensor]:
-        """One FloatTensor[N_b] per clip."""
-        return [a[: int(n)] for a, n in zip(self.audio, self.lengths, strict=True)]
-
-
-def _context_size(model: Any) -> int | None:
-    return getattr(model.config, "max_position_embeddings", None)
-
-
+# ----- LM ids -> codec tokens ------------------------------------------------------------
 def generate_tokens(
     model: Any,
     layout: AudioTokenLayout,
@@ -242,53 +50,105 @@ def generate_tokens(
     prompts:     one list of LM ids per row; each ends inside an open audio span
                  (``... <|audio_start|> [audio ids]``).
     max_frames:  frame limit per row, counting the frames already in the prompt.
+    unconditional_prompts: one list of LM ids per row, the prompts classifier-free guidance
+                 (``guidance_scale != 1``) compares with.
+    min_frames:  frames per row at least (>= 1), counting the frames already in the prompt.
     returns:     (tokens LongTensor[B, T, 2], frame lengths LongTensor[B]); every row has
                  between ``min_frames`` and ``max_frames`` whole frames.
     """
-    from transformers import GenerationConfig, LogitsProcessorList
+    from transformers import LogitsProcessorList
 
     if not prompts:
         raise ValueError("prompts must hold at least one prompt.")
     rows = len(prompts)
-    max_frames_t = torch.as_tensor(max_frames, dtype=torch.long).expand(rows).clone()
-    spans = []
-    for i, p in enumerate(prompts):
-        p_t = torch.as_tensor(list(p), dtype=torch.long)
-        layout.validate_ids(p_t, f"prompts[{i}]")
-        starts = (p_t == layout.audio_start_id).nonzero()
-        if starts.numel() == 0:
-            raise ValueError(f"prompts[{i}] has no {layout.special_tokens[0]!r} id ({layout.audio_start_id}).")
-        span = p_t[int(starts[-1]) + 1 :]
-        if span.numel():
-            kept = layout.span_to_tokens(span)  # validates the pattern of the prompt audio
-            if 2 * kept.shape[0] != span.numel() and layout.pattern == "interleave":
-                raise ValueError(f"prompts[{i}] ends inside a frame; give whole frames of audio.")
-        spans.append(span.numel())
-    # Enough room to reach max_frames and write <|audio_end|>.
-    needed = [2 * int(m) - s + 1 for m, s in zip(max_frames_t.tolist(), spans, strict=True)]
-    max_new_tokens = max(needed)
-    width = max(len(p) for p in prompts)
-    context = _context_size(model)
-    if context is not None and width + max_new_tokens > context:
-        longest = max(range(rows), key=lambda i: len(prompts[i]))
-        raise ValueError(
-            f"prompts[{longest}] has {len(prompts[longest])} ids and needs up to {max_new_tokens} new ids "
-            f"({int(max_frames_t.max())} frames), more than the model's context of {context}; "
-            "shorten the prompt or ask for fewer seconds."
-        )
+    max_frames_t = _per_row(max_frames, rows)
+    audio_in_prompts = _check_prompts(layout, prompts)
+    max_new_tokens = _max_new_tokens(model, prompts, max_frames_t, audio_in_prompts)
     device = next(model.parameters()).device
-    input_ids = pad_sequences(prompts, layout.pad_id, side="left").to(device)
-    attention_mask = pad_sequences([[1] * len(p) for p in prompts], 0, side="left").to(device)
+    input_ids, attention_mask = _left_padded(prompts, layout.pad_id, device)
 
     processors = []
     if guidance_scale != 1.0:
         if unconditional_prompts is None or len(unconditional_prompts) != rows:
             raise ValueError("guidance_scale != 1 needs one unconditional prompt per prompt.")
-        u_ids = pad_sequences(unconditional_prompts, layout.pad_id, side="left").to(device)
-        u_mask = pad_sequences([[1] * len(p) for p in unconditional_prompts], 0, side="left").to(device)
-        processors.append(ClassifierFreeGuidanceLogitsProcessor(model, u_ids, u_mask, guidance_scale, width))
-    min_frames_t = torch.as_tensor(min_frames, dtype=torch.long).expand(rows).clone()
+        u_ids, u_mask = _left_padded(unconditional_prompts, layout.pad_id, device)
+        processors.append(
+            ClassifierFreeGuidanceLogitsProcessor(model, u_ids, u_mask, guidance_scale, input_ids.shape[1])
+        )
+    min_frames_t = _per_row(min_frames, rows)
     processors.append(AudioTokenConstraintLogitsProcessor(layout, max_frames_t, min_frames=min_frames_t))
+
+    config = _generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p)
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
+            logits_processor=LogitsProcessorList(processors),
+        )
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    tokens, lengths = _generated_tokens(layout, sequences)
+    if bool((lengths < min_frames_t).any()):  # pragma: no cover - guaranteed by the processor
+        raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
+    return tokens, lengths
+
+
+def _per_row(value: int | Sequence[int], rows: int) -> torch.Tensor:
+    """An int or one int per row -> LongTensor[rows]."""
+    return torch.as_tensor(value, dtype=torch.long).expand(rows).clone()
+
+
+def _check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]]) -> list[int]:
+    """Validate every prompt (ids in the vocabulary, an open audio span the pattern can
+    continue); returns the number of audio ids each prompt already holds."""
+    audio_ids = []
+    for i, p in enumerate(prompts):
+        p_t = torch.as_tensor(list(p), dtype=torch.long)
+        layout.validate_ids(p_t, f"prompts[{i}]")
+        starts = (p_t == layout.audio_start_id).nonzero()
+        if starts.numel() == 0:
+            raise ValueError(f"prompts[{i}] has no {AUDIO_START!r} id ({layout.audio_start_id}).")
+        span = p_t[int(starts[-1]) + 1 :]
+        if span.numel():
+            layout.check_prompt_span(span, f"prompts[{i}]")
+        audio_ids.append(span.numel())
+    return audio_ids
+
+
+def _max_new_tokens(
+    model: Any, prompts: Sequence[Sequence[int]], max_frames: torch.Tensor, audio_in_prompts: list[int]
+) -> int:
+    """New ids that let every row reach ``max_frames`` and write ``<|audio_end|>``; a
+    ``ValueError`` when the longest prompt plus them exceeds the model's context."""
+    needed = [2 * int(m) - s + 1 for m, s in zip(max_frames.tolist(), audio_in_prompts, strict=True)]
+    max_new_tokens = max(needed)
+    width = max(len(p) for p in prompts)
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context is not None and width + max_new_tokens > context:
+        longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
+        raise ValueError(
+            f"prompts[{longest}] has {len(prompts[longest])} ids and needs up to {max_new_tokens} new ids "
+            f"({int(max_frames.max())} frames), more than the model's context of {context}; "
+            "shorten the prompt or ask for fewer seconds."
+        )
+    return max_new_tokens
+
+
+def _left_padded(
+    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input ids LongTensor[B, L] left-padded with ``pad_id``, attention mask LongTensor[B, L])."""
+    ids = pad_sequences(prompts, pad_id, side="left").to(device)
+    mask = pad_sequences([[1] * len(p) for p in prompts], 0, side="left").to(device)
+    return ids, mask
+
+
+def _generation_config(
+    layout: AudioTokenLayout, max_new_tokens: int, do_sample: bool, temperature: float,
+    top_k: int | None, top_p: float | None,
+):
+    """The ``transformers.GenerationConfig`` of one call (sampling arguments checked)."""
+    from transformers import GenerationConfig
 
     sampling: dict[str, Any] = {}
     if do_sample:
@@ -299,7 +159,7 @@ def generate_tokens(
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
         sampling = dict(temperature=temperature, top_k=top_k or 0, top_p=top_p if top_p is not None else 1.0)
-    config = GenerationConfig(
+    return GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=do_sample,
         eos_token_id=layout.audio_end_id,
@@ -307,34 +167,76 @@ def generate_tokens(
         bos_token_id=layout.audio_start_id,
         **sampling,
     )
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=LogitsProcessorList(processors),
-        )
-    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+
+
+def _generated_tokens(layout: AudioTokenLayout, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last audio span of each row of ``sequences`` LongTensor[B, L] -> (codec tokens
+    LongTensor[B, T, 2], zero after each row's frames, frame lengths LongTensor[B])."""
     tokens = []
-    for b in range(rows):
-        row = sequences[b].cpu()
+    for row in sequences.cpu():
         start = int((row == layout.audio_start_id).nonzero()[-1])
         span = row[start + 1 :]
         stop = (~layout.is_audio(span)).nonzero()
         if stop.numel():
             span = span[: int(stop[0])]
         tokens.append(layout.span_to_tokens(span))
-    lengths = torch.tensor([t.shape[0] for t in tokens], dtype=torch.long)
-    if bool((lengths < min_frames_t).any()):  # pragma: no cover - guaranteed by the processor
-        raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
-    batch = torch.zeros(rows, int(lengths.max()), 2, dtype=torch.long)
-    for b, t in enumerate(tokens):
-        batch[b, : t.shape[0]] = t
-    return batch, lengths
+    return pad_stack(tokens)
 
 
-def _decode(codec: AudioCodec, tokens: torch.Tensor, lengths: torch.Tensor, decode_kwargs: dict[str, Any] | None):
-    return codec.decode(tokens, lengths, **(decode_kwargs or {}))
+def text_to_tokens(
+    model: Any,
+    tokenizer: AudioTextTokenizer,
+    captions: Sequence[str],
+    max_frames: int,
+    guidance_scale: float = 3.0,
+    **sampling: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codec tokens of one clip of at most ``max_frames`` frames per caption.
+
+    captions:       str per clip; ``""`` generates without a caption.
+    guidance_scale: classifier-free guidance against the caption-less prompt (1 = off).
+    sampling:       ``do_sample``, ``temperature``, ``top_k``, ``top_p`` of ``generate_tokens``.
+    returns:        (tokens LongTensor[B, T, 2], frame lengths LongTensor[B]).
+    """
+    prompts, unconditional = text_prompts(tokenizer, captions)
+    return generate_tokens(
+        model, tokenizer.layout, prompts, max_frames, unconditional_prompts=unconditional,
+        guidance_scale=guidance_scale, **sampling,
+    )
+
+
+def continue_tokens(
+    model: Any, tokenizer: AudioTextTokenizer, clips: Sequence[torch.Tensor], new_frames: int, **sampling: Any
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Codec tokens of each clip continued by 1 to ``new_frames`` generated frames.
+
+    clips:    one LongTensor[T_b, 2] of codec tokens per clip.
+    sampling: ``do_sample``, ``temperature``, ``top_k``, ``top_p`` of ``generate_tokens``.
+    returns:  (tokens LongTensor[B, T, 2] of the whole clips, prompt frames first; frame lengths
+              LongTensor[B]; the prompt's frames T_b per clip). Prompt frames are kept as they
+              are where the pattern's prompt holds them whole (``"interleave"``); with
+              ``"semantic_first"`` only their semantic ids are kept.
+    """
+    prompts, frames = continuation_prompts(tokenizer, clips)
+    tokens, lengths = generate_tokens(
+        model, tokenizer.layout, prompts, [f + new_frames for f in frames],
+        min_frames=[f + 1 for f in frames], **sampling,
+    )
+    return tokens, lengths, frames
+
+
+# ----- captions or clips -> waveforms ----------------------------------------------------
+def _decode(
+    codec: AudioCodec, tokens: torch.Tensor, lengths: torch.Tensor, decode: DecodeSettings | None,
+    generator: torch.Generator | None,
+) -> DecodeOutput:
+    settings = DecodeSettings() if decode is None else decode
+    if not isinstance(settings, DecodeSettings):
+        raise TypeError(f"decode must be a codec.DecodeSettings or None, got {type(decode).__name__}.")
+    return codec.decode(
+        tokens, lengths, steps=settings.steps, sampler=settings.sampler, cfg_scale=settings.cfg_scale,
+        eta=settings.eta, generator=generator,
+    )
 
 
 def _batches(n: int, size: int) -> list[range]:
@@ -343,18 +245,12 @@ def _batches(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _concat_outputs(parts: list[AudioGenerationOutput]) -> AudioGenerationOutput:
-    def cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
-        width = max(t.shape[1] for t in tensors)
-        return torch.cat([torch.nn.functional.pad(t, (0, 0) * (t.ndim - 2) + (0, width - t.shape[1])) for t in tensors])
-
-    return AudioGenerationOutput(
-        audio=cat_padded([p.audio for p in parts]),
-        lengths=torch.cat([p.lengths for p in parts]),
-        sample_rate=parts[0].sample_rate,
-        tokens=cat_padded([p.tokens for p in parts]),
-        token_lengths=torch.cat([p.token_lengths for p in parts]),
-    )
+def _check_captions(prompts: Any) -> None:
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
+        raise TypeError(f"prompts must be a non-empty list of captions (str), got {prompts!r}.")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise TypeError(f"prompts[{i}] must be a str, got {type(p).__name__}.")
 
 
 def generate_audio(
@@ -370,39 +266,36 @@ def generate_audio(
     top_p: float | None = None,
     batch_size: int = 8,
     seed: int | None = None,
-    decode_kwargs: dict[str, Any] | None = None,
+    decode: DecodeSettings | None = None,
+    generator: torch.Generator | None = None,
 ) -> AudioGenerationOutput:
     """Text-to-audio: one clip of at most ``seconds`` per caption, decoded by ``codec``.
 
     prompts:        captions (str); ``""`` generates without a caption.
     guidance_scale: classifier-free guidance against the caption-less prompt (1 = off).
+    seed:           seeds torch's global generator before the LM samples.
+    decode:         how the codec's decoder samples (``codec.DecodeSettings``; None: its defaults).
+    generator:      seeds the decoder's noise.
     returns:        ``AudioGenerationOutput`` with audio FloatTensor[B, N] at the codec's rate.
     """
     from tqdm.auto import tqdm
 
-    if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-        raise TypeError(f"prompts must be a non-empty list of captions (str), got {prompts!r}.")
-    for i, p in enumerate(prompts):
-        if not isinstance(p, str):
-            raise TypeError(f"prompts[{i}] must be a str, got {type(p).__name__}.")
+    _check_captions(prompts)
     layout = tokenizer.layout
     layout.check_codec(codec)
     max_frames = layout.frames_for_seconds(seconds)
     if seed is not None:
         torch.manual_seed(seed)
     model.eval()
+    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p)
     parts = []
     chunks = _batches(len(prompts), batch_size)
     for chunk in tqdm(chunks, desc="generate_audio", disable=len(chunks) == 1):
-        ids = [tokenizer.text_prompt(prompts[i] or None) for i in chunk]
-        uncond = [tokenizer.text_prompt(None) for _ in chunk]
-        tokens, lengths = generate_tokens(
-            model, layout, ids, max_frames, unconditional_prompts=uncond, guidance_scale=guidance_scale,
-            do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
-        )
-        dec = _decode(codec, tokens, lengths, decode_kwargs)
+        captions = [prompts[i] for i in chunk]
+        tokens, lengths = text_to_tokens(model, tokenizer, captions, max_frames, guidance_scale, **sampling)
+        dec = _decode(codec, tokens, lengths, decode, generator)
         parts.append(AudioGenerationOutput(dec.audio, dec.lengths, dec.sample_rate, tokens, lengths))
-    return _concat_outputs(parts)
+    return AudioGenerationOutput.concat(parts)
 
 
 def continue_audio(
@@ -420,7 +313,8 @@ def continue_audio(
     top_p: float | None = None,
     batch_size: int = 8,
     seed: int | None = None,
-    decode_kwargs: dict[str, Any] | None = None,
+    decode: DecodeSettings | None = None,
+    generator: torch.Generator | None = None,
 ) -> AudioGenerationOutput:
     """Continue each clip by ``seconds`` of generated audio.
 
@@ -428,39 +322,36 @@ def continue_audio(
     return_prompt: when false, the returned audio holds only the continuation; the decoder
                    still sees prompt + continuation so that the two join smoothly. ``tokens``
                    always hold the whole clip (prompt frames first).
+    decode, generator: as in ``generate_audio``.
     With the ``semantic_first`` pattern the prompt gives only semantic ids; the acoustic ids of
     the whole clip, prompt included, are generated.
     """
     layout = tokenizer.layout
     layout.check_codec(codec)
     new_frames = layout.frames_for_seconds(seconds)
-    enc = codec.encode(audio, sample_rate, lengths)
-    clips = enc.unbatch()
+    clips = codec.encode(audio, sample_rate, lengths).unbatch()
     if seed is not None:
         torch.manual_seed(seed)
     model.eval()
+    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p)
     parts = []
     for chunk in _batches(len(clips), batch_size):
-        ids, frames = [], []
-        for i in chunk:
-            t = clips[i]
-            if layout.pattern == "interleave":
-                ids.append(tokenizer.audio_prompt(t))
-            else:
-                ids.append(tokenizer.text_prompt(None) + (t[:, 0] + layout.semantic_offset).tolist())
-            frames.append(t.shape[0])
-        tokens, tok_lengths = generate_tokens(
-            model, layout, ids, [f + new_frames for f in frames], do_sample=do_sample,
-            temperature=temperature, top_k=top_k, top_p=top_p, min_frames=[f + 1 for f in frames],
-        )
-        dec = _decode(codec, tokens, tok_lengths, decode_kwargs)
+        tokens, tok_lengths, frames = continue_tokens(model, tokenizer, [clips[i] for i in chunk], new_frames, **sampling)
+        dec = _decode(codec, tokens, tok_lengths, decode, generator)
         wav, wav_len = dec.audio, dec.lengths
         if not return_prompt:
-            cut = [min(int(round(f * dec.sample_rate / layout.frame_rate)), int(n)) for f, n in zip(frames, wav_len.tolist(), strict=True)]
-            rows = [wav[b, cut[b] : int(wav_len[b])] for b in range(len(cut))]
-            wav_len = torch.tensor([r.numel() for r in rows], dtype=torch.long)
-            wav = torch.zeros(len(rows), int(wav_len.max()) if rows else 0, dtype=dec.audio.dtype)
-            for b, r in enumerate(rows):
-                wav[b, : r.numel()] = r
+            wav, wav_len = _after_prompt(wav, wav_len, frames, dec.sample_rate, layout.frame_rate)
         parts.append(AudioGenerationOutput(wav, wav_len, dec.sample_rate, tokens, tok_lengths))
-    return _concat_outputs(parts)
+    return AudioGenerationOutput.concat(parts)
+
+
+def _after_prompt(
+    audio: torch.Tensor, lengths: torch.Tensor, frames: list[int], sample_rate: int, frame_rate: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples of each row of ``audio`` FloatTensor[B, N] after its ``frames[b]`` prompt
+    frames -> (FloatTensor[B, N'] zero-padded, LongTensor[B] valid samples)."""
+    rows = []
+    for row, n, f in zip(audio, lengths.tolist(), frames, strict=True):
+        cut = min(int(round(f * sample_rate / frame_rate)), int(n))
+        rows.append(row[cut : int(n)])
+    return pad_stack(rows)

@@ -32,6 +32,7 @@ __all__ = [
     "check_checkpoint_folder",
     "resolve_checkpoint",
     "push_to_hub",
+    "checkpoint_summary",
 ]
 
 CODEC_REFERENCE_FILE = "semantilm_codec.json"
@@ -161,3 +162,50 @@ def push_to_hub(
         commit_message=commit_message, ignore_patterns=["optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin"],
     )
     return str(getattr(info, "commit_url", info))
+
+
+def _model_row(folder: Path) -> tuple[str, str] | None:
+    if (folder / "adapter_config.json").is_file():
+        adapter = json.loads((folder / "adapter_config.json").read_text())
+        return "model", f"LoRA adapter (r={adapter.get('r')}) on {adapter.get('base_model_name_or_path')}"
+    if (folder / "config.json").is_file():
+        cfg = json.loads((folder / "config.json").read_text())
+        return "model", (f"{cfg.get('model_type')}: {cfg.get('num_hidden_layers')} layers, hidden size "
+                         f"{cfg.get('hidden_size')}, context {cfg.get('max_position_embeddings')}")
+    return None
+
+
+def checkpoint_summary(checkpoint: str | os.PathLike) -> list[tuple[str, str]]:
+    """(name, value) rows describing an LM checkpoint (folder or hub id): model, pattern, codec, id ranges.
+
+    A folder without a token layout is a ``FileNotFoundError``.
+    """
+    from semantilm.tokens.layout import LAYOUT_FILE, AudioTokenLayout
+    from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE
+
+    folder = resolve_checkpoint(checkpoint)
+    if not (folder / LAYOUT_FILE).is_file():
+        raise FileNotFoundError(f"{str(checkpoint)!r} has no {LAYOUT_FILE}: it is not a semantilm LM checkpoint.")
+    layout = AudioTokenLayout.from_pretrained(folder)
+    rows = [("checkpoint", str(folder))]
+    model = _model_row(folder)
+    if model is not None:
+        rows.append(model)
+    rows.append(("pattern", layout.pattern))
+    rows.append(("codec", f"{layout.codec_variant} ({layout.frame_rate:g} frames/s = {layout.tokens_per_second:g} "
+                          f"LM tokens/s, {layout.sample_rate} Hz)"))
+    ref = load_codec_reference(folder)
+    rows.append(("decode with", f"--codec {ref.name} --token-rate {ref.token_rate} --vocab {ref.vocab}"
+                 if ref else f"unknown (no {CODEC_REFERENCE_FILE}): pass --codec"))
+    specials = ", ".join(f"{name}={layout.special_id(name)}" for name in layout.special_tokens)
+    rows += [
+        ("text ids", f"[0, {layout.text_vocab_size})"),
+        ("special ids", f"[{layout.special_offset}, {layout.semantic_offset}): {specials}"),
+        ("semantic ids", f"[{layout.semantic_offset}, {layout.acoustic_offset}) ({layout.semantic_vocab_size})"),
+        ("acoustic ids", f"[{layout.acoustic_offset}, {layout.vocab_size}) ({layout.acoustic_vocab_size})"),
+        ("vocabulary", str(layout.vocab_size)),
+    ]
+    if (folder / TOKENIZER_INFO_FILE).is_file():
+        tok = json.loads((folder / TOKENIZER_INFO_FILE).read_text())
+        rows.append(("text tokenizer", f"{tok.get('kind')}{', bos first' if tok.get('add_bos') else ''}"))
+    return rows

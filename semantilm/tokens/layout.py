@@ -1,4 +1,4 @@
-"""Where audio tokens live in the LM vocabulary, and in which order they are written.
+"""Where audio tokens live in the LM vocabulary, and which token pattern writes them.
 
 This is the only place where vocabulary offsets are defined. The LM vocabulary is::
 
@@ -7,13 +7,10 @@ This is the only place where vocabulary offsets are defined. The LM vocabulary i
     [S, S + semantic_vocab_size)               semantic ids          S = semantic_offset
     [A, A + acoustic_vocab_size)               acoustic ids          A = acoustic_offset = S + V_s
 
-Two patterns turn codec tokens ``LongTensor[B, T, 2]`` into one LM id stream:
-
-* ``"interleave"`` (default): one frame after another, ``s_0 a_0 s_1 a_1 ...``; a frame boundary
-  is every even position of the audio span.
-* ``"semantic_first"``: all semantic ids of the clip, then all its acoustic ids,
-  ``s_0 ... s_{T-1} a_0 ... a_{T-1}``. The two id ranges are disjoint, so the first acoustic id
-  marks the switch and the clip ends once there are as many acoustic as semantic ids.
+The layout names its token pattern (``"interleave"``, the default, or ``"semantic_first"``); the
+pattern, a class in ``semantilm.tokens.patterns``, decides the order in which codec tokens
+``LongTensor[B, T, 2]`` become one LM id stream. The layout's ``interleave`` / ``deinterleave`` /
+``allowed_next`` / ``span_to_tokens`` hand the work to it.
 
 The layout is saved as ``semantilm_config.json`` beside every LM checkpoint, together with the
 codec variant, so that a checkpoint always knows how to decode what it generates.
@@ -29,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from semantilm.tokens.patterns import PATTERNS, TokenPattern, pattern_for
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -39,7 +38,6 @@ __all__ = ["AudioTokenLayout", "LayoutNotFoundError", "LAYOUT_FILE", "PATTERNS",
 LAYOUT_FILE = "semantilm_config.json"
 FORMAT_NAME = "semantilm-token-layout"
 FORMAT_VERSION = 1
-PATTERNS = ("interleave", "semantic_first")
 AUDIO_START = "<|audio_start|>"
 AUDIO_END = "<|audio_end|>"
 PAD = "<|pad|>"
@@ -60,7 +58,8 @@ class AudioTokenLayout:
     acoustic_vocab_size: real range of the codec's acoustic ids (8192 for SemantiCodec).
     special_tokens:      names of the special tokens, in id order, starting at ``text_vocab_size``;
                          must contain ``<|audio_start|>``, ``<|audio_end|>`` and ``<|pad|>``.
-    pattern:             ``"interleave"`` or ``"semantic_first"`` (see the module docstring).
+    pattern:             name of the token pattern, a key of ``semantilm.tokens.patterns.PATTERNS``
+                         (``"interleave"`` or ``"semantic_first"``).
     frame_rate:          codec token frames per second (two LM tokens per frame).
     sample_rate:         codec sample rate in Hz.
     codec_variant:       the codec that produced the tokens (checked by ``check_codec``).
@@ -89,8 +88,7 @@ class AudioTokenLayout:
         if not (self.frame_rate > 0 and math.isfinite(self.frame_rate)):
             raise ValueError(f"frame_rate must be positive and finite, got {self.frame_rate}.")
         self.frame_rate = float(self.frame_rate)
-        if self.pattern not in PATTERNS:
-            raise ValueError(f"pattern={self.pattern!r} is not supported; use one of {PATTERNS}.")
+        pattern_for(self.pattern)
         self.special_tokens = tuple(self.special_tokens)
         if not all(isinstance(s, str) and s for s in self.special_tokens):
             raise TypeError(f"special_tokens must be non-empty strings, got {self.special_tokens!r}.")
@@ -130,6 +128,11 @@ class AudioTokenLayout:
             codec_variant=info["variant"],
             codec_config=info.get("config"),
         )
+
+    @property
+    def token_pattern(self) -> TokenPattern:
+        """The ``TokenPattern`` object named by ``pattern``."""
+        return pattern_for(self.pattern)
 
     # ----- id ranges (defined here and nowhere else) -----------------------------------
     @property
@@ -230,30 +233,7 @@ class AudioTokenLayout:
                  are filled with ``pad_id``.
         returns: LongTensor[B, 2T] (or [2T]) of LM ids.
         """
-        import torch
-
-        self.validate_tokens(tokens)
-        unbatched = tokens.ndim == 2
-        if unbatched:
-            tokens = tokens.unsqueeze(0)
-        tokens = tokens.long()
-        batch, frames, _ = tokens.shape
-        lengths = self._check_lengths(lengths, batch, frames, "lengths")
-        sem = tokens[..., 0] + self.semantic_offset
-        aco = tokens[..., 1] + self.acoustic_offset
-        pos = torch.arange(2 * frames, device=tokens.device).expand(batch, -1)
-        n = lengths.to(tokens.device).unsqueeze(1)
-        if self.pattern == "interleave":
-            ids = torch.stack([sem, aco], dim=-1).reshape(batch, 2 * frames)
-        else:  # semantic_first, per clip: s_0 .. s_{n-1} a_0 .. a_{n-1}
-            if frames == 0:
-                ids = sem.new_zeros(batch, 0)
-            else:
-                s = sem.gather(1, pos.clamp(max=frames - 1))
-                a = aco.gather(1, (pos - n).clamp(min=0, max=frames - 1))
-                ids = torch.where(pos < n, s, a)
-        ids = ids.masked_fill(pos >= 2 * n, self.pad_id)
-        return ids[0] if unbatched else ids
+        return self.token_pattern.build(self, tokens, lengths)
 
     def deinterleave(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """LM ids of whole frames -> codec tokens (the inverse of ``interleave``).
@@ -264,53 +244,7 @@ class AudioTokenLayout:
                  the returned tokens are 0 there.
         returns: LongTensor[B, L // 2, 2] (or [L // 2, 2]).
         """
-        import torch
-
-        if not isinstance(ids, torch.Tensor):
-            raise TypeError(f"ids must be a torch.Tensor, got {type(ids).__name__}.")
-        if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-            raise TypeError(f"ids must hold integer ids, got dtype {ids.dtype}.")
-        if ids.ndim not in (1, 2):
-            raise ValueError(f"ids must have shape [L] or [B, L], got {tuple(ids.shape)}.")
-        unbatched = ids.ndim == 1
-        if unbatched:
-            ids = ids.unsqueeze(0)
-        batch, length = ids.shape
-        if length % 2:
-            raise ValueError(f"ids must hold whole frames (an even number of audio ids), got length {length}.")
-        frames = length // 2
-        if lengths is None:
-            lengths = torch.full((batch,), length, dtype=torch.long)
-        else:
-            lengths = self._check_lengths(lengths, batch, length, "lengths")
-            if bool((lengths % 2).any()):
-                raise ValueError(f"lengths must be even (whole frames), got {lengths.tolist()}.")
-        ids = ids.long()
-        pos = torch.arange(length, device=ids.device).expand(batch, -1)
-        n = (lengths.to(ids.device) // 2).unsqueeze(1)  # frames per row
-        valid = pos < 2 * n
-        if self.pattern == "interleave":
-            want_semantic = pos % 2 == 0
-        else:
-            want_semantic = pos < n
-        ok = torch.where(want_semantic, self.is_semantic(ids), self.is_acoustic(ids)) | ~valid
-        if not bool(ok.all()):
-            b, p = (~ok).nonzero()[0].tolist()
-            raise ValueError(
-                f"ids[{b}, {p}] = {int(ids[b, p])} is not a {'semantic' if want_semantic[b, p] else 'acoustic'} id; "
-                f"in the {self.pattern!r} pattern semantic ids are in [{self.semantic_offset}, {self.acoustic_offset}) "
-                f"and acoustic ids in [{self.acoustic_offset}, {self.vocab_size})."
-            )
-        if self.pattern == "interleave":
-            pairs = ids.reshape(batch, frames, 2)
-            tokens = torch.stack([pairs[..., 0] - self.semantic_offset, pairs[..., 1] - self.acoustic_offset], -1)
-        else:
-            f = torch.arange(frames, device=ids.device).expand(batch, -1)
-            sem = ids.gather(1, f) - self.semantic_offset
-            aco = ids.gather(1, (f + n).clamp(max=max(length - 1, 0))) - self.acoustic_offset if frames else sem
-            tokens = torch.stack([sem, aco], dim=-1)
-        tokens = tokens.masked_fill((torch.arange(frames, device=ids.device).expand(batch, -1) >= n).unsqueeze(-1), 0)
-        return tokens[0] if unbatched else tokens
+        return self.token_pattern.revert(self, ids, lengths)
 
     def validate_ids(self, ids: torch.Tensor, argument: str = "ids") -> None:
         """Every id must be inside ``[0, vocab_size)``."""
@@ -341,18 +275,9 @@ class AudioTokenLayout:
         """
         import torch
 
+        max_frames = torch.as_tensor(max_frames, device=n_semantic.device)
         min_frames = torch.as_tensor(min_frames, device=n_semantic.device).clamp(min=1)
-        frames_done = n_acoustic  # both patterns: a frame is complete once its acoustic id is written
-        if self.pattern == "interleave":
-            boundary = n_semantic == n_acoustic
-            semantic_ok = boundary & (n_semantic < max_frames)
-            acoustic_ok = n_semantic > n_acoustic
-        else:
-            boundary = n_semantic == n_acoustic
-            semantic_ok = (n_acoustic == 0) & (n_semantic < max_frames)
-            acoustic_ok = (n_semantic > n_acoustic) & (n_semantic >= min_frames)
-        end_ok = boundary & (frames_done >= min_frames)
-        return semantic_ok, acoustic_ok, end_ok
+        return self.token_pattern.allowed_next(n_semantic, n_acoustic, max_frames, min_frames)
 
     def span_to_tokens(self, span: torch.Tensor) -> torch.Tensor:
         """The whole frames of one audio span (ids after ``<|audio_start|>``, before any
@@ -361,16 +286,17 @@ class AudioTokenLayout:
         A trailing incomplete frame is dropped, so a generation cut at its length limit still
         decodes. Raises ``ValueError`` when an id is not where the pattern puts it.
         """
-        import torch
+        return self.token_pattern.span_to_tokens(self, span)
 
-        span = span.reshape(-1).long()
-        if self.pattern == "interleave":
-            frames = span.numel() // 2
-            return self.deinterleave(span[: 2 * frames])
-        n_sem = int(self.is_semantic(span).long().cumprod(0).sum())  # length of the semantic prefix
-        n_aco = min(span.numel() - n_sem, n_sem)
-        ids = torch.cat([span[:n_aco], span[n_sem : n_sem + n_aco]])
-        return self.deinterleave(ids)
+    def check_prompt_span(self, span: torch.Tensor, argument: str = "prompt") -> None:
+        """Raise ``ValueError`` unless ``span`` (LongTensor[L], the audio ids that end a prompt)
+        can be continued by generation in this layout's pattern."""
+        self.token_pattern.check_prompt(self, span, argument)
+
+    def continuation_ids(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The audio ids (LongTensor[L]) after ``<|audio_start|>`` in a prompt that continues the
+        clip ``tokens`` (LongTensor[T, 2]); which ids depends on the pattern."""
+        return self.token_pattern.continuation_ids(self, tokens)
 
     # ----- codec compatibility ---------------------------------------------------------
     def check_codec(self, codec: AudioCodec, check_variant: bool = True) -> None:
@@ -449,17 +375,3 @@ class AudioTokenLayout:
         from codec.io import read_json_object
 
         return cls.from_dict(read_json_object(path, "token layout", "save it again with layout.save_pretrained(dir)"))
-
-    # ----- helpers ---------------------------------------------------------------------
-    @staticmethod
-    def _check_lengths(lengths: torch.Tensor | None, batch: int, maximum: int, argument: str) -> torch.Tensor:
-        import torch
-
-        if lengths is None:
-            return torch.full((batch,), maximum, dtype=torch.long)
-        lengths = torch.as_tensor(lengths).long().reshape(-1).cpu()
-        if lengths.numel() != batch:
-            raise ValueError(f"{argument} must have {batch} entries (one per row), got {lengths.numel()}.")
-        if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > maximum):
-            raise ValueError(f"{argument}={lengths.tolist()} must lie in [0, {maximum}].")
-        return lengths

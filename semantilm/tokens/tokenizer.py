@@ -4,11 +4,13 @@ Text goes through the LM's own Hugging Face tokenizer (pretrained LMs) or a sent
 model trained by the toolkit on the captions (from-scratch LMs). Audio ids never pass through
 the text tokenizer: they are integers placed by the ``AudioTokenLayout``.
 
-Sequences of the two tasks (``[bos]`` only where the text tokenizer has one)::
+Training sequences (``[bos]`` only where the text tokenizer has one)::
 
     text-to-audio   [bos] caption <|audio_start|> audio <|audio_end|>
-    (caption dropped, for classifier-free guidance, and continuation)
-                    [bos]         <|audio_start|> audio <|audio_end|>
+    caption dropped [bos]         <|audio_start|> audio <|audio_end|>
+
+Generation prompts end after ``<|audio_start|>`` (text-to-audio) or inside the audio span
+(continuation: ``[bos] <|audio_start|>`` and the clip's ids the token pattern gives).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,9 +145,11 @@ class AudioTextTokenizer:
         text = self.encode_text(caption) if caption is not None else []
         return self._prefix() + text + [self.layout.audio_start_id]
 
-    def audio_prompt(self, tokens: torch.Tensor) -> list[int]:
-        """``[bos] <|audio_start|> audio`` for continuation; tokens LongTensor[T, 2]."""
-        return self.text_prompt(None) + self.layout.interleave(tokens).tolist()
+    def continuation_prompt(self, tokens: torch.Tensor) -> list[int]:
+        """``[bos] <|audio_start|> audio`` that continues the clip ``tokens`` (LongTensor[T, 2]);
+        the audio ids are the ones the layout's pattern gives a continuation (e.g. the whole
+        clip for ``"interleave"``, its semantic ids for ``"semantic_first"``)."""
+        return self.text_prompt(None) + self.layout.continuation_ids(tokens).tolist()
 
     # ----- training sequences ----------------------------------------------------------
     def text_to_audio_example(
@@ -162,28 +166,6 @@ class AudioTextTokenizer:
         audio = self.layout.interleave(tokens).tolist() + ([self.layout.audio_end_id] if end else [])
         labels = ([IGNORE_INDEX] * len(prompt) if mask_text else list(prompt)) + audio
         return LMExample(input_ids=prompt + audio, labels=labels)
-
-    def continuation_example(self, tokens: torch.Tensor) -> LMExample:
-        """Audio only: ``[bos] <|audio_start|> audio <|audio_end|>`` (learned from the first audio id)."""
-        return self.text_to_audio_example(None, tokens, mask_text=True)
-
-    def build_example(
-        self,
-        tokens: torch.Tensor,
-        caption: str | None = None,
-        caption_dropout: float = 0.0,
-        mask_text: bool = True,
-        generator: torch.Generator | None = None,
-    ) -> LMExample:
-        """A text-to-audio example whose caption is dropped with probability ``caption_dropout``
-        (continuation when ``caption`` is None)."""
-        import torch
-
-        if not 0.0 <= caption_dropout <= 1.0:
-            raise ValueError(f"caption_dropout must be in [0, 1], got {caption_dropout}.")
-        if caption and caption_dropout > 0 and float(torch.rand((), generator=generator)) < caption_dropout:
-            caption = None
-        return self.text_to_audio_example(caption, tokens, mask_text=mask_text)
 
     # ----- persistence -----------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
@@ -213,23 +195,6 @@ class AudioTextTokenizer:
 
             text_tokenizer = AutoTokenizer.from_pretrained(directory)
         return cls(text_tokenizer, layout, add_bos=info.get("add_bos", True))
-
-
-def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right") -> torch.Tensor:
-    """Lists of ids -> LongTensor[B, max_len] padded on ``side`` ("left" for generation prompts)."""
-    import torch
-
-    if side not in ("left", "right"):
-        raise ValueError(f"side must be 'left' or 'right', got {side!r}.")
-    width = max((len(s) for s in sequences), default=0)
-    out = torch.full((len(sequences), width), pad_value, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        if len(s):
-            if side == "right":
-                out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-            else:
-                out[i, width - len(s) :] = torch.as_tensor(s, dtype=torch.long)
-    return out
 
 
 def _is_sentencepiece(obj: Any) -> bool:

@@ -23,18 +23,14 @@ __all__ = [
     "DataSection",
     "ModelSection",
     "RecipeConfig",
-    "TASKS",
 ]
-
-TASKS = ("text_to_audio", "continuation")
-
 
 # ----- the recipe schema ------------------------------------------------------------------
 @dataclass
 class CodecSection:
     """Which codec tokenises the audio (and, recorded in the checkpoint, decodes the LM's output)."""
 
-    name: str = "haoheliu/SemantiCodec"  # hub repo, local folder, or "tiny-random" (offline, random weights)
+    name: str = "haoheliu/SemantiCodec"  # hub repo, local folder, "tiny" (embedded, trained) or "tiny-random" (random weights)
     token_rate: int = 100  # official variant: 25, 50 or 100 tokens/s
     vocab: int = 16384  # official semantic vocabulary (ignored for folders written by save_pretrained)
     device: str = "auto"  # "auto": this process's GPU when there is one, else the CPU

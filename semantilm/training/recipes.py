@@ -37,7 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
-__all__ = ["RecipeResult", "run_recipe", "DataOrderRecorder", "CODEC_INFO_FILE", "RESOLVED_CONFIG_FILE"]
+__all__ = [
+    "RecipeResult",
+    "run_recipe",
+    "DataOrderRecorder",
+    "CODEC_INFO_FILE",
+    "RESOLVED_CONFIG_FILE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +183,8 @@ def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_di
 
 
 def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool, state: Any):
-    import semantilm as sl
+    from semantilm.models.lm import apply_lora, build_lm, extend_pretrained_lm, layout_for_pretrained
+    from semantilm.tokens.tokenizer import AudioTextTokenizer
 
     m = config.model
     if m.pretrained is None:
@@ -186,16 +193,16 @@ def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, outp
         size = Path(m.size)
         if not size.is_file():
             raise FileNotFoundError(f"model.size={m.size!r} is not a file (LM size YAML, e.g. configs/lm/tiny.yaml).")
-        return sl.build_lm(tokenizer.layout, size, seed=config.train.seed), tokenizer
+        return build_lm(tokenizer.layout, size, seed=config.train.seed), tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(m.pretrained)
     text_tok = AutoTokenizer.from_pretrained(m.pretrained)
-    layout = sl.layout_for_pretrained(model, codec, pattern=m.pattern, text_tokenizer=text_tok)
-    model = sl.extend_pretrained_lm(model, layout)
+    layout = layout_for_pretrained(model, codec, pattern=m.pattern, text_tokenizer=text_tok)
+    model = extend_pretrained_lm(model, layout)
     if m.lora is not None:
-        model = sl.apply_lora(model, layout, m.lora)
-    return model, sl.AudioTextTokenizer(text_tok, layout)
+        model = apply_lora(model, layout, m.lora)
+    return model, AudioTextTokenizer(text_tok, layout)
 
 
 def _checkpoint_callback(reference: Any) -> Any:

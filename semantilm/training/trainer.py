@@ -110,7 +110,7 @@ def resolve_use_cpu(setting: bool | None) -> bool:
 
 def build_collator(tokenizer: AudioTextTokenizer, config: TrainConfig) -> Any:
     """The ``AudioLMCollator`` that ``train_lm`` uses for ``config``."""
-    from semantilm.data.tokenize import AudioLMCollator
+    from semantilm.data.collator import AudioLMCollator
 
     return AudioLMCollator(
         tokenizer,

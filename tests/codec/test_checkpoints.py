@@ -6,7 +6,7 @@ import torch
 
 from codec import SemantiCodec, SemantiCodecConfig
 from codec.checkpoints import load_centroids, load_torch_state_dict, official_paths, resolve_official_files
-from codec.convert.encoder import CheckpointMismatchError
+from codec.convert.state_dict import CheckpointMismatchError
 
 
 @pytest.fixture(scope="module")

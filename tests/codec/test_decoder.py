@@ -11,11 +11,19 @@ import torch
 
 from codec.config import SemantiCodecConfig
 from codec.decoder import DiffusionDecoder, sinusoidal_table
-from codec.sampling import build_scheduler, num_noise_draws, official_alphas_cumprod, official_ddim_timesteps
+from codec.sampling import (
+    DecodeSettings,
+    build_scheduler,
+    num_noise_draws,
+    official_alphas_cumprod,
+    official_ddim_timesteps,
+)
 from codec.unet import upcast_resnet_group_norms
 from codec.windowing import overlap_add, split_windows
 
 STEPS = 2
+DDIM = DecodeSettings(steps=STEPS)
+DPM_3 = DecodeSettings(sampler="dpmsolver++", steps=3)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +129,7 @@ def test_decode_shapes_and_lengths(config, decoder, tables):
     w = config.window_tokens
     lengths = [2 * w, w // 2 + 3]
     tokens = _tokens(config, 2, max(lengths))
-    out = decoder.decode(tokens, *tables, lengths=lengths, steps=STEPS, generator=torch.Generator().manual_seed(0))
+    out = decoder.decode(tokens, *tables, lengths=lengths, settings=DDIM, generator=torch.Generator().manual_seed(0))
     expected = [config.num_samples(n) for n in lengths]
     assert out.lengths.tolist() == expected
     assert out.audio.shape == (2, max(expected)) and out.sample_rate == 16000
@@ -136,17 +144,17 @@ def test_batched_equals_one_by_one(config, decoder, tables):
     tokens = _tokens(config, 2, max(lengths), seed=3)
     plan = decoder.plan_windows(lengths)
     noise = _noise(decoder, len(plan))
-    both = decoder.decode(tokens, *tables, lengths=lengths, steps=STEPS, noise=noise, batch_size=16)
+    both = decoder.decode(tokens, *tables, lengths=lengths, settings=DDIM, noise=noise, batch_size=16)
     n0 = plan.clip.count(0)
-    first = decoder.decode(tokens[:1], *tables, steps=STEPS, noise=noise[:n0], batch_size=1)
-    second = decoder.decode(tokens[1:, : lengths[1]], *tables, steps=STEPS, noise=noise[n0:], batch_size=1)
+    first = decoder.decode(tokens[:1], *tables, settings=DDIM, noise=noise[:n0], batch_size=1)
+    second = decoder.decode(tokens[1:, : lengths[1]], *tables, settings=DDIM, noise=noise[n0:], batch_size=1)
     torch.testing.assert_close(both.unbatch()[0], first.audio[0], rtol=0, atol=1e-4)
     torch.testing.assert_close(both.unbatch()[1], second.audio[0], rtol=0, atol=1e-4)
 
 
 def test_generator_reproducible(config, decoder, tables):
     tokens = _tokens(config, 1, 10)
-    runs = [decoder.decode(tokens, *tables, steps=STEPS, generator=torch.Generator().manual_seed(s)).audio
+    runs = [decoder.decode(tokens, *tables, settings=DDIM, generator=torch.Generator().manual_seed(s)).audio
             for s in (7, 7, 8)]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
@@ -154,7 +162,7 @@ def test_generator_reproducible(config, decoder, tables):
 
 def test_generator_stream_does_not_depend_on_batch_size(config, decoder, tables):
     tokens = _tokens(config, 1, config.window_tokens + 5)  # 2 windows
-    a, b = (decoder.decode(tokens, *tables, steps=STEPS, batch_size=bs, generator=torch.Generator().manual_seed(5))
+    a, b = (decoder.decode(tokens, *tables, settings=DDIM, batch_size=bs, generator=torch.Generator().manual_seed(5))
             for bs in (1, 2))
     torch.testing.assert_close(a.audio, b.audio, rtol=0, atol=1e-4)
 
@@ -162,25 +170,25 @@ def test_generator_stream_does_not_depend_on_batch_size(config, decoder, tables)
 def test_noise_with_singleton_axis_is_accepted(config, decoder, tables):
     tokens = _tokens(config, 1, 10)
     noise = _noise(decoder, 1)
-    a = decoder.decode(tokens, *tables, steps=STEPS, noise=noise)
-    b = decoder.decode(tokens, *tables, steps=STEPS, noise=noise.unsqueeze(2))
+    a = decoder.decode(tokens, *tables, settings=DDIM, noise=noise)
+    b = decoder.decode(tokens, *tables, settings=DDIM, noise=noise.unsqueeze(2))
     assert torch.equal(a.audio, b.audio)
 
 
 def test_dpm_solver_runs(config, decoder, tables):
     tokens = _tokens(config, 1, config.window_tokens + 5)
-    out = decoder.decode(tokens, *tables, steps=3, sampler="dpmsolver++", generator=torch.Generator().manual_seed(0))
+    out = decoder.decode(tokens, *tables, settings=DPM_3, generator=torch.Generator().manual_seed(0))
     assert out.lengths.tolist() == [config.num_samples(config.window_tokens + 5)]
     assert torch.isfinite(out.audio).all()
     noise = _noise(decoder, 2, draws=1)
-    a = decoder.decode(tokens, *tables, steps=3, sampler="dpmsolver++", noise=noise)
-    b = decoder.decode(tokens, *tables, steps=3, sampler="dpmsolver++", noise=noise)
+    a = decoder.decode(tokens, *tables, settings=DPM_3, noise=noise)
+    b = decoder.decode(tokens, *tables, settings=DPM_3, noise=noise)
     assert torch.equal(a.audio, b.audio)  # deterministic given x_T
 
 
 def test_cfg_scale_one_and_eta_zero_run(config, decoder, tables):
     tokens = _tokens(config, 1, 10)
-    out = decoder.decode(tokens, *tables, steps=STEPS, cfg_scale=1.0, eta=0.0, noise=_noise(decoder, 1))
+    out = decoder.decode(tokens, *tables, settings=DecodeSettings(steps=STEPS, cfg_scale=1.0, eta=0.0), noise=_noise(decoder, 1))
     assert torch.isfinite(out.audio).all()
 
 
@@ -235,22 +243,25 @@ def _bad_cases(config):
         ("lengths zero", dict(lengths=[0]), ValueError, "lengths"),
         ("batch_size", dict(batch_size=0), ValueError, "batch_size"),
         ("table width", dict(acoustic_codebook=torch.zeros(64, 3)), ValueError, "acoustic_codebook"),
+        ("settings type", dict(settings={"steps": STEPS}), TypeError, "DecodeSettings"),
     ]
 
 
-@pytest.mark.parametrize("case", range(20))
+@pytest.mark.parametrize("case", range(21))
 def test_decode_rejects_bad_input(config, decoder, tables, case):
     cases = _bad_cases(config)
     _, kwargs, error, match = cases[case]
-    args = dict(tokens=_tokens(config, 1, 5), acoustic_codebook=tables[0], semantic_centroids=tables[1],
-                steps=STEPS)
+    args = dict(tokens=_tokens(config, 1, 5), acoustic_codebook=tables[0], semantic_centroids=tables[1])
     args.update(kwargs)
+    fields = {k: args.pop(k) for k in ("steps", "sampler") if k in args}
     with pytest.raises(error, match=match):
+        if "settings" not in args:
+            args["settings"] = DecodeSettings(**{"steps": STEPS, **fields})
         decoder.decode(**args)
 
 
 def test_bad_case_count_matches(config):
-    assert len(_bad_cases(config)) == 20
+    assert len(_bad_cases(config)) == 21
 
 
 def test_import_codec_is_cheap():
@@ -313,3 +324,45 @@ def test_codec_decode_defaults_to_the_variants_guidance_scale(config, codec):
         run(model)
         hook.remove()
     assert set(batches[:STEPS]) == {2} and set(batches[STEPS:]) == {1}
+
+
+# ----- decode settings through SemantiCodec.decode ---------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_random():
+    from codec.model import SemantiCodec
+
+    return SemantiCodec.tiny_random(50)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(cfg_scale=float("nan")), ValueError, "cfg_scale must be a finite number"),
+        (dict(steps=0), ValueError, "steps=0"),
+        (dict(sampler="euler"), ValueError, "sampler='euler'"),
+        (dict(eta=-1.0), ValueError, "eta must be >= 0"),
+    ],
+)
+def test_codec_decode_rejects_bad_settings(tiny_random, kwargs, error, match):
+    tokens = torch.zeros(1, 4, 2, dtype=torch.long)
+    with pytest.raises(error, match=match):
+        tiny_random.decode(tokens, **kwargs)
+    with pytest.raises(error, match=match):
+        tiny_random.decode(tokens, DecodeSettings(steps=STEPS), **kwargs)
+    with pytest.raises(TypeError, match="DecodeSettings"):
+        tiny_random.decode(tokens, None, {"steps": STEPS})
+
+
+def test_codec_decode_keywords_equal_settings(tiny_random):
+    tokens = torch.randint(0, 64, (2, 6, 2), generator=torch.Generator().manual_seed(2))
+    lengths = [6, 4]
+
+    def run(*args, **kwargs):
+        return tiny_random.decode(tokens, lengths, *args, generator=torch.Generator().manual_seed(9), **kwargs).audio
+
+    dpm = DecodeSettings(sampler="dpmsolver++", steps=3, cfg_scale=1.5)
+    keywords = run(sampler="dpmsolver++", steps=3, cfg_scale=1.5)
+    assert torch.equal(keywords, run(dpm))
+    assert torch.equal(keywords, run(DecodeSettings(steps=7), sampler="dpmsolver++", steps=3, cfg_scale=1.5))
+    assert torch.equal(run(steps=STEPS), run(DDIM))  # DDIM, eta 1: the draws come from the generator
+    assert torch.equal(run(DDIM, eta=0.0), run(DecodeSettings(steps=STEPS, eta=0.0)))

@@ -20,6 +20,8 @@ from codec.config import SemantiCodecConfig
 from codec.convert.decoder import ALLOWED_UNUSED
 from codec.decoder import DiffusionDecoder
 from codec.model import SemantiCodec
+from codec.sampling import DecodeSettings
+from tests.codec.official_decoder import load_official_decoder
 from tests.parity_weights import (
     CONFIGS,
     layout,
@@ -33,8 +35,9 @@ from tests.parity_weights import (
 # SemantiCodec.decode) is exercised on this configuration; the others build the decoder alone
 # (filling the rate-25 LSTM costs 1.5 B values and adds nothing to the decoder check).
 END_TO_END = "r100_v16384"
+PARITY_SETTINGS = DecodeSettings(sampler="ddim", steps=5, cfg_scale=2.0)  # the recorded official run
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
 
 def _config(spec: dict) -> SemantiCodecConfig:
@@ -65,7 +68,7 @@ def case(request):
     else:
         torch.manual_seed(0)
         decoder = DiffusionDecoder(_config(spec)).eval()
-        decoder.load_official_state_dict(official_decoder_state(name))
+        load_official_decoder(decoder, official_decoder_state(name))
     yield name, spec, archive, decoder, acoustic, semantic, codec
     del decoder, acoustic, semantic, codec
     gc.collect()
@@ -91,7 +94,7 @@ def decoded(case):
         if codec is not None:  # the public SemantiCodec.decode
             out = codec.decode(tokens, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
         else:
-            out = decoder.decode(tokens, acoustic, semantic, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
+            out = decoder.decode(tokens, acoustic, semantic, settings=PARITY_SETTINGS, noise=noise)
     finally:
         del decoder.latents_to_waveform
     return name, out, {k: torch.cat(v) for k, v in captured.items()}
@@ -168,15 +171,15 @@ def test_converter_rejects_bad_checkpoints(case):
     assert any(k.startswith("model_ema.") for k in official) and ALLOWED_UNUSED
     bad = dict(official, **{"cond_stage_models.0.foo": torch.zeros(1)})
     with pytest.raises(ValueError, match="cond_stage_models.0.foo"):
-        decoder.load_official_state_dict(bad)
+        load_official_decoder(decoder, bad)
     key = "model.diffusion_model.out.2.bias"
     missing = {k: v for k, v in official.items() if k != key}
     with pytest.raises(ValueError, match="conv_out.bias"):
-        decoder.load_official_state_dict(missing)
+        load_official_decoder(decoder, missing)
     key = "first_stage_model.vocoder.conv_post.weight"
     shaped = dict(official, **{key: torch.zeros(3, 3)})
     with pytest.raises(ValueError, match="conv_post.weight"):
-        decoder.load_official_state_dict(shaped)
+        load_official_decoder(decoder, shaped)
     no_scale = {k: v for k, v in official.items() if k != "scale_factor"}
     with pytest.raises(ValueError, match="scale_factor"):
-        decoder.load_official_state_dict(no_scale)
+        load_official_decoder(decoder, no_scale)

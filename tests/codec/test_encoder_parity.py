@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from codec import SemantiCodec
+from codec.encoding import num_segments
 from tests.parity_weights import CONFIGS, official_encoder_state, recorded
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
@@ -57,7 +58,7 @@ def test_padding_matches_official(parity_case):
     name, model, ref, fbank, _ = parity_case
     wave = torch.from_numpy(ref["input_wave"])
     padded = ref["enc_wave_padded"]
-    n_seg = model._num_segments(wave.numel())
+    n_seg = num_segments(wave.numel(), model.config)
     assert n_seg * model.config.segment_samples == padded.shape[-1]
     assert np.array_equal(padded[0, : wave.numel()], ref["input_wave"])
     assert not padded[0, wave.numel() :].any()

@@ -4,9 +4,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 RUNNER = Path(__file__).parents[2] / "benchmarks" / "run_all.py"
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_table_and_keeps_earlier_results(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("run_all", RUNNER)
     run_all = importlib.util.module_from_spec(spec)

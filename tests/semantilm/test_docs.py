@@ -16,7 +16,7 @@ def blocks():
 
 def shrink(code, replacements):
     for old, new in replacements.items():
-        assert old in code, f"docs/lm.md no longer contains {old!r}; update this test"
+        assert old in code, f"docs/lm.md does not contain {old!r}; update this test to match the guide"
         code = code.replace(old, new)
     return code
 
@@ -76,13 +76,62 @@ def test_readme_shows_the_tested_snippet():
     assert blocks()[0] in readme
 
 
-def test_readme_first_commands_are_the_demo_and_the_ci_test_command():
-    """The README's first block sets up and runs the demo; its second is what CI runs."""
-    import re
-
+def test_readme_first_commands_are_the_demo_and_the_test_commands():
+    """The README's first block sets up and runs the demo; its second starts with what CI runs
+    (every test) and shows the day-to-day command that skips the slow ones."""
     root = DOC.parents[1]
     blocks = re.findall(r"```bash\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
     assert blocks[0].strip().endswith("semantilm demo")
     assert "pip install -e" in blocks[0]
     ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines() if line.strip()]
-    assert ci[-1] == blocks[1].strip() == "python -m pytest -q"
+    commands = blocks[1].strip().splitlines()
+    assert ci[-1] == commands[0] == "python -m pytest -q"
+    assert commands[1:] == ['python -m pytest -q -m "not slow"']
+    assert '"slow:' in (root / "pyproject.toml").read_text()  # the marker is registered
+
+
+def test_readme_layout_names_existing_files():
+    """Every file or folder in the README's layout tables exists in the package its table is about."""
+    root = DOC.parents[1]
+    layout = (root / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    package, checked, missing = None, 0, []
+    for line in layout.splitlines():
+        if line.startswith("`codec/`") or line.startswith("`semantilm/`"):
+            package = line.split("`")[1]
+        elif line.startswith("| ") and package and not line.startswith("| concept"):
+            for name in re.findall(r"`([^`]+)`", line.rsplit("|", 2)[1]):
+                paths = list((root / package).glob(name)) if "*" in name else [root / package / name]
+                checked += 1
+                if not paths or not all(p.exists() for p in paths):
+                    missing.append(package + name)
+    assert checked > 40 and not missing, missing
+
+
+def test_docs_name_existing_paths_and_modules():
+    """Paths (``dir/file.py``) and dotted module names (``package.module.name``) in backticks in
+    the README (outside its layout tables, checked above) and docs/lm.md exist."""
+    root = DOC.parents[1]
+    readme = (root / "README.md").read_text()
+    head, tail = readme.split("## Layout", 1)
+    texts = {"README.md": head + "\n## ".join(tail.split("\n## ")[1:]), "lm.md": DOC.read_text()}
+    missing = []
+    for doc, text in texts.items():
+        names = set(re.findall(r"`([^`\s]+)`", text)) | set(re.findall(r"`((?:codec|semantilm)(?:\.\w+){2,})", text))
+        for name in sorted(names):
+            if "/" in name and name.endswith(".py"):
+                if not ((root / name).exists() or (root.parent / name.removeprefix("../")).exists()):
+                    missing.append(f"{doc}: {name}")
+            elif re.fullmatch(r"(codec|semantilm)(\.\w+){2,}", name):
+                parts = name.split(".")
+                modules = [k for k in range(len(parts), 0, -1)
+                           if (root / "/".join(parts[:k])).with_suffix(".py").is_file()
+                           or (root / "/".join(parts[:k]) / "__init__.py").is_file()]
+                k = modules[0] if modules else 0
+                rest = parts[k:]
+                source = ""
+                if k:
+                    base = root / "/".join(parts[:k])
+                    source = (base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py").read_text()
+                if not k or len(rest) > 1 or (rest and not re.search(rf"(def|class) {rest[0]}\b|^{rest[0]} =", source, re.M)):
+                    missing.append(f"{doc}: {name}")
+    assert not missing, missing

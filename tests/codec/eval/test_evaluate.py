@@ -82,3 +82,25 @@ def test_dataset_clips_reads_audio_cells():
         list(evaluate.dataset_clips(data, audio_column="wave"))
 
 
+
+
+class RecordingCodec(FakeCodec):
+    """FakeCodec that keeps the keyword arguments of every decode call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def decode(self, tokens, lengths=None, **kwargs):
+        self.calls.append(kwargs)
+        return super().decode(tokens, lengths)
+
+
+def test_evaluate_codec_decodes_with_the_given_settings():
+    from codec.sampling import DecodeSettings
+
+    codec, generator = RecordingCodec(), torch.Generator()
+    settings = DecodeSettings(sampler="dpmsolver++", steps=4)
+    result = evaluate.evaluate_codec(codec, clips(2), metrics=["mel"], settings=settings, generator=generator)
+    assert codec.calls == [{"settings": settings, "generator": generator}]
+    assert result.settings == {"sampler": "dpmsolver++", "steps": 4, "eta": 1.0}

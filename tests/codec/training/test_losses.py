@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from codec.config import SemantiCodecConfig
+from codec.mel import LogMelFrontEnd, slaney_mel_filters
 from codec.model import SemantiCodec
 from codec.training.losses import CodecLosses, CodecTrainingConfig, CodecTrainingStep, diffuse
-from codec.training.mel import LogMelFrontEnd, slaney_mel_filters
 from codec.training.vq import EMAVectorQuantizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

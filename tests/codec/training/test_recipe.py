@@ -9,8 +9,8 @@ import torch
 
 from codec.config_file import ConfigError
 from codec.model import SemantiCodec
+from codec.training.history import read_history
 from codec.training.recipe import build_codec, load_codec_recipe_config, run_codec_recipe
-from codec.training.trainer import read_history
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "recipes" / "codec" / "tiny_cpu.yaml"
 
@@ -105,7 +105,7 @@ def test_tiny_config_loads():
 
 
 def test_incomplete_checkpoint_is_not_resumed(tmp_path):
-    from codec.training.trainer import CHECKPOINT_DONE, latest_checkpoint
+    from codec.training.history import CHECKPOINT_DONE, latest_checkpoint
 
     for step, done in ((2, True), (10, True), (12, False)):
         folder = tmp_path / "checkpoints" / f"checkpoint-{step}"

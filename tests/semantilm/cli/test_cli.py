@@ -208,7 +208,7 @@ def test_tokenize_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     args = ["tokenize", "--dataset", "synthetic", "--synthetic-examples", "2", "--codec", "tiny-random", "--out", str(tmp_path)]
     assert main([*args, "--caption-column", "text"]) == 2
-    assert "--caption-column 'text' is not a column of 'synthetic'" in capsys.readouterr().err
+    assert "caption_column 'text' is not a column of 'synthetic'" in capsys.readouterr().err
 
 
 def test_push_checks_the_folder_then_uploads(trained, tmp_path, monkeypatch, capsys):
@@ -282,3 +282,14 @@ def test_every_command_has_help_with_examples(command, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "exit codes:" in out
+
+
+def test_building_the_parser_imports_nothing_heavy():
+    """``semantilm --help`` stays instant: the parser needs no torch, numpy, datasets or transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from semantilm.cli.main import build_parser; build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy', 'datasets', 'transformers'}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -4,11 +4,16 @@ import pytest
 import torch
 
 from semantilm.generation.generate import (
-    AudioTokenConstraintLogitsProcessor,
-    ClassifierFreeGuidanceLogitsProcessor,
     continue_audio,
+    continue_tokens,
     generate_audio,
     generate_tokens,
+    text_to_tokens,
+)
+from semantilm.generation.outputs import AudioGenerationOutput
+from semantilm.generation.processors import (
+    AudioTokenConstraintLogitsProcessor,
+    ClassifierFreeGuidanceLogitsProcessor,
 )
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.tokens.layout import AudioTokenLayout
@@ -109,10 +114,10 @@ def test_continue_audio_keeps_prompt_tokens(setup):
     for b, t in enumerate(prompt_tokens):
         n = t.shape[0]
         assert n < out.token_lengths[b] <= n + new
-        if tok.layout.pattern == "interleave":
-            assert torch.equal(out.tokens[b, :n], t)
-        else:  # the prompt gives its semantic ids; acoustic ids are generated for the whole clip
-            assert torch.equal(out.tokens[b, :n, 0], t[:, 0])
+        assert torch.equal(out.tokens[b, :n, 0], t[:, 0])
+        # The ids the pattern's prompt gave are kept (all of them for interleave; for semantic_first
+        # the acoustic ids of the prompt frames are generated).
+        assert tok.continuation_prompt(out.tokens[b, :n]) == tok.continuation_prompt(t)
         assert out.lengths[b] == (out.token_lengths[b] - n) * codec.hop
     full = continue_audio(model, tok, codec, clips, seconds=0.1, sample_rate=16000, seed=0, temperature=1.5, return_prompt=True)
     assert torch.equal(full.lengths, full.token_lengths * codec.hop)
@@ -135,3 +140,58 @@ def test_clear_errors(setup, captions):
         generate_tokens(model, lay, [[lay.audio_start_id, lay.vocab_size]], 2)
     with pytest.raises(ValueError, match="has no"):
         generate_tokens(model, lay, [[1, 2]], 2)
+
+
+def test_decode_settings_and_generator_reach_the_codec(setup, captions):
+    from codec import DecodeSettings
+
+    model, tok, codec = setup
+    calls = []
+    decode = codec.decode
+
+    def recording_decode(tokens, lengths=None, **kwargs):
+        calls.append(kwargs)
+        return decode(tokens, lengths, **kwargs)
+
+    codec.decode = recording_decode
+    generator = torch.Generator()
+    settings = DecodeSettings(sampler="dpmsolver++", steps=7, cfg_scale=1.5, eta=0.0)
+    generate_audio(model, tok, codec, captions[:1], seconds=0.04, decode=settings, generator=generator)
+    continue_audio(model, tok, codec, [make_clip(0, 0.04)], seconds=0.04, sample_rate=16000)
+    assert calls == [
+        dict(steps=7, sampler="dpmsolver++", cfg_scale=1.5, eta=0.0, generator=generator),
+        dict(steps=50, sampler="ddim", cfg_scale=None, eta=1.0, generator=None),
+    ]
+    with pytest.raises(TypeError, match="DecodeSettings"):
+        generate_audio(model, tok, codec, captions[:1], seconds=0.04, decode={"steps": 2})
+
+
+def test_token_level_entry_points_and_prompt_errors(setup, captions):
+    model, tok, codec = setup
+    torch.manual_seed(0)
+    tokens, lengths = text_to_tokens(model, tok, captions[:2], 3, guidance_scale=2.0, do_sample=False)
+    assert tokens.shape == (2, int(lengths.max()), 2) and bool(((lengths >= 1) & (lengths <= 3)).all())
+    clips = codec.encode([make_clip(0, 0.04), make_clip(1, 0.06)], 16000).unbatch()
+    tokens, lengths, frames = continue_tokens(model, tok, clips, 2, do_sample=False)
+    assert frames == [2, 3] and all(f < n <= f + 2 for f, n in zip(frames, lengths.tolist()))
+    with pytest.raises(ValueError, match=r"prompts\[0\] has id \d+ at position 0 of its audio span"):
+        generate_tokens(model, tok.layout, [tok.text_prompt(None) + [tok.layout.acoustic_offset]], 5)
+
+
+def test_outputs_concat_pads_to_the_widest_part():
+    a = AudioGenerationOutput(torch.ones(1, 4), torch.tensor([4]), 16000, torch.ones(1, 2, 2, dtype=torch.long), torch.tensor([2]))
+    b = AudioGenerationOutput(torch.ones(2, 6), torch.tensor([6, 5]), 16000, torch.ones(2, 3, 2, dtype=torch.long),
+                              torch.tensor([3, 3]))
+    out = AudioGenerationOutput.concat([a, b])
+    assert out.audio.shape == (3, 6) and out.audio[0, 4:].eq(0).all() and out.tokens.shape == (3, 3, 2)
+    assert out.lengths.tolist() == [4, 6, 5] and out.token_lengths.tolist() == [2, 3, 3]
+    assert [w.numel() for w in out.unbatch()] == [4, 6, 5]
+
+
+def test_interleave_prompts_must_hold_whole_frames():
+    layout = AudioTokenLayout(text_vocab_size=5, semantic_vocab_size=3, acoustic_vocab_size=2)
+    model = build_lm(layout, TINY, seed=0)
+    ids = [layout.audio_start_id, layout.semantic_offset, layout.acoustic_offset, layout.semantic_offset + 2]
+    generate_tokens(model, layout, [ids[:3]], 2, do_sample=False)
+    with pytest.raises(ValueError, match=r"prompts\[1\] ends inside a frame; give whole frames"):
+        generate_tokens(model, layout, [ids[:3], ids], 3)

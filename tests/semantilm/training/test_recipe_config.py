@@ -143,11 +143,12 @@ def test_report_to_auto_uses_tensorboard_only_when_installed(monkeypatch):
 
 def test_repeated_override_flags_accumulate():
     """`--override a=1 --override b=2` and `--override a=1 b=2` both keep every override."""
-    from semantilm.cli.main import _recipe_args, build_parser
+    from semantilm.cli.main import build_parser
+    from semantilm.training.launch import recipe_parser
 
     for argv in (["--override", "train.max_steps=3", "--override", "train.bf16=true"],
                  ["--override", "train.max_steps=3", "train.bf16=true"]):
-        args = _recipe_args("text_to_audio", "t", "train.max_steps=1", ["--config", "c.yaml", *argv])
+        args = recipe_parser("text_to_audio", "t").parse_args(["--config", "c.yaml", *argv])
         assert args.override == ["train.max_steps=3", "train.bf16=true"]
         args = build_parser().parse_args(["train", "--config", "c.yaml", *argv])
         assert args.override == ["train.max_steps=3", "train.bf16=true"]

@@ -105,6 +105,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 def test_two_process_accelerate_launch(tmp_path):
     """``accelerate launch`` with 2 CPU processes: each process trains on its own half of every

@@ -1,0 +1,180 @@
+"""Logits processors of audio generation: the token-pattern constraint and classifier-free guidance.
+
+``AudioTokenConstraintLogitsProcessor`` makes everything ``generate`` writes decodable: inside
+an audio span it only allows the id kind the layout's token pattern expects next,
+``<|audio_end|>`` only where a span may end, and forces it at the frame limit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+from transformers import LogitsProcessor
+
+from semantilm.tokens.layout import AudioTokenLayout
+
+__all__ = ["AudioTokenConstraintLogitsProcessor", "ClassifierFreeGuidanceLogitsProcessor"]
+
+
+class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
+    """Masks every id that would break the audio span's pattern.
+
+    For each row, the span starts after the last ``<|audio_start|>`` in ``input_ids``. Inside
+    it, only the id kinds that the layout's token pattern allows next keep their scores
+    (``AudioTokenLayout.allowed_next``; interleave: semantic at even, acoustic at odd
+    positions), ``<|audio_end|>`` only where a span of at least ``min_frames`` frames may end;
+    at ``max_frames`` frames the end token is the only choice. Rows without an open span may
+    only open one; rows whose span ended may only pad.
+
+    layout:     the LM's token layout.
+    max_frames: int or LongTensor[B] frame limit per row (counting frames already in the prompt).
+    min_frames: int or LongTensor[B], frames a span holds at least before it may end
+                (>= 1: empty audio cannot decode).
+    """
+
+    def __init__(
+        self, layout: AudioTokenLayout, max_frames: int | torch.Tensor, min_frames: int | torch.Tensor = 1
+    ):
+        if not isinstance(layout, AudioTokenLayout):
+            raise TypeError(f"layout must be an AudioTokenLayout, got {type(layout).__name__}.")
+        limits = {}
+        for name, value in (("max_frames", max_frames), ("min_frames", min_frames)):
+            if isinstance(value, (bool, float)):
+                raise TypeError(f"{name} must be an int or a LongTensor[B], got {value!r}.")
+            t = torch.as_tensor(value)
+            if t.dtype.is_floating_point or t.dtype == torch.bool or t.ndim > 1 or t.numel() == 0:
+                raise TypeError(f"{name} must be an int or a LongTensor[B], got {value!r}.")
+            limits[name] = t.long()
+        if int(limits["min_frames"].min()) < 1:
+            raise ValueError(f"min_frames={limits['min_frames'].tolist()} must be >= 1 (empty audio cannot decode).")
+        if bool((limits["max_frames"] < limits["min_frames"]).any()):
+            raise ValueError(
+                f"max_frames={limits['max_frames'].tolist()} must be >= min_frames={limits['min_frames'].tolist()}."
+            )
+        self.layout = layout
+        self.max_frames = limits["max_frames"]
+        self.min_frames = limits["min_frames"]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """input_ids LongTensor[B, L], scores FloatTensor[B, V] -> new FloatTensor[B, V]."""
+        lay = self.layout
+        if scores.shape[-1] < lay.vocab_size:
+            raise ValueError(f"scores have {scores.shape[-1]} columns but the layout needs {lay.vocab_size}.")
+        device = scores.device
+        ids = input_ids.to(device)
+        batch, length = ids.shape
+        pos = torch.arange(length, device=device)
+        last_start = torch.where(ids == lay.audio_start_id, pos, -1).amax(-1) if length else ids.new_full((batch,), -1)
+        in_span = pos.unsqueeze(0) > last_start.unsqueeze(1)
+        ended = ((ids == lay.audio_end_id) & in_span).any(-1)
+        n_sem = (lay.is_semantic(ids) & in_span).sum(-1)
+        n_aco = (lay.is_acoustic(ids) & in_span).sum(-1)
+        max_frames, min_frames = (self._per_row(t, batch, device) for t in (self.max_frames, self.min_frames))
+        sem_ok, aco_ok, end_ok = lay.allowed_next(n_sem, n_aco, max_frames, min_frames)
+
+        # Each row picks one of seven column masks (built once per vocab width and device):
+        # 0 semantic, 1 acoustic, 2 semantic or end, 3 end, 4 start, 5 pad, 6 acoustic or end.
+        cols = self._columns(scores.shape[-1], device)  # BoolTensor[7, V]
+        kind = torch.full((batch,), 5, dtype=torch.long, device=device)  # default: pad only
+        kind = torch.where(~ended, torch.where(last_start < 0, 4, -1), kind)
+        span_kind = torch.where(
+            sem_ok, torch.where(end_ok, 2, 0), torch.where(aco_ok, torch.where(end_ok, 6, 1), 3)
+        )
+        kind = torch.where(kind < 0, span_kind, kind)
+        allowed = cols[kind]
+        return scores.masked_fill(~allowed, -math.inf)
+
+    def _columns(self, width: int, device: torch.device) -> torch.Tensor:
+        key = (width, str(device))
+        if getattr(self, "_cols_key", None) != key:
+            lay = self.layout
+            vocab = torch.arange(width, device=device)
+            sem = (vocab >= lay.semantic_offset) & (vocab < lay.acoustic_offset)
+            aco = (vocab >= lay.acoustic_offset) & (vocab < lay.vocab_size)
+            end = vocab == lay.audio_end_id
+            self._cols = torch.stack(
+                [sem, aco, sem | end, end, vocab == lay.audio_start_id, vocab == lay.pad_id, aco | end]
+            )
+            self._cols_key = key
+        return self._cols
+
+    @staticmethod
+    def _per_row(t: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+        t = t.to(device)
+        if t.ndim == 0:
+            return t.expand(batch)
+        if t.shape[0] != batch:
+            raise ValueError(f"a per-row frame limit has {t.shape[0]} rows but the batch has {batch}.")
+        return t
+
+
+class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
+    """Classifier-free guidance for decoder-only LMs with a separate unconditional prompt.
+
+    Keeps its own KV cache of the unconditional branch (the caption-less prompt followed by
+    the tokens generated so far) and returns, on log-probabilities,
+    ``uncond + guidance_scale * (cond - uncond)``. transformers' own
+    ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` passes its KV cache as ``cache=``, which
+    only recent transformers versions read (older ones take ``past_key_values=`` and would run
+    the unconditional branch without context), and builds no position ids for left-padded
+    unconditional prompts; this one handles both.
+
+    model:                the LM (same one that ``generate`` runs).
+    unconditional_ids:    LongTensor[B, L_u], left-padded caption-less prompts.
+    unconditional_mask:   LongTensor[B, L_u], 1 for real tokens.
+    prompt_length:        L, the width of the (conditional) prompt batch given to ``generate``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        unconditional_ids: torch.Tensor,
+        unconditional_mask: torch.Tensor,
+        guidance_scale: float,
+        prompt_length: int,
+    ):
+        if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale) and guidance_scale >= 0):
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}.")
+        if unconditional_ids.shape != unconditional_mask.shape or unconditional_ids.ndim != 2:
+            raise ValueError(
+                f"unconditional_ids {tuple(unconditional_ids.shape)} and unconditional_mask "
+                f"{tuple(unconditional_mask.shape)} must both be [B, L]."
+            )
+        self.model = model
+        self.guidance_scale = float(guidance_scale)
+        self.prompt_length = int(prompt_length)
+        self._pending = unconditional_ids
+        self._mask = unconditional_mask
+        self._fed = 0
+        self._cache = None
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(type(base).forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    def _unconditional_logprobs(self, input_ids: torch.Tensor) -> torch.Tensor:
+        new = input_ids[:, self.prompt_length + self._fed :]
+        self._fed += new.shape[1]
+        device = input_ids.device
+        step = torch.cat([self._pending.to(device), new], dim=1) if self._pending is not None else new
+        self._mask = torch.cat([self._mask.to(device), torch.ones_like(new)], dim=1)
+        self._pending = None
+        positions = (self._mask.cumsum(-1) - 1).clamp(min=0)[:, -step.shape[1] :]
+        out = self.model(
+            input_ids=step,
+            attention_mask=self._mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_arg: self._cache},
+        )
+        self._cache = out.get(self._cache_arg)
+        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        cond = torch.log_softmax(scores.float(), dim=-1)
+        if self.guidance_scale == 1.0:
+            return cond.to(scores.dtype)
+        uncond = self._unconditional_logprobs(input_ids).to(scores.device)
+        return (uncond + self.guidance_scale * (cond - uncond)).to(scores.dtype)
