@@ -12,12 +12,24 @@ from torch import nn
 
 from codec.config import SemantiCodecConfig
 
+# Batch sizes that torch's CPU LSTM (oneDNN) runs slower than the same rows one at a time.
+# r100 LSTM (4 layers, 1536 units, fp32, 2 threads, torch 2.13, 2-core AMD EPYC), per row:
+# batch 1 1.7 s, batch 2 2.5 s, batch 4 1.4 s, batch 8 1.0 s (128 frames); at 512 frames a
+# batch of 2 took 1.8x as long as its 2 rows one at a time. Batch 2 is the common case: the
+# 2 segments of a 10.24-20.48 s clip. Must not hold 1.
+ROW_BY_ROW_BATCHES = frozenset({2})
+
 
 class AcousticEncoder(nn.Module):
     """[stacked feature ; its centroid] [B, P, 2D] -> pre-quantisation vectors [B, P, D].
 
     Rows at and after a segment's padding cutoff are set to -1 before the LSTM, as the
-    official ``mark_out_padding`` does.
+    official ``mark_out_padding`` does. The LSTM always sees all P frames of a segment (no
+    packed sequences), as in the official code.
+
+    Without autograd on CPU, batches whose size is in :data:`ROW_BY_ROW_BATCHES` go through
+    the LSTM one segment at a time (see there); every row is computed independently either
+    way, so only float rounding can differ.
     """
 
     def __init__(self, config: SemantiCodecConfig):
@@ -38,8 +50,13 @@ class AcousticEncoder(nn.Module):
         """inputs [B, P, 2D]; valid_frames LongTensor[B] (rows >= it are padding)."""
         keep = torch.arange(inputs.shape[1], device=inputs.device)[None, :] < valid_frames[:, None]
         inputs = torch.where(keep[..., None], inputs, torch.full_like(inputs, -1.0))
-        hidden, _ = self.lstm(inputs.to(self.proj.weight.dtype))
-        return self.proj(hidden)
+        return self.proj(self.run_lstm(inputs.to(self.proj.weight.dtype)))
+
+    def run_lstm(self, inputs: torch.Tensor) -> torch.Tensor:
+        """[B, P, 2D] -> LSTM outputs [B, P, 4D] (zero initial state, both directions)."""
+        if torch.is_grad_enabled() or inputs.device.type != "cpu" or inputs.shape[0] not in ROW_BY_ROW_BATCHES:
+            return self.lstm(inputs)[0]
+        return torch.cat([self.lstm(row)[0] for row in inputs.split(1)])
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """[..., D] -> LongTensor[...]: nearest codebook row by Euclidean distance (fp32)."""

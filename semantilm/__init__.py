@@ -28,6 +28,7 @@ _EXPORTS = {
     "load_lm": "models.lm",
     "encode_audio_dataset": "data.tokenize",
     "encode_audio_stream": "data.tokenize",
+    "load_token_dataset": "data.token_dataset",
     "AudioLMCollator": "data.collator",
     "TrainConfig": "training.trainer",
     "train_lm": "training.trainer",
@@ -65,6 +66,7 @@ __all__ = [
     "layout_for_pretrained",
     "load_codec",
     "load_lm",
+    "load_token_dataset",
     "merge_lora",
     "push_to_hub",
     "run_recipe",
@@ -76,6 +78,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.codec_api import AudioCodec, load_codec
     from semantilm.data.collator import AudioLMCollator
+    from semantilm.data.token_dataset import load_token_dataset
     from semantilm.data.tokenize import encode_audio_dataset, encode_audio_stream
     from semantilm.generation.generate import continue_audio, generate_audio
     from semantilm.generation.outputs import AudioGenerationOutput

@@ -5,6 +5,7 @@ Sources (``load_corpus(source)``):
 * ``"synthetic"``: the toolkit's captioned synthetic sound set (``codec.data.synthetic``).
 * a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``: audio rows, or
   token rows written by ``semantilm tokenize`` (recognised by their token columns).
+* a Parquet or Arrow file, or a folder of them (e.g. a token folder of ``semantilm tokenize``).
 * a folder of audio files (searched recursively): an ``audio`` column of
   ``{"array", "sampling_rate"}`` cells and a ``caption`` column read from a ``.txt`` file of the
   same name beside each audio file ("" when there is none).
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
     from datasets import Dataset
 
@@ -30,6 +32,10 @@ __all__ = [
     "load_corpus",
     "audio_folder_dataset",
     "audio_cell_to_waveform",
+    "decode_audio_cell",
+    "undecoded_audio",
+    "pcm_to_float",
+    "parquet_files",
     "check_columns",
 ]
 
@@ -39,6 +45,23 @@ SYNTHETIC = "synthetic"
 
 def _is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def parquet_files(path: str | os.PathLike) -> tuple[str, list[Path]] | None:
+    """("parquet" | "arrow", files) when ``path`` is such a file, or a folder of them (recursive,
+    hidden folders left out) without audio files; None otherwise."""
+    path = Path(path)
+    kinds = {".parquet": "parquet", ".arrow": "arrow"}
+    if path.is_file():
+        return (kinds[path.suffix], [path]) if path.suffix in kinds else None
+    if not path.is_dir() or audio_files(path):
+        return None
+    for suffix, kind in kinds.items():
+        files = sorted(f for f in path.rglob(f"*{suffix}")
+                       if not any(part.startswith(".") for part in f.relative_to(path).parts))
+        if files:
+            return kind, files
+    return None
 
 
 def audio_files(folder: str | os.PathLike) -> list[Path]:
@@ -94,6 +117,11 @@ def load_corpus(
         from datasets import load_from_disk
 
         dataset = load_from_disk(str(path))
+    elif path.exists() and parquet_files(path):
+        from datasets import load_dataset
+
+        kind, files = parquet_files(path)
+        dataset = load_dataset(kind, data_files=[str(f) for f in files], split="train")
     elif path.is_dir():
         dataset = audio_folder_dataset(path)
     elif path.exists() or source.startswith((".", "/", "~")):
@@ -108,6 +136,7 @@ def load_corpus(
         if split not in dataset:
             raise ValueError(f"dataset {source!r} has no split {split!r}; it has {sorted(dataset)}.")
         dataset = dataset[split]
+    dataset = undecoded_audio(dataset)
     if max_examples is not None and len(dataset) > max_examples:
         dataset = dataset.select(range(max_examples))
     if len(dataset) == 0:
@@ -115,31 +144,111 @@ def load_corpus(
     return dataset
 
 
-def audio_cell_to_waveform(value: Any, sample_rate: int | None, column: str) -> tuple[torch.Tensor, int]:
-    """One audio cell -> (FloatTensor[N] mono, sample rate)."""
+def pcm_to_float(array: Any) -> np.ndarray:
+    """Samples as float32: integer PCM scaled to [-1, 1) (unsigned 8-bit centred first), floats as they are.
+
+    64-bit integers (Python ints stored by ``datasets``) are read as 16-, 24- or 32-bit PCM, the
+    narrowest their peak fits."""
+    import numpy as np
+
+    array = np.asarray(array)
+    if array.dtype.kind == "u":
+        half = float(np.iinfo(array.dtype).max // 2 + 1)
+        return ((array.astype(np.float64) - half) / half).astype(np.float32)
+    if array.dtype.kind == "i":
+        scale = float(-np.iinfo(array.dtype).min)
+        if array.dtype.itemsize == 8:  # Python ints in a list column: no PCM is 64-bit, take the width they fit
+            peak = int(np.abs(array).max()) if array.size else 0
+            scale = next(float(2**b) for b in (15, 23, 31, 63) if peak <= 2**b)
+        return (array.astype(np.float64) / scale).astype(np.float32)
+    if array.dtype.kind == "b" or array.dtype.kind not in "fc":
+        raise ValueError(f"audio samples must be numbers, got dtype {array.dtype}.")
+    return array.astype(np.float32, copy=False)
+
+
+def _read_encoded(source: Any) -> tuple[np.ndarray, int]:
+    """Encoded audio (a path or a file-like object) -> (float32 [N, channels], rate) via soundfile."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        raise ValueError(f"cannot decode the audio ({type(err).__name__}: {err})") from err
+    return data, int(rate)
+
+
+def decode_audio_cell(value: Any, sample_rate: int | None = None, column: str = "audio",
+                      mono: str = "first") -> tuple[torch.Tensor, int]:
+    """One audio cell -> (FloatTensor[N] mono, sample rate), without torchcodec.
+
+    value: ``{"array", "sampling_rate"}`` (decoded), ``{"bytes", "path"}`` (``datasets.Audio(decode=False)``:
+        the bytes are decoded with soundfile, else the file at ``path``), encoded ``bytes``, a torchcodec
+        decoder, or a raw array (then ``sample_rate`` is its rate).
+    Integer PCM is scaled to [-1, 1); several channels follow ``codec.audio.to_mono`` (``mono="first"``:
+    the first channel, as the official SemantiCodec; channels are the shorter axis of a 2-D array).
+    Raises ValueError for an unreadable cell or a missing rate (no check of length or values here).
+    """
+    import io
+
     import numpy as np
     import torch
 
-    if isinstance(value, dict) and "array" in value:
-        array, sr = value["array"], value.get("sampling_rate", sample_rate)
-    elif hasattr(value, "get_all_samples"):  # datasets >= 4 decodes Audio to a torchcodec decoder
+    from codec.audio import to_mono
+
+    encoded = False  # decoded here from a file: channels first for sure
+    if isinstance(value, dict) and value.get("array") is not None:
+        array, sr = pcm_to_float(value["array"]), value.get("sampling_rate") or sample_rate
+    elif isinstance(value, dict) and (value.get("bytes") or value.get("path")):
+        source = io.BytesIO(value["bytes"]) if value.get("bytes") else str(value["path"])
+        array, sr = _read_encoded(source)
+        array, encoded = array.T, True  # [channels, N]
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        array, sr = _read_encoded(io.BytesIO(bytes(value)))
+        array, encoded = array.T, True
+    elif hasattr(value, "get_all_samples"):  # a torchcodec decoder (datasets >= 4 with decoding on)
         samples = value.get_all_samples()
-        array, sr = samples.data, samples.sample_rate
+        array, sr = pcm_to_float(samples.data.numpy()), samples.sample_rate
+    elif isinstance(value, dict):
+        raise ValueError(f"column {column!r} has an audio cell with none of array, bytes, path: keys {sorted(value)}.")
     else:
-        array, sr = value, sample_rate
+        array, sr = pcm_to_float(value), sample_rate
     if sr is None:
         raise ValueError(
             f"column {column!r} holds raw arrays without a sampling rate; pass sample_rate=... "
             "or use datasets.Audio cells ({'array', 'sampling_rate'})."
         )
-    wav = torch.as_tensor(np.asarray(array, dtype=np.float32))
-    if wav.ndim == 2:  # channels first (torchcodec) or channels last (soundfile): average to mono
-        wav = wav.mean(0) if wav.shape[0] <= wav.shape[1] else wav.mean(1)
-    if wav.ndim != 1 or wav.numel() == 0:
+    wav = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    if wav.numel() == 0:
+        return wav.reshape(0), int(sr)
+    if wav.ndim == 2 and not encoded and wav.shape[0] > wav.shape[1]:
+        wav = wav.T  # a raw array with channels last -> channels first
+    if wav.ndim not in (1, 2):
+        raise ValueError(f"column {column!r} has an audio cell of shape {tuple(wav.shape)}; expected [N] or [channels, N].")
+    return to_mono(wav, mono), int(sr)
+
+
+def undecoded_audio(dataset: Any) -> Any:
+    """``dataset`` with every ``datasets.Audio`` column cast to ``Audio(decode=False)``: cells stay
+    ``{"bytes", "path"}`` for :func:`decode_audio_cell` (datasets >= 4 decodes with torchcodec, which needs FFmpeg)."""
+    from datasets import Audio
+
+    features = getattr(dataset, "features", None) or {}
+    for name, feature in features.items():
+        if isinstance(feature, Audio) and feature.decode:
+            dataset = dataset.cast_column(name, Audio(sampling_rate=feature.sampling_rate, decode=False))
+    return dataset
+
+
+def audio_cell_to_waveform(value: Any, sample_rate: int | None, column: str) -> tuple[torch.Tensor, int]:
+    """One audio cell -> (FloatTensor[N] mono, sample rate); an empty or non-finite clip is a ValueError."""
+    import torch
+
+    wav, sr = decode_audio_cell(value, sample_rate, column)
+    if wav.numel() == 0:
         raise ValueError(f"column {column!r} has an audio cell of shape {tuple(wav.shape)}; expected a non-empty clip.")
     if not bool(torch.isfinite(wav).all()):
         raise ValueError(f"column {column!r} has an audio cell with NaN or Inf samples.")
-    return wav, int(sr)
+    return wav, sr
 
 
 def check_columns(names: Sequence[str] | None, audio_column: str, caption_column: str | None) -> None:

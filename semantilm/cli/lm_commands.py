@@ -63,15 +63,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lm.model.to(args.device).eval()
     if args.seed is not None:
         torch.manual_seed(args.seed)
-    sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None)
+    n = args.num_return_sequences
+    if n < 1:
+        raise CliError(f"--num-return-sequences must be >= 1, got {n}.")
+    sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
+                    num_return_sequences=n)
     new_frames = layout.frames_for_seconds(args.seconds)
+
+    def per_take(items: list[str]) -> list[str]:  # one name / source per returned row
+        return items if n == 1 else [f"{item}_{k}" for item in items for k in range(n)]
+
     if args.text:
-        names = [f"text_{i:02d}" for i in range(len(args.text))]
-        sources = [f"generated from text: {t}" for t in args.text]
+        names = per_take([f"text_{i:02d}" for i in range(len(args.text))])
+        sources = [s for t in args.text for s in [f"generated from text: {t}"] * n]
         tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, new_frames, args.guidance, **sampling)
     else:
-        names = [Path(p).stem + "_cont" for p in args.audio]
-        sources = [f"continuation of {p}" for p in args.audio]
+        names = per_take([Path(p).stem + "_cont" for p in args.audio])
+        sources = [s for p in args.audio for s in [f"continuation of {p}"] * n]
         waves = [resample(wave, rate, codec.sample_rate) for wave, rate in map(load_audio, args.audio)]
         clips = codec.encode(waves, codec.sample_rate).unbatch()
         tokens, lengths, _ = continue_tokens(lm.model, lm.tokenizer, clips, new_frames, **sampling)
@@ -161,6 +169,8 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=250, help="top-k sampling, 0 = off (default 250)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--num-return-sequences", type=int, default=1, metavar="N",
+                   help="clips per prompt, written as NAME_0 ... NAME_{N-1} (default 1)")
     add_decode_args(p)
     add_codec_args(p, default=None)
     p.set_defaults(func=cmd_generate)

@@ -1,16 +1,20 @@
-"""Tokenise a whole corpus to a token data set on disk: what ``semantilm tokenize`` runs.
+"""Tokenise a whole corpus into a token folder: what ``semantilm tokenize`` runs, on one process or many.
 
-The corpus is checked (exists, not tokens already, has the named columns) before the codec is
-loaded, tokenised in resumable shards kept under ``<out_dir>/.shards`` until the data set is
-saved, and saved with a record of the codec that made it (``semantilm_token_dataset.json``).
+Each process (``rank`` of ``world_size``, e.g. from ``accelerate.PartialState``) encodes the input
+shards ``k`` with ``k % world_size == rank`` that are not done yet, then helps with the shards still
+missing (from the last one backwards); a shard's output is named by its index and written atomically,
+so the result does not depend on which process made it nor on how many there were, and a run
+killed at any moment resumes where it stopped. The process that sees every shard done merges the
+failure records and writes the manifest (see :mod:`semantilm.data.token_dataset` for the layout).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,39 +25,74 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from codec.data.synthetic import SyntheticSoundConfig
 
-__all__ = ["TokenisedCorpus", "tokenize_corpus", "SHARD_CACHE"]
+__all__ = ["TokenisedCorpus", "tokenize_corpus"]
 
-SHARD_CACHE = ".shards"
+ON_ERROR = ("skip", "stop")
 
 
 @dataclass
 class TokenisedCorpus:
-    """What ``tokenize_corpus`` wrote: the token rows, their folder, total frames and the codec variant."""
+    """What ``tokenize_corpus`` did. ``manifest`` is None in a process that finished before the others."""
 
-    dataset: Dataset
     out_dir: Path
-    num_frames: int
     codec_variant: str
+    manifest: dict[str, Any] | None
+    seconds_encoded: float = 0.0  # audio this process encoded in this run
+    wall_seconds: float = 0.0
+    shards_written: list[int] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int((self.manifest or {}).get("frames", 0))
+
+    @property
+    def dataset(self) -> Dataset:
+        from semantilm.data.token_dataset import load_token_dataset
+
+        return load_token_dataset(self.out_dir)
 
 
-def _load_checked(source: str, split: str, synthetic: SyntheticSoundConfig | None, max_examples: int | None,
-                  audio_column: str, caption_column: str | None) -> Dataset:
-    from codec.data.corpus import SYNTHETIC, load_corpus
-    from semantilm.data.token_dataset import is_token_dataset
+def _caption_fn(caption_column: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def rename(meta: dict[str, Any]) -> dict[str, Any]:
+        if caption_column is None:
+            return meta
+        caption = meta.pop(caption_column, None)
+        meta["caption"] = caption if isinstance(caption, str) else ""
+        return meta
 
-    if source != SYNTHETIC and source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():
-        raise FileNotFoundError(f"dataset {source!r} does not exist.")
-    corpus = load_corpus(source, split=split, synthetic=synthetic, max_examples=max_examples)
-    if is_token_dataset(corpus):
-        raise ConfigError(f"dataset {source!r} already holds tokens; train on it directly.")
-    for argument, column in (("audio_column", audio_column), ("caption_column", caption_column)):
-        if column is not None and column not in corpus.column_names:
-            raise ConfigError(f"{argument} {column!r} is not a column of {source!r}; it has {corpus.column_names}.")
-    return corpus
+    return rename
+
+
+def _carried_types(types: dict[str, Any], caption_column: str | None) -> dict[str, Any]:
+    """The Arrow types of the carried columns under their output names."""
+    import pyarrow as pa
+
+    from semantilm.data.sources import RESERVED_COLUMNS
+
+    types = dict(types)
+    if caption_column is not None:
+        types.pop(caption_column, None)
+        types["caption"] = pa.string()
+    return {f"source_{n}" if n in RESERVED_COLUMNS else n: t for n, t in types.items()}
+
+
+def _check(source: Any, caption_column: str | None, on_error: str, dtype: str, device: str) -> None:
+    from semantilm.data.pipeline import DTYPES
+
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error={on_error!r} must be one of {ON_ERROR}.")
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} must be one of {sorted(DTYPES)}.")
+    if dtype != "float32" and not str(device).startswith("cuda"):
+        raise ConfigError(f"--dtype {dtype} needs a CUDA device (the device is {device}); "
+                          "on the CPU the codec encodes in float32.")
+    if caption_column is not None and source.columns is not None and caption_column not in source.columns:
+        name = source.description.get("name") or source.description.get("path")
+        raise ConfigError(f"caption_column {caption_column!r} is not a column of {name!r}; it has {source.columns}.")
 
 
 def tokenize_corpus(
-    source: str,
+    source: Any,
     codec: Any | Callable[[], Any],
     out_dir: str | os.PathLike,
     *,
@@ -63,29 +102,94 @@ def tokenize_corpus(
     max_examples: int | None = None,
     synthetic: SyntheticSoundConfig | None = None,
     batch_size: int = 16,
-    shard_size: int = 1000,
+    shard_size: int = 512,
+    num_workers: int = 2,
+    dtype: str = "float32",
+    device: str = "cpu",
+    on_error: str = "skip",
+    streaming: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
     codec_source: dict[str, Any] | None = None,
+    progress: bool = True,
 ) -> TokenisedCorpus:
-    """Tokenise the corpus ``source`` (see ``codec.data.corpus.load_corpus``) into a token data set at ``out_dir``.
+    """Tokenise ``source`` (see ``semantilm.data.sources.open_source``) into the token folder ``out_dir``.
 
-    codec: the codec, or a function that loads it (called after the corpus checks, so a typo fails
-        before a download). codec_source: how to load that codec again, recorded with the data set.
-    Rerunning after an interruption resumes at the first unfinished shard of ``shard_size`` rows.
-    A missing local dataset is a ``FileNotFoundError``; a token data set or a missing column a ``ConfigError``.
+    codec: the codec, or a function that loads it (called after the input checks, so a typo fails
+        before a download). codec_source: how to load that codec again, recorded in the manifest.
+    A missing local input is a ``FileNotFoundError``; a token folder as input, a missing column, bad
+    settings or an output folder made with another codec a ``ConfigError``; with ``on_error="stop"``
+    an input that cannot be tokenised is a ``TokenizeError`` (a ValueError).
     """
-    from semantilm.codec_api import codec_description
-    from semantilm.data.token_dataset import save_token_dataset
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.codec_api import check_codec, codec_description
+    from semantilm.data.sources import open_source
+    from semantilm.data.token_dataset import start_run
 
-    corpus = _load_checked(source, split, synthetic, max_examples, audio_column, caption_column)
+    if batch_size <= 0 or num_workers < 0:
+        raise ConfigError(f"batch_size must be positive and num_workers >= 0, got {batch_size} and {num_workers}.")
+    src = open_source(source, split=split, audio_column=audio_column, shard_size=shard_size,
+                      max_examples=max_examples, synthetic=synthetic, streaming=streaming)
+    _check(src, caption_column, on_error, dtype, device)
     model = codec() if callable(codec) and not hasattr(codec, "encode") else codec
-    out = Path(out_dir)
-    cache = out / SHARD_CACHE
-    tokens = encode_audio_dataset(corpus, model, audio_column=audio_column, caption_column=caption_column,
-                                  batch_size=batch_size, cache_dir=cache, shard_size=shard_size)
+    check_codec(model, methods=("encode",))
     info = codec_description(model)
     if codec_source is not None:
         info["source"] = dict(codec_source)
-    save_token_dataset(tokens, out, info)
-    shutil.rmtree(cache, ignore_errors=True)
-    return TokenisedCorpus(tokens, out, int(sum(tokens["num_frames"])), str(model.variant))
+    run_info = {"codec": json.loads(json.dumps(info)), "input": src.description, "shard_size": shard_size, "audio_column": audio_column,
+                "caption_column": caption_column}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start_run(out, run_info)
+    settings = {"batch_size": batch_size, "num_workers": num_workers, "device": device, "on_error": on_error,
+                "dtype": dtype}
+    return _run(src, model, out, run_info, settings, _caption_fn(caption_column), rank, world_size, progress)
+
+
+def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: dict[str, Any],
+         rename: Callable, rank: int, world_size: int, progress: bool) -> TokenisedCorpus:
+    from tqdm.auto import tqdm
+
+    from semantilm.data.pipeline import DTYPES, encode_shard
+    from semantilm.data.token_dataset import finish_run, shard_done, write_shard
+
+    start = time.time()
+    result = TokenisedCorpus(out, str(model.variant), None)
+    types = _carried_types(src.types, run_info["caption_column"])
+    bar = tqdm(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", position=rank, disable=not progress,
+               dynamic_ncols=True, leave=True)
+    bar.hours = 0.0
+
+    def encode(k: int, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            item["meta"] = rename(item["meta"])
+        rows, failures = encode_shard(
+            model, items, batch_size=settings["batch_size"], num_workers=settings["num_workers"],
+            device=settings["device"], dtype=DTYPES[settings["dtype"]], on_error=settings["on_error"], progress=bar,
+        )
+        summary = write_shard(out, k, rows, failures, types)
+        result.seconds_encoded += summary["seconds"]
+        result.shards_written.append(k)
+
+    for k, items in src.iter_shards(lambda k: k % world_size == rank and not shard_done(out, k)):
+        encode(k, items)
+    if src.num_shards is not None and not getattr(src, "stream", False):
+        for k in reversed(range(src.num_shards)):  # help with the shards still missing
+            if not shard_done(out, k):
+                encode(k, src.shard(k))
+    extra = {"columns": src.columns}
+    result.manifest = finish_run(out, run_info, src.num_shards, extra)
+    while result.manifest is None and world_size > 1 and getattr(src, "stream", False):
+        time.sleep(1.0)  # a stream is read once per process: wait for the others' shards
+        result.manifest = finish_run(out, run_info, src.num_shards, extra)
+    bar.close()
+    result.wall_seconds = time.time() - start
+    return result
+
+
+def summary_line(result: TokenisedCorpus) -> str:
+    """rows, hours, failures, wall time and hours of audio per hour (of this run) in one line."""
+    m = result.manifest or {}
+    speed = result.seconds_encoded / result.wall_seconds if result.wall_seconds > 0 else 0.0
+    return (f"wrote {m.get('rows', 0)} token rows ({m.get('hours', 0.0):.4f} h of audio, {m.get('frames', 0)} frames, "
+            f"{result.codec_variant}) to {result.out_dir}; {m.get('failures', 0)} failures (failures.jsonl); "
+            f"wall time {result.wall_seconds:.1f} s; {speed:.1f} hours of audio per hour in this process")

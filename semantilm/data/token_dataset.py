@@ -1,43 +1,188 @@
-"""Token datasets on disk: recognise one, and save one with the codec that made it."""
+"""Token folders on disk: the output of ``semantilm tokenize`` and what training reads.
+
+Layout of a token folder ``DIR``::
+
+    DIR/semantilm_tokens.json      manifest: codec, token rate, vocabularies, rows, hours, failures, input
+    DIR/failures.jsonl             one {"id", "reason", "shard"} line per input that could not be tokenised
+    DIR/train/shard-00000.parquet  token rows of input shard 0 (id, semantic_ids, acoustic_ids,
+    DIR/train/shard-00001.parquet  num_frames, duration + the carried columns), ...
+    DIR/.work/                     run bookkeeping: run.json, done-K.json, failures-K.jsonl (per shard)
+
+The shards live in ``train/`` so that ``datasets.load_dataset("parquet", data_dir=DIR)`` finds
+exactly them (its split patterns leave the manifest and the hidden folders alone).
+``load_token_dataset(DIR)`` returns the rows as a memory-mapped ``datasets.Dataset``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codec.io import write_json
+from codec.config_file import ConfigError
+from codec.io import atomic_write, read_json_object, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
-__all__ = ["TOKEN_INFO_FILE", "is_token_dataset", "save_token_dataset", "token_dataset_info"]
+__all__ = [
+    "MANIFEST",
+    "TOKEN_INFO_FILE",
+    "FAILURES",
+    "is_token_dataset",
+    "is_token_folder",
+    "load_token_dataset",
+    "token_dataset_info",
+    "shard_path",
+]
 
-TOKEN_INFO_FILE = "semantilm_token_dataset.json"
+MANIFEST = "semantilm_tokens.json"
+FAILURES = "failures.jsonl"
+SHARDS_DIR = "train"
+WORK_DIR = ".work"
+TOKEN_INFO_FILE = "semantilm_token_dataset.json"  # the record of the older save_to_disk folders
+FORMAT = "semantilm-tokens"
+
+
+def shard_path(directory: str | os.PathLike, k: int) -> Path:
+    return Path(directory) / SHARDS_DIR / f"shard-{k:05d}.parquet"
+
+
+def done_path(directory: str | os.PathLike, k: int) -> Path:
+    return Path(directory) / WORK_DIR / f"done-{k:05d}.json"
+
+
+def shard_failures_path(directory: str | os.PathLike, k: int) -> Path:
+    return Path(directory) / WORK_DIR / f"failures-{k:05d}.jsonl"
 
 
 def is_token_dataset(dataset: Any) -> bool:
-    """Whether ``dataset`` already holds codec tokens (``encode_audio_dataset`` output)."""
+    """Whether ``dataset`` already holds codec tokens (its columns)."""
     from semantilm.data.tokenize import TOKEN_COLUMNS
 
     names = getattr(dataset, "column_names", None) or []
     return all(c in names for c in TOKEN_COLUMNS[:2])
 
 
-def save_token_dataset(dataset: Dataset, directory: str | os.PathLike, codec_info: dict[str, Any]) -> Path:
-    """``save_to_disk`` a token dataset together with the codec it was made with."""
-    directory = Path(directory)
-    dataset.save_to_disk(str(directory))
-    info = {"format": "semantilm-token-dataset", "version": 1, "codec": codec_info, "num_rows": len(dataset)}
-    write_json(directory / TOKEN_INFO_FILE, info)
-    return directory
+def is_token_folder(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` is a finished token folder (it has the manifest)."""
+    return (Path(directory) / MANIFEST).is_file()
 
 
 def token_dataset_info(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """What ``save_token_dataset`` recorded about a token dataset folder (None if nothing)."""
-    path = Path(directory) / TOKEN_INFO_FILE
-    if not path.is_file():
-        return None
-    from codec.io import read_json_object
+    """The manifest of a token folder (or the record of an older ``save_to_disk`` token folder); None if neither."""
+    for name in (MANIFEST, TOKEN_INFO_FILE):
+        path = Path(directory) / name
+        if path.is_file():
+            return read_json_object(path, "token dataset info", "tokenise the data set again")
+    return None
 
-    return read_json_object(path, "token dataset info", "tokenise the data set again")
+
+def load_token_dataset(directory: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """The token rows of a token folder, as a memory-mapped ``datasets.Dataset`` (shard order, then input order).
+
+    cache_dir: where ``datasets`` keeps its Arrow copy (default ``DIR/.cache``, hidden from ``data_dir`` loads).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import Features, load_dataset
+
+    directory = Path(directory)
+    if not is_token_folder(directory):
+        raise FileNotFoundError(f"{str(directory)!r} is not a finished token folder (no {MANIFEST}); "
+                                "run `semantilm tokenize` (again) to complete it.")
+    files = sorted((directory / SHARDS_DIR).glob("shard-*.parquet"))
+    if not files:
+        raise ValueError(f"token folder {str(directory)!r} has no rows (see its {FAILURES}).")
+    schemas = [pq.read_schema(f) for f in files]
+    features = None
+    if any(not s.equals(schemas[0]) for s in schemas[1:]):  # e.g. a metadata column that is all null in a shard
+        features = Features.from_arrow_schema(pa.unify_schemas(schemas, promote_options="permissive"))
+    cache = str(cache_dir) if cache_dir is not None else str(directory / ".cache")
+    return load_dataset("parquet", data_files=[str(f) for f in files], split="train", cache_dir=cache,
+                        features=features)
+
+
+def start_run(directory: Path, run_info: dict[str, Any]) -> None:
+    """Record what this folder is made of, or refuse a folder made with another codec or from another input."""
+    path = directory / WORK_DIR / "run.json"
+    run_info = json.loads(json.dumps(run_info))  # tuples -> lists, as stored
+    stored = read_json_object(path, "token folder run record", "delete the folder") if path.is_file() else None
+    if stored is None and is_token_folder(directory):
+        stored = {k: token_dataset_info(directory).get(k) for k in run_info}
+    if stored is not None and stored != run_info:
+        diff = sorted(k for k in run_info if stored.get(k) != run_info[k])
+        what = "another codec" if "codec" in diff else f"other settings ({', '.join(diff)})"
+        variant = (stored.get("codec") or {}).get("variant")
+        raise ConfigError(f"the output folder {str(directory)!r} holds tokens made with {what} "
+                          f"(codec {variant!r}); use another --out folder, or delete this one.")
+    if stored is None:
+        write_json(path, run_info)
+
+
+def token_types() -> dict[str, Any]:
+    """Arrow types of the token columns (ids fit in int32: vocabularies are far smaller)."""
+    import pyarrow as pa
+
+    return {"id": pa.string(), "semantic_ids": pa.list_(pa.int32()), "acoustic_ids": pa.list_(pa.int32()),
+            "num_frames": pa.int32(), "duration": pa.float64()}
+
+
+def _table(rows: list[dict[str, Any]], types: dict[str, Any]) -> Any:
+    """Rows as an Arrow table; columns with a known type get it (so every shard has the same schema)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows)
+    for name, kind in types.items():
+        if name in table.column_names and table.schema.field(name).type != kind:
+            table = table.set_column(table.column_names.index(name), name, table[name].cast(kind))
+    return table
+
+
+def write_shard(directory: Path, k: int, rows: list[dict[str, Any]], failures: list[dict[str, Any]],
+                types: dict[str, Any] | None = None) -> dict:
+    """Write shard ``k``: its failure records, then its rows (atomically), then its done marker.
+    types: Arrow types of columns (default: the token columns'; others are inferred from the rows)."""
+    import pyarrow.parquet as pq
+
+    lines = "".join(json.dumps({**f, "shard": k}, sort_keys=True) + "\n" for f in failures)
+    atomic_write(shard_failures_path(directory, k), lines)
+    if rows:
+        table = _table(rows, {**token_types(), **(types or {})})
+        atomic_write(shard_path(directory, k), lambda tmp: pq.write_table(table, tmp))
+    else:
+        shard_path(directory, k).unlink(missing_ok=True)
+    summary = {"rows": len(rows), "seconds": float(sum(r["duration"] for r in rows)), "failures": len(failures),
+               "frames": int(sum(r["num_frames"] for r in rows))}
+    write_json(done_path(directory, k), summary)
+    return summary
+
+
+def shard_done(directory: Path, k: int) -> bool:
+    return done_path(directory, k).is_file()
+
+
+def finish_run(directory: Path, run_info: dict[str, Any], num_shards: int, extra: dict[str, Any]) -> dict | None:
+    """When every shard is done: merge the failure records into ``failures.jsonl`` and write the manifest.
+
+    Returns the manifest, or None while shards are missing. Any process may call it: what it writes
+    depends only on the shards, so two processes finishing together write the same files.
+    """
+    if not all(shard_done(directory, k) for k in range(num_shards)):
+        return None
+    done = [read_json_object(done_path(directory, k), "shard record", "delete it") for k in range(num_shards)]
+    lines = "".join(shard_failures_path(directory, k).read_text() for k in range(num_shards)
+                    if shard_failures_path(directory, k).is_file())
+    atomic_write(directory / FAILURES, lines)
+    codec = run_info["codec"]
+    manifest = {
+        "format": FORMAT, "version": 2, **run_info, **extra,
+        "variant": codec["variant"], "frame_rate": codec["frame_rate"], "token_rate": codec["frame_rate"] * 2,
+        "semantic_vocab_size": codec["semantic_vocab_size"], "acoustic_vocab_size": codec["acoustic_vocab_size"],
+        "num_shards": num_shards, "rows": sum(d["rows"] for d in done), "frames": sum(d["frames"] for d in done),
+        "hours": sum(d["seconds"] for d in done) / 3600.0, "failures": sum(d["failures"] for d in done),
+        "num_rows": sum(d["rows"] for d in done),
+    }
+    write_json(directory / MANIFEST, manifest)
+    return manifest

@@ -32,7 +32,7 @@ __all__ = ["encode_audio_dataset", "encode_audio_stream", "TOKEN_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 TOKEN_COLUMNS = ("semantic_ids", "acoustic_ids", "num_frames")
-MANIFEST = "semantilm_tokens.json"
+MANIFEST = "semantilm_token_cache.json"  # not the token folder manifest of semantilm tokenize
 
 
 def _encode_fn(codec: AudioCodec, audio_column: str, caption_column: str | None, sample_rate: int | None):

@@ -13,15 +13,27 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from codec.io import pad_sequences, pad_stack
+from codec.io import pad_stack
 from codec.sampling import DecodeSettings
+from semantilm.generation.guided import frame_progress, guided_generate, sampling_warpers
 from semantilm.generation.outputs import AudioGenerationOutput
+from semantilm.generation.prepare import (
+    ProgressProcessor,
+    check_prompts,
+    check_sampling,
+    generated_tokens,
+    generation_config,
+    left_padded,
+    max_new_tokens_for,
+    per_row,
+    positive_int,
+)
 from semantilm.generation.processors import (
     AudioTokenConstraintLogitsProcessor,
     ClassifierFreeGuidanceLogitsProcessor,
 )
 from semantilm.generation.prompts import continuation_prompts, text_prompts
-from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
+from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +44,9 @@ __all__ = ["generate_tokens", "text_to_tokens", "continue_tokens", "generate_aud
 
 
 # ----- LM ids -> codec tokens ------------------------------------------------------------
+GUIDANCE_MODES = ("one_forward", "two_calls")
+
+
 def generate_tokens(
     model: Any,
     layout: AudioTokenLayout,
@@ -44,8 +59,12 @@ def generate_tokens(
     top_k: int | None = None,
     top_p: float | None = None,
     min_frames: int | Sequence[int] = 1,
+    num_return_sequences: int = 1,
+    num_beams: int = 1,
+    progress: bool | None = None,
+    guidance_mode: str = "one_forward",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model.generate`` on id prompts and return the generated audio spans as codec tokens.
+    """Generate audio spans after id prompts and return them as codec tokens.
 
     prompts:     one list of LM ids per row; each ends inside an open audio span
                  (``... <|audio_start|> [audio ids]``).
@@ -53,134 +72,93 @@ def generate_tokens(
     unconditional_prompts: one list of LM ids per row, the prompts classifier-free guidance
                  (``guidance_scale != 1``) compares with.
     min_frames:  frames per row at least (>= 1), counting the frames already in the prompt.
-    returns:     (tokens LongTensor[B, T, 2], frame lengths LongTensor[B]); every row has
+    num_return_sequences: generations per prompt (rows ``b * n ... b * n + n - 1`` belong to
+                 prompt b); with beam search, the best ``n <= num_beams`` beams.
+    num_beams:   beam search (``model.generate``) when > 1; not with guidance.
+    progress:    a tqdm bar over frames; None shows it only when stderr is a terminal.
+    guidance_mode: ``"one_forward"`` runs the conditional and unconditional rows as one batch
+                 with one KV cache (``guided.guided_generate``); ``"two_calls"``, the older way,
+                 runs ``model.generate`` with ``ClassifierFreeGuidanceLogitsProcessor``, which
+                 calls the model a second time per step. Both give the same ids up to float noise.
+    returns:     (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]); every row has
                  between ``min_frames`` and ``max_frames`` whole frames.
     """
-    from transformers import LogitsProcessorList
-
     if not prompts:
         raise ValueError("prompts must hold at least one prompt.")
+    n = positive_int(num_return_sequences, "num_return_sequences")
+    beams = positive_int(num_beams, "num_beams")
+    guided = guidance_scale != 1.0
+    _check_modes(guided, beams, n, guidance_mode, unconditional_prompts, len(prompts))
+    check_sampling(do_sample, temperature, top_k, top_p)
     rows = len(prompts)
-    max_frames_t = _per_row(max_frames, rows)
-    audio_in_prompts = _check_prompts(layout, prompts)
-    max_new_tokens = _max_new_tokens(model, prompts, max_frames_t, audio_in_prompts)
+    max_frames_t, min_frames_t = per_row(max_frames, rows), per_row(min_frames, rows)
+    max_new_tokens = max_new_tokens_for(
+        model, prompts, max_frames_t, check_prompts(layout, prompts), unconditional_prompts if guided else None
+    )
+    copies = n if beams == 1 else 1  # beam search makes its n copies itself
+    prompts = [p for p in prompts for _ in range(copies)]
     device = next(model.parameters()).device
-    input_ids, attention_mask = _left_padded(prompts, layout.pad_id, device)
-
-    processors = []
-    if guidance_scale != 1.0:
-        if unconditional_prompts is None or len(unconditional_prompts) != rows:
-            raise ValueError("guidance_scale != 1 needs one unconditional prompt per prompt.")
-        u_ids, u_mask = _left_padded(unconditional_prompts, layout.pad_id, device)
-        processors.append(
-            ClassifierFreeGuidanceLogitsProcessor(model, u_ids, u_mask, guidance_scale, input_ids.shape[1])
+    input_ids, attention_mask = left_padded(prompts, layout.pad_id, device)
+    constraint = AudioTokenConstraintLogitsProcessor(
+        layout, max_frames_t.repeat_interleave(copies * beams), min_frames=min_frames_t.repeat_interleave(copies * beams)
+    )
+    if guided:
+        u_ids, u_mask = left_padded([p for p in unconditional_prompts for _ in range(copies)], layout.pad_id, device)
+    if guided and guidance_mode == "one_forward":
+        sequences = guided_generate(
+            model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
+            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint],
+            warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
         )
-    min_frames_t = _per_row(min_frames, rows)
-    processors.append(AudioTokenConstraintLogitsProcessor(layout, max_frames_t, min_frames=min_frames_t))
-
-    config = _generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p)
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=LogitsProcessorList(processors),
-        )
-    sequences = out if isinstance(out, torch.Tensor) else out.sequences
-    tokens, lengths = _generated_tokens(layout, sequences)
-    if bool((lengths < min_frames_t).any()):  # pragma: no cover - guaranteed by the processor
+    else:
+        processors = [constraint]
+        if guided:
+            processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
+                model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
+        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
+                                   n if beams > 1 else 1)
+        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
+    tokens, lengths = generated_tokens(layout, sequences)
+    if bool((lengths < min_frames_t.repeat_interleave(n)).any()):  # pragma: no cover - guaranteed by the processor
         raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
     return tokens, lengths
 
 
-def _per_row(value: int | Sequence[int], rows: int) -> torch.Tensor:
-    """An int or one int per row -> LongTensor[rows]."""
-    return torch.as_tensor(value, dtype=torch.long).expand(rows).clone()
-
-
-def _check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]]) -> list[int]:
-    """Validate every prompt (ids in the vocabulary, an open audio span the pattern can
-    continue); returns the number of audio ids each prompt already holds."""
-    audio_ids = []
-    for i, p in enumerate(prompts):
-        p_t = torch.as_tensor(list(p), dtype=torch.long)
-        layout.validate_ids(p_t, f"prompts[{i}]")
-        starts = (p_t == layout.audio_start_id).nonzero()
-        if starts.numel() == 0:
-            raise ValueError(f"prompts[{i}] has no {AUDIO_START!r} id ({layout.audio_start_id}).")
-        span = p_t[int(starts[-1]) + 1 :]
-        if span.numel():
-            layout.check_prompt_span(span, f"prompts[{i}]")
-        audio_ids.append(span.numel())
-    return audio_ids
-
-
-def _max_new_tokens(
-    model: Any, prompts: Sequence[Sequence[int]], max_frames: torch.Tensor, audio_in_prompts: list[int]
-) -> int:
-    """New ids that let every row reach ``max_frames`` and write ``<|audio_end|>``; a
-    ``ValueError`` when the longest prompt plus them exceeds the model's context."""
-    needed = [2 * int(m) - s + 1 for m, s in zip(max_frames.tolist(), audio_in_prompts, strict=True)]
-    max_new_tokens = max(needed)
-    width = max(len(p) for p in prompts)
-    context = getattr(model.config, "max_position_embeddings", None)
-    if context is not None and width + max_new_tokens > context:
-        longest = max(range(len(prompts)), key=lambda i: len(prompts[i]))
+def _check_modes(
+    guided: bool, beams: int, n: int, guidance_mode: str, unconditional_prompts: Sequence[Sequence[int]] | None,
+    rows: int,
+) -> None:
+    """``ValueError``s for combinations of guidance, beams and return sequences that cannot run."""
+    if guidance_mode not in GUIDANCE_MODES:
+        raise ValueError(f"guidance_mode must be one of {GUIDANCE_MODES}, got {guidance_mode!r}.")
+    if beams > 1 and n > beams:
+        raise ValueError(f"num_return_sequences={n} must be <= num_beams={beams} with beam search.")
+    if not guided:
+        return
+    if beams > 1:
         raise ValueError(
-            f"prompts[{longest}] has {len(prompts[longest])} ids and needs up to {max_new_tokens} new ids "
-            f"({int(max_frames.max())} frames), more than the model's context of {context}; "
-            "shorten the prompt or ask for fewer seconds."
+            f"beam search (num_beams={beams}) cannot be combined with classifier-free guidance "
+            "(guidance_scale != 1); use num_beams=1 or guidance_scale=1."
         )
-    return max_new_tokens
+    if unconditional_prompts is None or len(unconditional_prompts) != rows:
+        raise ValueError("guidance_scale != 1 needs one unconditional prompt per prompt.")
 
 
-def _left_padded(
-    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input ids LongTensor[B, L] left-padded with ``pad_id``, attention mask LongTensor[B, L])."""
-    ids = pad_sequences(prompts, pad_id, side="left").to(device)
-    mask = pad_sequences([[1] * len(p) for p in prompts], 0, side="left").to(device)
-    return ids, mask
+def _run_generate(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, processors: list[Any], config: Any,
+    progress: bool | None,
+) -> torch.Tensor:
+    """``model.generate`` with ``processors`` and a frame progress bar -> sequences LongTensor[B', L']."""
+    from transformers import LogitsProcessorList
 
-
-def _generation_config(
-    layout: AudioTokenLayout, max_new_tokens: int, do_sample: bool, temperature: float,
-    top_k: int | None, top_p: float | None,
-):
-    """The ``transformers.GenerationConfig`` of one call (sampling arguments checked)."""
-    from transformers import GenerationConfig
-
-    sampling: dict[str, Any] = {}
-    if do_sample:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}.")
-        if top_k is not None and top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}.")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
-        sampling = dict(temperature=temperature, top_k=top_k or 0, top_p=top_p if top_p is not None else 1.0)
-    return GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        eos_token_id=layout.audio_end_id,
-        pad_token_id=layout.pad_id,
-        bos_token_id=layout.audio_start_id,
-        **sampling,
-    )
-
-
-def _generated_tokens(layout: AudioTokenLayout, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last audio span of each row of ``sequences`` LongTensor[B, L] -> (codec tokens
-    LongTensor[B, T, 2], zero after each row's frames, frame lengths LongTensor[B])."""
-    tokens = []
-    for row in sequences.cpu():
-        start = int((row == layout.audio_start_id).nonzero()[-1])
-        span = row[start + 1 :]
-        stop = (~layout.is_audio(span)).nonzero()
-        if stop.numel():
-            span = span[: int(stop[0])]
-        tokens.append(layout.span_to_tokens(span))
-    return pad_stack(tokens)
+    with torch.inference_mode(), frame_progress(config.max_new_tokens, progress) as bar:
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([*processors, ProgressProcessor(bar, input_ids.shape[1])]),
+        )
+    return out if isinstance(out, torch.Tensor) else out.sequences
 
 
 def text_to_tokens(
@@ -195,8 +173,9 @@ def text_to_tokens(
 
     captions:       str per clip; ``""`` generates without a caption.
     guidance_scale: classifier-free guidance against the caption-less prompt (1 = off).
-    sampling:       ``do_sample``, ``temperature``, ``top_k``, ``top_p`` of ``generate_tokens``.
-    returns:        (tokens LongTensor[B, T, 2], frame lengths LongTensor[B]).
+    sampling:       ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_return_sequences`` (n),
+                    ``num_beams``, ``progress``, ``guidance_mode`` of ``generate_tokens``.
+    returns:        (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]), n rows per caption.
     """
     prompts, unconditional = text_prompts(tokenizer, captions)
     return generate_tokens(
@@ -211,9 +190,10 @@ def continue_tokens(
     """Codec tokens of each clip continued by 1 to ``new_frames`` generated frames.
 
     clips:    one LongTensor[T_b, 2] of codec tokens per clip.
-    sampling: ``do_sample``, ``temperature``, ``top_k``, ``top_p`` of ``generate_tokens``.
-    returns:  (tokens LongTensor[B, T, 2] of the whole clips, prompt frames first; frame lengths
-              LongTensor[B]; the prompt's frames T_b per clip). Prompt frames are kept as they
+    sampling: ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_return_sequences`` (n),
+              ``num_beams``, ``progress`` of ``generate_tokens``.
+    returns:  (tokens LongTensor[B * n, T, 2] of the whole clips, prompt frames first; frame lengths
+              LongTensor[B * n]; the prompt's frames per returned row, n copies per clip). Prompt frames are kept as they
               are where the pattern's prompt holds them whole (``"interleave"``); with
               ``"semantic_first"`` only their semantic ids are kept.
     """
@@ -222,7 +202,8 @@ def continue_tokens(
         model, tokenizer.layout, prompts, [f + new_frames for f in frames],
         min_frames=[f + 1 for f in frames], **sampling,
     )
-    return tokens, lengths, frames
+    copies = tokens.shape[0] // len(frames)  # num_return_sequences
+    return tokens, lengths, [f for f in frames for _ in range(copies)]
 
 
 # ----- captions or clips -> waveforms ----------------------------------------------------

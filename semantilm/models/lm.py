@@ -34,6 +34,7 @@ __all__ = [
     "extend_pretrained_lm",
     "apply_lora",
     "merge_lora",
+    "merge_lora_checkpoint",
     "save_lm",
     "load_lm",
 ]
@@ -247,11 +248,15 @@ def save_lm(
     directory: str | os.PathLike,
     tokenizer: AudioTextTokenizer | None = None,
 ) -> Path:
-    """Save weights (safetensors), ``semantilm_config.json`` and the text tokenizer.
+    """Save weights (safetensors), ``generation_config.json`` (eos ``<|audio_end|>``, pad
+    ``<|pad|>``), ``semantilm_config.json`` and the text tokenizer (with ``tokenizer.json``: the
+    folder opens with ``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``pipeline`` alone).
 
     A peft model is merged first (the saved LM loads without peft). Files are written into a
     temporary folder beside ``directory`` and moved in place at the end.
     """
+    from semantilm.models.hf_tokenizer import generation_config_for
+
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         raise TypeError("model is a peft model; call semantilm.merge_lora(model) first (or save its adapter).")
     rows = embedding_rows(model)
@@ -262,8 +267,10 @@ def save_lm(
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
         model.save_pretrained(tmp)
+        bos = tokenizer.bos_id if tokenizer is not None and tokenizer.add_bos else None
+        generation_config_for(layout, bos).save_pretrained(tmp)  # stops at <|audio_end|>
         if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)  # also the Hugging Face tokenizer.json of all ids
         layout.save_pretrained(tmp)
         directory.mkdir(exist_ok=True)
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == LAYOUT_FILE):  # layout last
@@ -320,3 +327,21 @@ def load_lm(
     if (directory / TOKENIZER_INFO_FILE).is_file():
         tokenizer = AudioTextTokenizer.from_pretrained(directory, layout=layout)
     return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
+
+
+def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, **kwargs: Any) -> Path:
+    """Merge a LoRA adapter checkpoint (``load_lm`` reads it with its base LM) into a plain
+    transformers checkpoint at ``destination``: weights, tokenizer, layout and codec reference,
+    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone)."""
+    from semantilm.models.hub import load_codec_reference, resolve_checkpoint, save_codec_reference
+
+    source = resolve_checkpoint(source)
+    loaded = load_lm(source, **kwargs)
+    model = loaded.model
+    if hasattr(model, "peft_config"):
+        model = merge_lora(model)
+    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer)
+    reference = load_codec_reference(source)
+    if reference is not None:
+        save_codec_reference(out, reference)
+    return out

@@ -109,12 +109,20 @@ class AudioTextTokenizer:
                 "text_tokenizer must be a Hugging Face tokenizer or a sentencepiece.SentencePieceProcessor, "
                 f"got {type(text_tokenizer).__name__}."
             )
-        if text_size > layout.text_vocab_size:
+        if text_size > layout.text_vocab_size and not self._is_exported(text_tokenizer, text_size):
             raise ValueError(
                 f"the text tokenizer has {text_size} ids but layout.text_vocab_size={layout.text_vocab_size}; "
                 "text ids would collide with the special and audio ids. Build the layout with "
                 f"text_vocab_size >= {text_size}."
             )
+
+    def _is_exported(self, text_tokenizer: Any, text_size: int) -> bool:
+        """True for a Hugging Face tokenizer that already holds every layout id as an added token
+        (what ``save_pretrained`` writes): its text ids are still below ``text_vocab_size``."""
+        from semantilm.tokens.layout import AUDIO_START
+
+        return (self.kind == "hf" and text_size == self.layout.vocab_size
+                and text_tokenizer.convert_tokens_to_ids(AUDIO_START) == self.layout.audio_start_id)
 
     @classmethod
     def from_sentencepiece(
@@ -169,12 +177,21 @@ class AudioTextTokenizer:
 
     # ----- persistence -----------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Save the text tokenizer (and how it is used) beside an LM checkpoint."""
+        """Save the text tokenizer (and how it is used) beside an LM checkpoint.
+
+        Also writes the Hugging Face fast tokenizer of text + layout ids (``tokenizer.json``,
+        ``tokenizer_config.json``; ``semantilm.models.hf_tokenizer``), so that
+        ``transformers.AutoTokenizer.from_pretrained(directory)`` gives the same ids.
+        """
+        from semantilm.models.hf_tokenizer import build_hf_tokenizer
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.kind == "sentencepiece":
             atomic_write(directory / SENTENCEPIECE_FILE, self.text_tokenizer.serialized_model_proto())
-        else:
+        if self.kind == "sentencepiece" or hasattr(self.text_tokenizer, "backend_tokenizer"):
+            build_hf_tokenizer(self).save_pretrained(directory)
+        else:  # a slow Hugging Face tokenizer: saved as it is
             self.text_tokenizer.save_pretrained(directory)
         info = {"kind": self.kind, "add_bos": self.add_bos}
         write_json(directory / TOKENIZER_INFO_FILE, info, sort_keys=False)

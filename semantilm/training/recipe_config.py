@@ -56,6 +56,8 @@ class DataSection:
     token_cache: str | None = None  # tokenised shards (resumable); None: <train.output_dir>/tokens
     encode_batch_size: int = 16  # clips per codec call
     shard_size: int = 1000  # rows per cached shard
+    eval_fraction: float = 0.0  # rows held out (seeded split) for evaluation every train.eval_steps
+    eval_dataset: str | None = None  # or a token dataset folder (`semantilm tokenize`) to evaluate on
 
     def __post_init__(self) -> None:
         for name in ("synthetic_examples", "encode_batch_size", "shard_size"):
@@ -63,6 +65,10 @@ class DataSection:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.max_examples is not None and self.max_examples <= 0:
             raise ValueError(f"max_examples must be positive or null, got {self.max_examples}.")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}.")
+        if self.eval_fraction and self.eval_dataset is not None:
+            raise ValueError("set at most one of eval_fraction and eval_dataset.")
         if self.synthetic_seconds <= 0:
             raise ValueError(f"synthetic_seconds must be positive, got {self.synthetic_seconds}.")
 

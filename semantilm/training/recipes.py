@@ -7,18 +7,17 @@ no further code, each process on its own shard of every batch, and it resumes ex
 
 Steps, in every process:
 
-1. The main process loads the codec (encode only), tokenises the corpus into a resumable cache
-   (``<output_dir>/tokens``) and, for a from-scratch LM, trains a sentencepiece model on the
-   captions (``<output_dir>/text.model``); the other processes wait, then read both back. They
-   never load the codec weights: they rebuild the layout from the codec facts the main process
-   recorded in ``<output_dir>/codec.json``.
+1. Every process loads the codec (encode only) and tokenises its shards of the corpus into the
+   resumable token folder ``<output_dir>/tokens`` (the same path as ``semantilm tokenize``), then
+   reads the whole folder. For a from-scratch LM the main process trains a sentencepiece model on
+   the captions (``<output_dir>/text.model``) while the others wait, then read it back. The layout
+   is rebuilt from the codec facts recorded in ``<output_dir>/codec.json``.
 2. The LM is built from a size YAML, or loaded from a pretrained checkpoint (+ LoRA).
 3. ``train_lm`` trains; every ``checkpoint-N`` holds the weights, the text tokenizer, the layout
    and ``semantilm_codec.json`` (the codec it decodes with), so any of them is a hub-format
    checkpoint (``semantilm.push_to_hub``).
 
-For large corpora, tokenise first with ``semantilm tokenize`` and point ``data.dataset`` at
-its output: the other processes wait for the main one in a collective that times out.
+A token folder written by ``semantilm tokenize`` can be given as ``data.dataset`` directly.
 """
 
 from __future__ import annotations
@@ -62,13 +61,14 @@ class RecipeResult:
     output_dir:   the run folder (final model, ``checkpoint-N`` folders, tokens, logs).
     global_step:  optimizer steps done (over all runs, when resumed).
     losses:       (step, training loss) pairs the Trainer logged.
-    num_examples: rows of the token dataset.
+    num_examples: rows of the token dataset used for training.
     """
 
     output_dir: Path
     global_step: int
     losses: list[tuple[int, float]] = field(default_factory=list)
     num_examples: int = 0
+    evaluations: list[dict[str, float]] = field(default_factory=list)  # eval_* metrics and step, per evaluation
 
 
 class _RecordedCodec:
@@ -126,50 +126,74 @@ def _synthetic_config(config: RecipeConfig) -> Any:
 
 def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
               loaded: Any = None) -> tuple[Dataset, dict[str, Any]]:
-    """The token dataset and the codec facts (main process: computed; others: read back).
-    ``loaded``: the codec of ``config.codec`` when the caller has it already."""
-    from codec.data.corpus import load_corpus
-    from semantilm.codec_api import codec_description, load_codec
-    from semantilm.data.token_dataset import is_token_dataset, token_dataset_info
-    from semantilm.data.tokenize import encode_audio_dataset
+    """The token dataset and the codec facts that made it.
+
+    ``data.dataset`` that is a token folder (``semantilm tokenize``) or an older ``save_to_disk`` token
+    dataset is read as it is. Otherwise every process of the run loads the codec and tokenises its
+    shards of the corpus into the token folder ``data.token_cache`` (default ``<output_dir>/tokens``,
+    resumable), then every process reads the folder. ``loaded``: the codec of ``config.codec`` when
+    the caller has it already.
+    """
+    from semantilm.data.token_dataset import is_token_folder, load_token_dataset, token_dataset_info
 
     d = config.data
-    corpus = load_corpus(d.dataset, split=d.split, synthetic=_synthetic_config(config), max_examples=d.max_examples)
-    info_path = output_dir / CODEC_INFO_FILE
     caption_column = d.caption_column if config.task == "text_to_audio" else None
-    if is_token_dataset(corpus):
-        recorded = token_dataset_info(d.dataset)
-        if recorded is None:
-            raise ValueError(
-                f"data.dataset={d.dataset!r} holds tokens but no record of the codec that made them; "
-                "tokenise it with `semantilm tokenize`."
-            )
-        info = recorded["codec"]
-        if caption_column is not None and "caption" not in corpus.column_names:
-            raise ValueError(
-                f"the token dataset {d.dataset!r} has no captions; tokenise it with --caption-column for text_to_audio."
-            )
-        tokens = corpus
+    if is_token_folder(d.dataset):
+        tokens, info = load_token_dataset(d.dataset), token_dataset_info(d.dataset)["codec"]
+    elif token_dataset_info(d.dataset) is not None:
+        tokens, info = _saved_token_dataset(config)
     else:
-        if main:
-            c = config.codec
-            codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
-                                                                 decoder=False)
-            info = codec_description(codec)
-        else:
-            info = json.loads(info_path.read_text())
-            codec = _RecordedCodec(info)
-        cache = Path(d.token_cache) if d.token_cache else output_dir / "tokens"
-        tokens = encode_audio_dataset(
-            corpus, codec, audio_column=d.audio_column, caption_column=caption_column,
-            batch_size=d.encode_batch_size, cache_dir=cache, shard_size=d.shard_size,
+        folder = Path(d.token_cache) if d.token_cache else output_dir / "tokens"
+        info = _tokenise_to_folder(config, folder, device, loaded, caption_column)
+        tokens = load_token_dataset(folder)
+    if caption_column is not None and "caption" not in tokens.column_names:
+        raise ValueError(
+            f"the token dataset {d.dataset!r} has no captions; tokenise it with --caption-column for text_to_audio."
         )
-        del codec
     if main:
-        info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        (output_dir / CODEC_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     if caption_column is None and "caption" in tokens.column_names:
         tokens = tokens.remove_columns("caption")  # continuation: audio only
     return tokens, info  # token rows call their caption column "caption", whatever the corpus called it
+
+
+def _saved_token_dataset(config: RecipeConfig) -> tuple[Dataset, dict[str, Any]]:
+    """An older token dataset (``save_to_disk`` folder with its codec record)."""
+    from codec.data.corpus import load_corpus
+    from semantilm.data.token_dataset import is_token_dataset, token_dataset_info
+
+    d = config.data
+    corpus = load_corpus(d.dataset, split=d.split, max_examples=d.max_examples)
+    if not is_token_dataset(corpus):
+        raise ValueError(f"data.dataset={d.dataset!r} has a token record but no token columns; tokenise it again.")
+    return corpus, token_dataset_info(d.dataset)["codec"]
+
+
+def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded: Any,
+                        caption_column: str | None) -> dict[str, Any]:
+    """Tokenise ``data.dataset`` into ``folder`` with every process of the run; the codec facts."""
+    from accelerate import PartialState
+
+    from semantilm.codec_api import load_codec
+    from semantilm.data.corpus_tokens import tokenize_corpus
+
+    d, c = config.data, config.codec
+    source = Path(d.dataset).expanduser()
+    if d.dataset.startswith((".", "/", "~")) and not source.exists() and "*" not in d.dataset:
+        raise ValueError(f"dataset {d.dataset!r} is neither a folder of audio files nor a folder saved with "
+                         "save_to_disk, Parquet files or .tar shards: it does not exist.")
+    state = PartialState()
+    codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
+                                                         decoder=False)
+    result = tokenize_corpus(
+        d.dataset, codec, folder, split=d.split, audio_column=d.audio_column, caption_column=caption_column,
+        max_examples=d.max_examples, synthetic=_synthetic_config(config), batch_size=d.encode_batch_size,
+        shard_size=d.shard_size, num_workers=0 if str(device) == "cpu" else 2, device=device,
+        rank=state.process_index, world_size=state.num_processes, progress=False,
+        codec_source={"name": c.name, "token_rate": c.token_rate, "vocab": c.vocab},
+    )
+    del codec
+    return result.manifest["codec"] if result.manifest else json.loads((folder / "semantilm_tokens.json").read_text())["codec"]
 
 
 def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool) -> AudioTextTokenizer:
@@ -203,6 +227,29 @@ def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, outp
     if m.lora is not None:
         model = apply_lora(model, layout, m.lora)
     return model, AudioTextTokenizer(text_tok, layout)
+
+
+def _eval_split(config: RecipeConfig, tokens: Dataset) -> tuple[Dataset, Dataset | None]:
+    """(train rows, eval rows or None): a seeded split of ``data.eval_fraction`` of the rows (the
+    same in every process), or the token dataset ``data.eval_dataset``."""
+    d = config.data
+    if d.eval_dataset is not None:
+        from codec.data.corpus import load_corpus
+        from semantilm.data.token_dataset import is_token_dataset
+
+        held_out = load_corpus(d.eval_dataset, split=d.split)
+        if not is_token_dataset(held_out):
+            raise ValueError(f"data.eval_dataset={d.eval_dataset!r} is not a token dataset; tokenise it with "
+                             "`semantilm tokenize` first.")
+        keep = [c for c in tokens.column_names if c in held_out.column_names]
+        return tokens, held_out.select_columns(keep)
+    if not d.eval_fraction:
+        return tokens, None
+    count = max(1, round(d.eval_fraction * len(tokens)))
+    if count >= len(tokens):
+        raise ValueError(f"data.eval_fraction={d.eval_fraction} leaves no training rows of {len(tokens)}.")
+    split = tokens.train_test_split(test_size=count, seed=config.train.seed, shuffle=True)
+    return split["train"], split["test"]
 
 
 def _checkpoint_callback(reference: Any) -> Any:
@@ -251,14 +298,14 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
         (output_dir / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     logger.info("recipe %s: process %d of %d on %s", config.task, state.process_index, state.num_processes, state.device)
 
-    with state.main_process_first():
-        tokens, info = _tokenise(config, output_dir, _codec_device(config.codec.device, state), main, codec)
+    tokens, info = _tokenise(config, output_dir, _codec_device(config.codec.device, state), main, codec)
     codec = _RecordedCodec(info)  # the layout needs only the codec's facts
     if torch.cuda.is_available():
         torch.cuda.empty_cache()  # the codec's memory goes back before the LM trains
     model, tokenizer = _model_and_tokenizer(config, tokens, codec, output_dir, main, state)
 
     reference = CodecReference(config.codec.name, config.codec.token_rate, config.codec.vocab, info["variant"])
+    tokens, eval_tokens = _eval_split(config, tokens)
     collator = build_collator(tokenizer, config.train)
     if config.log_data_order:
         tokens = tokens.add_column("example_id", list(range(len(tokens))))
@@ -267,9 +314,11 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
         model, tokenizer, tokens, config.train,
         resume_from_checkpoint=True if config.resume else None,
         callbacks=[_checkpoint_callback(reference)],
-        data_collator=collator,
+        data_collator=collator, eval_dataset=eval_tokens,
     )
     if main:
         save_codec_reference(output_dir, reference)
     losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
-    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens))
+    evals = [{k: float(v) for k, v in e.items() if k.startswith("eval_")} | {"step": int(e["step"])}
+             for e in trainer.state.log_history if "eval_loss" in e]
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens), evals)

@@ -169,20 +169,18 @@ def test_generate_errors(trained, tmp_path, capsys):
 
 
 def test_tokenize_synthetic_then_train_on_the_tokens(tmp_path, capsys):
-    from datasets import load_from_disk
-
-    from semantilm.data.token_dataset import token_dataset_info
+    from semantilm.data.token_dataset import load_token_dataset, token_dataset_info
 
     out = tmp_path / "tokens"
     args = ["tokenize", "--dataset", "synthetic", "--synthetic-examples", "6", "--synthetic-seconds", "0.3",
             "--caption-column", "caption", "--codec", "tiny-random", "--shard-size", "4", "--out", str(out)]
     assert main(args) == 0
     assert "wrote 6 token rows" in capsys.readouterr().out
-    data = load_from_disk(str(out))
-    assert sorted(data.column_names) == ["acoustic_ids", "caption", "num_frames", "semantic_ids"]
-    assert data[0]["num_frames"] == 16 and data[0]["caption"]
+    data = load_token_dataset(out)
+    assert {"id", "semantic_ids", "acoustic_ids", "num_frames", "duration", "caption"} <= set(data.column_names)
+    assert data[0]["num_frames"] == 16 and data[0]["caption"] and list(data["id"]) == [str(i) for i in range(6)]
     assert token_dataset_info(out)["codec"]["variant"] == "tiny-r100"
-    assert not (out / ".shards").exists()
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["shard-00000.parquet", "shard-00001.parquet"]
     run = tmp_path / "run"
     assert main(train_args(run, f"data.dataset={out}", "train.max_steps=1", "train.save_steps=1")) == 0
     assert not (run / "tokens").exists()  # tokens were used as they are
@@ -191,7 +189,7 @@ def test_tokenize_synthetic_then_train_on_the_tokens(tmp_path, capsys):
 def test_tokenize_an_audio_folder_with_caption_files(tmp_path, capsys):
     import shutil
 
-    from datasets import load_from_disk
+    from semantilm.data.token_dataset import load_token_dataset
 
     folder = tmp_path / "audio"
     shutil.copytree(EXAMPLES, folder)
@@ -199,7 +197,7 @@ def test_tokenize_an_audio_folder_with_caption_files(tmp_path, capsys):
     out = tmp_path / "tokens"
     assert main(["tokenize", "--dataset", str(folder), "--caption-column", "caption", "--codec", "tiny-random",
                  "--out", str(out)]) == 0
-    data = load_from_disk(str(out))
+    data = load_token_dataset(out)
     assert list(data["caption"]) == ["", "a 440 Hz tone"] and list(data["num_frames"]) == [80, 104]  # 1.5 s, 2 s
 
 
@@ -253,7 +251,7 @@ def test_eval_lm_splits_semantic_and_acoustic(trained, tmp_path, capsys):
     import json
 
     out = tmp_path / "lm.json"
-    assert main(["eval-lm", "--checkpoint", str(trained), "--dataset", str(trained / "tokens" / "shard-00000"),
+    assert main(["eval-lm", "--checkpoint", str(trained), "--dataset", str(trained / "tokens"),
                  "--max-examples", "4",
                  "--out", str(out)]) == 0
     assert "| semantic |" in capsys.readouterr().out

@@ -42,8 +42,8 @@ def test_continuation_recipe_runs_and_resumes(tmp_path):
     first = run_recipe(tiny_config("continuation", out, "train.max_steps=4", "train.save_steps=4"), task="continuation")
     assert first.global_step == 4 and first.num_examples == 12
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]
-    shards = sorted(p.name for p in (out / "tokens").glob("shard-*"))
-    assert shards == ["shard-00000", "shard-00001"]
+    shards = sorted(p.name for p in (out / "tokens" / "train").glob("shard-*.parquet"))
+    assert shards == ["shard-00000.parquet", "shard-00001.parquet"]
     text_model = (out / "text.model").read_bytes()
     # Every checkpoint is a hub-format folder that knows its codec.
     for folder in (out, out / "checkpoint-4"):
@@ -57,7 +57,7 @@ def test_continuation_recipe_runs_and_resumes(tmp_path):
     assert second.global_step == 6
     assert [s for s, _ in second.losses][-2:] == [5, 6]
     assert (out / "text.model").read_bytes() == text_model
-    assert sorted(p.name for p in (out / "tokens").glob("shard-*")) == shards
+    assert sorted(p.name for p in (out / "tokens" / "train").glob("shard-*.parquet")) == shards
 
 
 def test_text_to_audio_recipe_with_lora_on_a_pretrained_lm(tmp_path, hf_pretrained_dir):
@@ -140,6 +140,38 @@ def test_two_process_accelerate_launch(tmp_path):
     history = json.loads((ckpt / "trainer_state.json").read_text())["log_history"]
     losses = [e["loss"] for e in history if "loss" in e]
     assert len(losses) == 8 and sum(losses[-2:]) < sum(losses[:2]) - 0.2, losses
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="Accelerate's FSDP needs GPUs; this test needs two")
+def test_fsdp_config_trains_and_resumes_on_two_gpus(tmp_path):
+    """``configs/accelerate/fsdp.yaml`` on 2 GPUs: 4 steps with a sharded checkpoint-4, then the same
+    command with 6 steps resumes from it; the final folder is a plain checkpoint that loads."""
+    out = tmp_path / "fsdp"
+
+    def launch(steps: int) -> subprocess.CompletedProcess:
+        cmd = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--config_file", str(ROOT / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2",
+            "--main_process_port", str(free_port()),
+            str(ROOT / "recipes" / "text_to_audio" / "train.py"),
+            "--config", str(ROOT / "configs" / "recipes" / "text_to_audio" / "tiny_cpu.yaml"),
+            "--override", f"train.output_dir={out}", f"model.size={TINY_LM}", f"train.max_steps={steps}",
+            "train.save_steps=4", "train.use_cpu=false", "train.bf16=true", "train.disable_tqdm=true",
+            "train.report_to=none",
+        ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+    first = launch(4)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (out / "checkpoint-4").is_dir()
+    second = launch(6)
+    assert second.returncode == 0, second.stderr[-3000:]
+    history = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"]
+    assert history == 4 and "text_to_audio: 6 steps" in second.stdout
+    assert load_lm(out).layout.codec_variant == "tiny-r100"
 
 
 # ----- hub format (local folders; huggingface_hub calls are replaced) -----------------------

@@ -1,0 +1,112 @@
+"""Tokenisation throughput: the codec's bare batched encode vs. ``semantilm tokenize`` end to end.
+
+* bare: ``codec.encode`` on clips already in memory at 16 kHz, ``--batch-size`` clips per call;
+* end to end: the same clips as WAV files on disk -> ``tokenize_corpus`` (DataLoader workers
+  reading and resampling, length-sorted batches, Parquet shards, manifest) on 1 process.
+
+Both in hours of audio per hour, and their ratio (end-to-end / bare: how much of the codec's
+speed the pipeline keeps). ``--codec r100`` builds the full-size official r100 codec with random
+weights (speed does not depend on the values).
+
+    python benchmarks/tokenize_corpus.py --codec tiny --clips 64 --seconds 2
+    python benchmarks/tokenize_corpus.py --codec tiny r100 --device cuda --clips 512 --seconds 10
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # this file's name would shadow the standard library's tokenize module
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build_codec(name: str, device: str):
+    import codec as codec_pkg
+    from semantilm.codec_api import load_codec
+
+    if name == "r100":
+        return codec_pkg.SemantiCodec(codec_pkg.SemantiCodecConfig.official(100, 16384)).to(device)
+    return load_codec(name, 100, 16384, device, None, decoder=False)
+
+
+def make_clips(folder: Path, clips: int, seconds: float) -> list:
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    rng = np.random.default_rng(0)
+    waves = []
+    for i in range(clips):
+        length = int(16000 * seconds * rng.uniform(0.5, 1.0))  # lengths vary, as in a corpus
+        t = np.arange(length) / 16000
+        wave = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) + 0.05 * rng.standard_normal(length))
+        sf.write(folder / f"clip{i:05d}.wav", wave.astype(np.float32), 16000, subtype="PCM_16")
+        waves.append(torch.from_numpy(sf.read(folder / f"clip{i:05d}.wav", dtype="float32")[0]))
+    return waves
+
+
+def measure(name: str, args: argparse.Namespace) -> dict:
+    import torch
+
+    from semantilm.data.corpus_tokens import tokenize_corpus
+
+    model = build_codec(name, args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "clips"
+        folder.mkdir()
+        waves = make_clips(folder, args.clips, args.seconds)
+        hours = sum(w.numel() for w in waves) / 16000 / 3600
+        model.encode(waves[: args.batch_size], 16000, batch_size=args.batch_size)  # warm-up
+        sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+        bare, end_to_end = float("inf"), float("inf")
+        for repeat in range(args.repeats):  # the best of a few runs: the machine may be shared
+            start = time.perf_counter()
+            for i in range(0, len(waves), args.batch_size):
+                model.encode([w.to(args.device) for w in waves[i : i + args.batch_size]], 16000,
+                             batch_size=args.batch_size)
+            sync()
+            bare = min(bare, time.perf_counter() - start)
+            start = time.perf_counter()
+            tokenize_corpus(str(folder), model, Path(tmp) / f"tokens{repeat}", batch_size=args.batch_size,
+                            num_workers=args.num_workers, device=args.device, progress=False)
+            sync()
+            end_to_end = min(end_to_end, time.perf_counter() - start)
+    return {"codec": str(model.variant), "clips": args.clips, "hours": hours,
+            "bare": hours / (bare / 3600), "e2e": hours / (end_to_end / 3600)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--codec", nargs="+", default=["tiny"], choices=("tiny", "tiny-random", "r100"))
+    parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=2.0, help="longest clip (lengths are 50-100 %% of it)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best counts")
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [measure(name, args) for name in args.codec]
+    print(f"device {args.device}, {torch.get_num_threads()} torch threads, batch {args.batch_size}, "
+          f"{args.num_workers} DataLoader workers, 1 process, best of {args.repeats}\n")
+    print("| codec | clips | audio (h) | bare encode (h audio / h) | end to end (h audio / h) | end to end / bare |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['codec']} | {r['clips']} | {r['hours']:.4f} | {r['bare']:.1f} | {r['e2e']:.1f} | "
+              f"{r['e2e'] / r['bare']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

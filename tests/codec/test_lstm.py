@@ -1,0 +1,95 @@
+"""The acoustic encoder's LSTM: the inference batching (codec.acoustic.ROW_BY_ROW_BATCHES) computes
+what one ``torch.nn.LSTM`` call on the whole batch computes; training still goes through
+``nn.LSTM`` with its gradients; the stored weights (state-dict keys) are those of ``nn.LSTM``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from codec import SemantiCodecConfig
+from codec.acoustic import ROW_BY_ROW_BATCHES, AcousticEncoder
+
+
+def _encoder(layers: int = 3, seed: int = 0) -> AcousticEncoder:
+    torch.manual_seed(seed)
+    return AcousticEncoder(SemantiCodecConfig.tiny(lstm_layers=layers)).eval()
+
+
+def _inputs(enc: AcousticEncoder, batch: int, frames: int = 24, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, frames, enc.lstm.input_size, generator=g)
+
+
+def _reference(enc: AcousticEncoder, inputs: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The official computation: padding rows set to -1, one nn.LSTM call on the whole batch."""
+    keep = torch.arange(inputs.shape[1])[None, :] < valid[:, None]
+    masked = torch.where(keep[..., None], inputs, torch.full_like(inputs, -1.0))
+    with torch.no_grad():
+        return enc.proj(enc.lstm(masked)[0])
+
+
+def test_row_by_row_batches_are_real_batches():
+    assert 1 not in ROW_BY_ROW_BATCHES and all(b > 1 for b in ROW_BY_ROW_BATCHES)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 4])
+@pytest.mark.parametrize("batch", [1, 2, 3, 5])
+def test_inference_equals_one_lstm_call(layers, batch):
+    enc = _encoder(layers)
+    x = _inputs(enc, batch)
+    valid = torch.tensor([24, 0, 7, 24, 13][:batch])  # full, all padding, partial
+    with torch.no_grad():
+        ours = enc(x, valid)
+    torch.testing.assert_close(ours, _reference(enc, x, valid), atol=1e-5, rtol=1e-5)
+
+
+def test_rows_do_not_depend_on_their_batch():
+    enc = _encoder(2)
+    x = _inputs(enc, 4, seed=3)
+    valid = torch.tensor([24, 10, 0, 5])
+    with torch.inference_mode():
+        together = enc(x, valid)
+        pairs = torch.cat([enc(x[i : i + 2], valid[i : i + 2]) for i in (0, 2)])
+        alone = torch.cat([enc(x[i : i + 1], valid[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(pairs, together, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone, together, atol=1e-5, rtol=1e-5)
+
+
+def test_training_uses_nn_lstm_gradients():
+    enc = _encoder(2).train()
+    x = _inputs(enc, 2, seed=4)
+    valid = torch.tensor([24, 9])
+    calls = []
+    hook = enc.lstm.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))
+    try:
+        out = enc(x, valid)
+    finally:
+        hook.remove()
+    assert calls == [2]  # one nn.LSTM call on the whole batch when autograd records
+    out.square().mean().backward()
+    for name, param in enc.lstm.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    torch.testing.assert_close(out.detach(), _reference(enc, x, valid), atol=1e-5, rtol=1e-5)
+
+
+def test_inference_splits_only_listed_batch_sizes():
+    enc = _encoder(1)
+    calls = []
+    hook = enc.lstm.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))
+    try:
+        with torch.no_grad():
+            for batch in (1, 2, 3, 8):
+                enc(_inputs(enc, batch), torch.full((batch,), 24))
+    finally:
+        hook.remove()
+    expected = []
+    for batch in (1, 2, 3, 8):
+        expected += [1] * batch if batch in ROW_BY_ROW_BATCHES else [batch]
+    assert calls == expected
+
+
+def test_state_dict_keys_are_nn_lstm_keys():
+    enc = _encoder(2)
+    lstm_keys = {f"lstm.{k}" for k in torch.nn.LSTM(4, 4, num_layers=2, bidirectional=True).state_dict()}
+    assert set(enc.state_dict()) == lstm_keys | {"proj.weight", "codebook"}
