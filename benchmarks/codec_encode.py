@@ -26,7 +26,7 @@ The official side, measured back to back on the same machine (its own virtual en
 set up as described in ../shared/official-reference/README.md; one JSON line per run, read
 ``per_clip_seconds``):
 
-    export SEMANTICODEC_OFFICIAL=/path/to/official/checkout        # e.g. /work/official
+    export SEMANTICODEC_OFFICIAL=/path/to/official/checkout
     /path/to/official-venv/bin/python ../shared/official-reference/time_official.py enc1
     /path/to/official-venv/bin/python ../shared/official-reference/time_official.py enc8
 
