@@ -13,8 +13,8 @@ from semantilm.models.hf_tokenizer import audio_token_names
 from semantilm.models.lm import build_lm, load_lm
 from semantilm.training.recipes import run_recipe
 from semantilm.training.trainer import ThroughputCallback, TrainConfig, peak_device_flops, train_lm
+from tests.semantilm.training.conftest import token_dataset
 from tests.semantilm.training.test_recipes import ROOT, tiny_config
-from tests.semantilm.training.test_trainer import sp_tok, token_dataset  # noqa: F401 - fixture
 
 ACCELERATE = ROOT / "configs" / "accelerate"
 

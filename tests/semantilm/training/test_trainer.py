@@ -1,33 +1,10 @@
 import pytest
 import torch
 
-from semantilm.data.tokenize import encode_audio_dataset
 from semantilm.generation.generate import generate_audio
 from semantilm.models.lm import LMConfig, build_lm, load_lm
-from semantilm.tokens.layout import AudioTokenLayout
-from semantilm.tokens.tokenizer import AudioTextTokenizer
 from semantilm.training.trainer import TrainConfig, last_checkpoint, train_lm
-from tests.semantilm.conftest import make_clip
-
-
-def token_dataset(codec, captions, n, seconds=0.08):
-    from datasets import Dataset
-
-    ds = Dataset.from_dict(
-        {
-            "audio": [{"array": make_clip(10 + i, seconds).tolist(), "sampling_rate": 16000} for i in range(n)],
-            "caption": [captions[i % len(captions)] for i in range(n)],
-        }
-    )
-    return encode_audio_dataset(ds, codec, caption_column="caption")
-
-
-@pytest.fixture
-def sp_tok(sp_model_path, fake_codec):
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=sp_model_path)
-    return AudioTextTokenizer(sp, AudioTokenLayout.for_codec(fake_codec, text_vocab_size=sp.get_piece_size()))
+from tests.semantilm.training.conftest import token_dataset
 
 
 def test_overfits_two_captions_then_generates_each_exactly(tmp_path, sp_tok, fake_codec, captions):
