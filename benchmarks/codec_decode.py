@@ -141,9 +141,9 @@ def decode_with_latents(decoder: DiffusionDecoder, *args, steps: int, sampler: s
     captured = []
     original = decoder.latents_to_waveform
 
-    def recording(latents):
+    def recording(latents, *args):
         captured.append(latents)
-        return original(latents)
+        return original(latents, *args)
 
     decoder.latents_to_waveform = recording
     try:

@@ -1,6 +1,7 @@
-"""LM generation speed with and without classifier-free guidance: tokens/s of ``generate_tokens``.
+"""Generation speed: LM tokens/s with and without classifier-free guidance (``--sections tokens``),
+and time to the first audio and in all for a clip with and without streaming (``--sections stream``).
 
-For each LM config and batch size, three ways to generate the same number of frames:
+Tokens/s: for each LM config and batch size, three ways to generate the same number of frames:
 
 * ``no guidance``: ``guidance_scale=1`` (``model.generate`` with the audio-token constraint);
 * ``two-call guidance``: ``guidance_mode="two_calls"``, ``model.generate`` with
@@ -14,15 +15,27 @@ over the batch; every row writes exactly ``--seconds`` of frames (``min_frames =
 Sampling as ``generate_audio``'s defaults (top-k 250), guidance scale 3. The vocabulary is that
 of the official 100 tokens/s codec after an 8000-id text vocabulary; weights are random.
 
-    python benchmarks/generation.py                               # tiny and base-100m, CPU, 2 threads
-    python benchmarks/generation.py --models base-100m --batches 4 --seconds 2
+Streaming: ``--stream-seconds`` of text-to-audio (default 30 s) with the tiny LM (context widened
+to fit) and a codec with random weights, the tiny one (1.28 s decoder windows) or with
+``--stream-codec official`` the full-size decoder (10.24 s windows). ``whole`` is the way without
+streaming: ``text_to_tokens`` to the end, then one ``codec.decode`` of the clip; ``streamed`` is
+``generate_audio_stream``, which decodes each window once its frames exist (time to its first
+chunk, and to its last). Both use the same seed and decoder settings; the LM's ``<|audio_end|>``
+logit is pushed down so that every clip has the full length.
+
+    python benchmarks/generation.py                               # both sections, CPU, 2 threads
+    python benchmarks/generation.py --models base-100m --batches 4 --seconds 2 --sections tokens
+    python benchmarks/generation.py --sections stream --stream-seconds 30 --decode-steps 25
+    python benchmarks/generation.py --sections stream --stream-codec official --stream-seconds 30
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +48,13 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semantilm.generation.generate import generate_tokens  # noqa: E402
-from semantilm.models.lm import build_lm  # noqa: E402
+from codec import DecodeSettings, SemantiCodec, SemantiCodecConfig  # noqa: E402
+from codec.checkpoints import embedded_codec_folder  # noqa: E402
+from semantilm.generation.generate import generate_tokens, text_to_tokens  # noqa: E402
+from semantilm.generation.stream import generate_audio_stream  # noqa: E402
+from semantilm.models.lm import LMConfig, build_lm  # noqa: E402
 from semantilm.tokens.layout import AudioTokenLayout  # noqa: E402
+from semantilm.tokens.tokenizer import AudioTextTokenizer, train_sentencepiece  # noqa: E402
 
 MODES = {  # column -> generate_tokens arguments
     "no guidance": dict(guidance_scale=1.0),
@@ -76,23 +93,8 @@ def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: st
     return {name: batch * (2 * frames + 1) / t for name, t in best.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["tiny", "base-100m"], help="configs/lm/<name>.yaml")
-    ap.add_argument("--batches", nargs="+", type=int, default=[1, 4])
-    ap.add_argument("--seconds", nargs="+", type=float, default=None,
-                    help="audio seconds per model (default: 4 for tiny, 2 for the others)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the fastest run counts (default 3)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def tokens_section(args: argparse.Namespace) -> None:
     lay = layout()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    print(f"device {args.device}, {args.threads} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
-          f"torch {torch.__version__}"
-          + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
-    print()
     cols = list(MODES)
     print("| model | params | batch | frames | " + " | ".join(f"{c} (tok/s)" for c in cols)
           + " | one-forward / two-call |")
@@ -107,6 +109,112 @@ def main() -> None:
             ratio = rates["one-forward guidance"] / rates["two-call guidance"]
             print(f"| {name} | {params:.1f}M | {batch} | {frames} | "
                   + " | ".join(f"{rates[c]:.0f}" for c in cols) + f" | {ratio:.2f}x |", flush=True)
+
+
+
+# ----- streaming: time to the first audio ---------------------------------------------------------
+CAPTIONS = ["a dog barks", "rain on a roof", "a violin plays", "birds sing at dawn"]
+
+
+def stream_codec(name: str, device: str) -> SemantiCodec:
+    """The tiny codec's configuration (``tiny``) or the official r100 one (``official``), random weights."""
+    torch.manual_seed(0)
+    if name == "tiny":
+        config = SemantiCodecConfig.from_json_file(embedded_codec_folder("tiny") / "config.json")
+    else:
+        config = SemantiCodecConfig.official(100, 16384)
+    return SemantiCodec(config, with_decoder=True).to(device).eval()
+
+
+def stream_lm(codec: SemantiCodec, seconds: float, device: str, folder: Path) -> tuple[object, AudioTextTokenizer]:
+    """The tiny LM, its context widened to ``seconds`` of the codec's frames, never ending a clip early."""
+    train_sentencepiece(CAPTIONS * 8, folder / "text.model", vocab_size=40)
+    tok = AudioTextTokenizer.from_sentencepiece(folder / "text.model", codec)
+    frames = tok.layout.frames_for_seconds(seconds)
+    size = dataclasses.replace(LMConfig.from_yaml("tiny"), max_position_embeddings=2 * frames + 64)
+    model = build_lm(tok.layout, size, seed=0).to(device).eval()
+    end = tok.layout.audio_end_id
+
+    def no_early_end(module, inputs, output):
+        output.logits[..., end] -= 50.0
+        return output
+
+    model.register_forward_hook(no_early_end)
+    return model, tok
+
+
+def time_streaming(model, tok, codec, batch: int, seconds: float, settings: DecodeSettings, device: str
+                   ) -> dict[str, float]:
+    """Seconds to the whole clips without streaming, and to the first and last chunk with it."""
+    captions = (CAPTIONS * batch)[:batch]
+    frames = tok.layout.frames_for_seconds(seconds)
+    torch.manual_seed(0)
+    sync(device)
+    t0 = time.perf_counter()
+    tokens, lengths = text_to_tokens(model, tok, captions, frames, 3.0, top_k=250, progress=False)
+    codec.decode(tokens, lengths, settings, generator=torch.Generator().manual_seed(0))
+    sync(device)
+    whole = time.perf_counter() - t0
+    assert bool((lengths == frames).all()), lengths
+    t0 = time.perf_counter()
+    first = None
+    for _ in generate_audio_stream(model, tok, codec, captions, seconds=seconds, seed=0, decode=settings,
+                                   generator=torch.Generator().manual_seed(0), batch_size=batch):
+        if first is None:
+            sync(device)
+            first = time.perf_counter() - t0
+    sync(device)
+    return {"whole": whole, "first": first, "streamed": time.perf_counter() - t0}
+
+
+def stream_section(args: argparse.Namespace) -> None:
+    codec = stream_codec(args.stream_codec, args.device)
+    settings = DecodeSettings(sampler=args.decode_sampler, steps=args.decode_steps)
+    c = codec.config
+    print(f"streaming: tiny LM, {args.stream_codec} codec ({c.window_tokens / c.frame_rate:.2f} s decoder windows), "
+          f"{settings.sampler} {settings.steps} steps, guidance 3, top-k 250")
+    print()
+    print("| audio s | batch | whole: LM, then decode (s) | streamed: first audio (s) | streamed: all audio (s) "
+          "| first audio / whole |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        model, tok = stream_lm(codec, args.stream_seconds, args.device, Path(folder))
+        time_streaming(model, tok, codec, 1, min(args.stream_seconds, 2 * c.window_tokens / c.frame_rate), settings,
+                       args.device)  # warm-up
+        for batch in args.stream_batches:
+            t = time_streaming(model, tok, codec, batch, args.stream_seconds, settings, args.device)
+            print(f"| {args.stream_seconds:g} | {batch} | {t['whole']:.1f} | {t['first']:.1f} | {t['streamed']:.1f} "
+                  f"| {100 * t['first'] / t['whole']:.0f} % |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["tiny", "base-100m"], help="configs/lm/<name>.yaml")
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 4])
+    ap.add_argument("--seconds", nargs="+", type=float, default=None,
+                    help="audio seconds per model (default: 4 for tiny, 2 for the others)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the fastest run counts (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sections", nargs="+", choices=("tokens", "stream"), default=["tokens", "stream"])
+    ap.add_argument("--stream-seconds", type=float, default=30.0, help="audio per clip of the stream section (default 30)")
+    ap.add_argument("--stream-batches", nargs="+", type=int, default=[1], help="clips per call (default 1)")
+    ap.add_argument("--stream-codec", choices=("tiny", "official"), default="tiny",
+                    help="tiny decoder (default) or the full-size one (random weights)")
+    ap.add_argument("--decode-sampler", default="ddim", help="decoder sampler (default ddim)")
+    ap.add_argument("--decode-steps", type=int, default=50, help="decoder steps (default 50)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"device {args.device}, {args.threads} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
+          f"torch {torch.__version__}"
+          + (f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
+    if "tokens" in args.sections:
+        print()
+        tokens_section(args)
+    if "stream" in args.sections:
+        print()
+        stream_section(args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 * bare: ``codec.encode`` on clips already in memory at 16 kHz, ``--batch-size`` clips per call;
 * end to end: the same clips as WAV files on disk -> ``tokenize_corpus`` (DataLoader workers
-  reading and resampling, length-sorted batches, Parquet shards, manifest) on 1 process.
+  reading and resampling, length-sorted batches, Parquet shards, manifest) on 1 process;
+* with ``--processes 1 2``: the ``semantilm tokenize`` command itself, from start to exit, on 1
+  process and under ``accelerate launch --config_file configs/accelerate/cpu.yaml --num_processes N``
+  (N processes on the CPU, one torch thread each), the same folder cut into ``--shard-size`` shards.
 
 Both in hours of audio per hour, and their ratio (end-to-end / bare: how much of the codec's
 speed the pipeline keeps). ``--codec r100`` builds the full-size official r100 codec with random
@@ -10,6 +13,7 @@ weights (speed does not depend on the values).
 
     python benchmarks/tokenize_corpus.py --codec tiny --clips 64 --seconds 2
     python benchmarks/tokenize_corpus.py --codec tiny r100 --device cuda --clips 512 --seconds 10
+    python benchmarks/tokenize_corpus.py --codec tiny --clips 1024 --processes 1 2 --repeats 1
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # this file's name would shadow the standard library's tokenize module
 
 import argparse  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -83,6 +90,50 @@ def measure(name: str, args: argparse.Namespace) -> dict:
             "bare": hours / (bare / 3600), "e2e": hours / (end_to_end / 3600)}
 
 
+def command_line(name: str, processes: int, folder: Path, out: Path, args: argparse.Namespace) -> list[str]:
+    """``semantilm tokenize`` on ``processes`` CPU processes (accelerate launch when more than one)."""
+    semantilm = shutil.which("semantilm") or "semantilm"
+    tokenize = [semantilm, "tokenize", str(folder), "--codec", name, "--out", str(out), "--no-progress",
+                "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers),
+                "--shard-size", str(args.shard_size)]
+    if processes == 1:
+        return tokenize
+    # accelerate's own --cpu mode starts one process without MPI; the CPU config starts N (torchrun)
+    return ["accelerate", "launch", "--config_file", str(ROOT / "configs" / "accelerate" / "cpu.yaml"),
+            "--num_processes", str(processes), *tokenize]
+
+
+def measure_processes(name: str, args: argparse.Namespace) -> list[dict]:
+    """Wall time of the tokenize command on each number of processes in ``--processes``."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "clips"
+        folder.mkdir()
+        waves = make_clips(folder, args.clips, args.seconds)
+        hours = sum(w.numel() for w in waves) / 16000 / 3600
+        for n in args.processes:
+            best = float("inf")
+            for repeat in range(args.repeats):
+                out = Path(tmp) / f"tokens-{n}-{repeat}"
+                start = time.perf_counter()
+                env = {**os.environ, "ACCELERATE_USE_CPU": "true"}
+                subprocess.run(command_line(name, n, folder, out, args), check=True, stdout=subprocess.DEVNULL, env=env)
+                best = min(best, time.perf_counter() - start)
+            rows.append({"codec": name, "processes": n, "hours": hours, "seconds": best, "rate": hours / (best / 3600)})
+    return rows
+
+
+def print_processes(rows: list[dict], args: argparse.Namespace) -> None:
+    print(f"\n`semantilm tokenize`, start to exit, {args.clips} clips in shards of {args.shard_size}, "
+          f"best of {args.repeats}\n")
+    print("| codec | processes | audio (h) | wall time (s) | h audio / h | vs 1 process |")
+    print("|---|---|---|---|---|---|")
+    base = {r["codec"]: r["seconds"] for r in rows if r["processes"] == 1}
+    for r in rows:
+        speedup = f"{base[r['codec']] / r['seconds']:.2f}x" if r["codec"] in base else ""
+        print(f"| {r['codec']} | {r['processes']} | {r['hours']:.4f} | {r['seconds']:.1f} | {r['rate']:.1f} | {speedup} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codec", nargs="+", default=["tiny"], choices=("tiny", "tiny-random", "r100"))
@@ -93,11 +144,19 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best counts")
+    parser.add_argument("--processes", type=int, nargs="*", default=[],
+                        help="also time the tokenize command on these numbers of CPU processes, e.g. 1 2")
+    parser.add_argument("--shard-size", type=int, default=64, help="inputs per shard for --processes")
+    parser.add_argument("--skip-in-process", action="store_true", help="only the --processes table")
     args = parser.parse_args()
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.processes:
+        print_processes([row for name in args.codec for row in measure_processes(name, args)], args)
+    if args.skip_in_process:
+        return
     rows = [measure(name, args) for name in args.codec]
     print(f"device {args.device}, {torch.get_num_threads()} torch threads, batch {args.batch_size}, "
           f"{args.num_workers} DataLoader workers, 1 process, best of {args.repeats}\n")

@@ -110,11 +110,8 @@ def resolve_official_files(
                 f"official checkpoint folder {str(local)!r} lacks {missing}; it must mirror the hub repo "
                 f"{OFFICIAL_REPO} (e.g. {rel['encoder']})."
             )
-    elif _looks_like_a_path(str(source)):
-        raise FileNotFoundError(
-            f"{str(source)!r} is not a folder (a hub repository id is 'owner/name'); check the path, or pass a "
-            f"hub repository such as {OFFICIAL_REPO!r}."
-        )
+    elif isinstance(source, Path) or looks_like_a_path(str(source)):
+        check_codec_folder(source)
     else:
         from huggingface_hub import hf_hub_download
 
@@ -138,9 +135,81 @@ def resolve_official_files(
     return OfficialFiles(paths["encoder"], paths.get("decoder"), paths["centroids"])
 
 
-def _looks_like_a_path(name: str) -> bool:
-    """True for names no hub repository id can have: more than one '/', a leading '.', '/' or '~', a '\\'."""
-    return name.count("/") > 1 or name.startswith((".", "/", "~")) or "\\" in name
+def looks_like_a_path(name: str) -> bool:
+    """True for names meant as local paths: what no hub repository id can have (more than one '/',
+    a leading '.', '/' or '~', a '\\') or a first part that is a folder here (``runs/t2b`` when
+    ``runs/`` exists). A mistyped local path is then reported as missing, not looked up on the hub."""
+    if name.count("/") > 1 or name.startswith((".", "/", "~")) or "\\" in name:
+        return True
+    return "/" in name and Path(name.split("/")[0]).is_dir()
+
+
+def check_codec_folder(name_or_path: str | Path) -> None:
+    """Raise ``FileNotFoundError`` when ``name_or_path`` is meant as a local codec folder but is not a
+    usable one: missing, a file, or a ``save_pretrained`` folder that lacks one of its two files."""
+    path = Path(name_or_path).expanduser()
+    text = str(name_or_path)
+    if path.is_dir():
+        present = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if (path / n).is_file()]
+        if len(present) == 1:
+            lacking = CONFIG_NAME if present == [WEIGHTS_NAME] else WEIGHTS_NAME
+            raise FileNotFoundError(
+                f"codec folder {text!r} has {present[0]} but no {lacking}: save_pretrained writes both files "
+                f"({CONFIG_NAME}, {WEIGHTS_NAME}). Copy the missing file from where the codec was saved, or save it "
+                "again with SemantiCodec.save_pretrained."
+            )
+    elif path.exists():
+        raise FileNotFoundError(f"codec {text!r} is a file; give the folder written by save_pretrained (with "
+                                f"{CONFIG_NAME} and {WEIGHTS_NAME}) or a folder with the official layout.")
+    elif isinstance(name_or_path, Path) or looks_like_a_path(text):
+        raise FileNotFoundError(
+            f"codec {text!r} is not a folder: it does not exist (a hub repository id is 'owner/name'); check the "
+            f"path, or pass a hub repository such as {OFFICIAL_REPO!r}."
+        )
+
+
+def codec_for_variant(variant: str) -> tuple[str, int, int] | None:
+    """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant or an
+    embedded codec), or None when the variant name alone does not say where its weights are."""
+    import re
+
+    from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES
+
+    match = re.fullmatch(r"official-r(\d+)-v(\d+)", variant)
+    if match and int(match[1]) in OFFICIAL_TOKEN_RATES and int(match[2]) in OFFICIAL_VOCAB_SIZES:
+        return OFFICIAL_REPO, int(match[1]), int(match[2])
+    for name, folder in EMBEDDED_CODECS.items():
+        if is_native_folder(folder):
+            config = SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
+            if config.name == variant:
+                return name, config.token_rate, 16384  # the vocabulary argument only selects official variants
+    return None
+
+
+def codec_for_token_files(paths: list[Path]) -> tuple[str, int, int]:
+    """(name, token_rate, vocab) of the codec that wrote the token files ``paths`` (all by one codec).
+
+    A ``ValueError`` names the file when the files come from several codecs or from one that cannot
+    be found by its variant name (a ``save_pretrained`` folder, ``tiny-random``): pass the codec then.
+    """
+    from codec.token_file import load_tokens
+
+    if not paths:
+        raise ValueError("no token files given.")
+    variants: dict[str, Path] = {}
+    for path in paths:
+        variants.setdefault(load_tokens(path).codec_variant, path)
+    if len(variants) > 1:
+        listing = ", ".join(f"{str(p)!r}: {v!r}" for v, p in variants.items())
+        raise ValueError(f"the token files were made by different codecs ({listing}); decode each codec's files "
+                         "separately, naming the codec.")
+    variant, path = next(iter(variants.items()))
+    found = codec_for_variant(variant)
+    if found is None:
+        hint = f" (tokens of {TINY_RANDOM!r}: --codec {TINY_RANDOM})" if variant.startswith("tiny-r") else ""
+        raise ValueError(f"{str(path)!r} holds tokens of codec {variant!r}, which cannot be found by its name: name "
+                         f"the codec that made them (its save_pretrained folder){hint}.")
+    return found
 
 
 def is_native_folder(path: str | Path) -> bool:
@@ -209,5 +278,6 @@ def load_native(folder: str | Path) -> tuple[SemantiCodecConfig, dict[str, torch
     try:
         state = load_file(str(folder / WEIGHTS_NAME))
     except (SafetensorError, OSError) as err:
-        raise ValueError(f"could not read {str(folder / WEIGHTS_NAME)!r}: {err}; the file may be truncated.") from err
+        raise ValueError(f"could not read {str(folder / WEIGHTS_NAME)!r}: {err}; the file may be truncated. Copy or "
+                         "download it again, or re-save the codec with save_pretrained.") from err
     return config, state

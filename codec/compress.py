@@ -9,7 +9,9 @@ side), each of them keeps its whole name and gets the new suffix appended (``x.w
 ``x.flac.tokens.npz``); when that still collides (the same relative path under two roots) the
 call fails before writing anything.
 
-Every file is written atomically, so an interrupted run leaves complete files only.
+Every file is written atomically, so an interrupted run leaves complete files only. An output that
+already exists is refused before any work starts unless ``overwrite=True``. A file the codec cannot
+take (unreadable, empty, NaN/Inf, too short) stops the run with an error naming its path.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any
 
 import torch
 
+from codec.checks import check_int
 from codec.data.corpus import AUDIO_SUFFIXES
+from codec.io import refuse_existing
 from codec.sampling import DecodeSettings
 from codec.token_file import SUFFIX
 
@@ -121,11 +125,32 @@ def _with_root(inputs: list[tuple[Path, Path]], root: PathLike | None) -> list[t
     return inputs if root is None else [(file, Path(root)) for file, _ in inputs]
 
 
+def planned_outputs(
+    paths: Sequence[PathLike], out_dir: PathLike, kind: str, overwrite: bool = False, root: PathLike | None = None
+) -> list[Path]:
+    """The files ``compress`` (kind "encode") or ``decompress`` ("decode") would write, checked without a
+    codec: every input exists, no two outputs collide, none exists unless ``overwrite``, and (decode)
+    every token file reads. Command lines call it before they load a model."""
+    from codec.token_file import load_tokens
+
+    if kind == "encode":
+        inputs = _with_root(find_inputs(paths, _is_audio, f"audio files ({', '.join(AUDIO_SUFFIXES)})"), root)
+        targets = output_paths(inputs, out_dir, SUFFIX)
+    elif kind == "decode":
+        inputs = _with_root(find_inputs(paths, _is_token_file, f"token files (*{SUFFIX})"), root)
+        targets = output_paths(inputs, out_dir, ".wav")
+    else:
+        raise ValueError(f"kind must be 'encode' or 'decode', got {kind!r}.")
+    refuse_existing(targets, overwrite)
+    if kind == "decode":
+        for file, _ in inputs:
+            load_tokens(file)
+    return targets
+
+
 def _batches(n: int, batch_size: int, desc: str):
     from tqdm.auto import tqdm
 
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     starts = range(0, n, batch_size)
     return tqdm(starts, desc=desc, unit="batch", disable=len(starts) <= 1)
 
@@ -138,29 +163,39 @@ def compress(
     batch_size: int = 8,
     mono: str = "first",
     root: PathLike | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Encode audio files (or folders of them) to token files under ``out_dir``; returns the files written.
 
     codec: a ``SemantiCodec``. mono: "first" channel (official) or "mean" of the channels.
     batch_size: files per ``codec.encode`` call. root: name outputs relative to this folder.
+    overwrite: replace token files that exist (otherwise ``OutputExistsError`` before any work).
     """
-    from codec.audio import load_audio, resample
+    from codec.audio import check_long_enough, check_mono, load_audio, probe_audio, resampled_length
     from codec.token_file import TokenFile, save_tokens
 
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_mono(mono)
     inputs = _with_root(find_inputs(paths, _is_audio, f"audio files ({', '.join(AUDIO_SUFFIXES)})"), root)
     targets = output_paths(inputs, out_dir, SUFFIX)
+    refuse_existing(targets, overwrite)
     files = [f for f, _ in inputs]
-    rate_16k = codec.sample_rate
+    for path in files:  # an unreadable or empty file stops the run before anything is written
+        frames, rate = probe_audio(path)
+        check_long_enough(resampled_length(frames, rate, codec.sample_rate), codec.sample_rate,
+                          codec.config.win_length, f"audio file {str(path)!r}")
     for start in _batches(len(files), batch_size, "encode"):
         batch = files[start : start + batch_size]
         loaded = [load_audio(path, mono=mono) for path in batch]
-        waves = [resample(wave, rate, rate_16k) for wave, rate in loaded]
-        result = codec.encode(waves, sample_rate=rate_16k, batch_size=batch_size)
+        result = codec.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size,
+                              names=[f"audio file {str(path)!r}" for path in batch])
         for i, tokens in enumerate(result.unbatch()):
+            wave, rate = loaded[i]
             record = TokenFile(
                 tokens=tokens.cpu(), codec_variant=codec.variant, token_rate=codec.config.token_rate,
                 semantic_vocab_size=codec.semantic_vocab_size, acoustic_vocab_size=codec.acoustic_vocab_size,
-                num_samples=waves[i].numel(), source_sample_rate=loaded[i][1], source=str(batch[i]),
+                num_samples=resampled_length(wave.numel(), rate, codec.sample_rate), source_sample_rate=rate,
+                source=str(batch[i]),
             )
             save_tokens(targets[start + i], record)
     return targets
@@ -184,19 +219,26 @@ def decompress(
     batch_size: int = 8,
     generator: torch.Generator | None = None,
     root: PathLike | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Decode token files (or folders of them) to 16-bit wavs of their original length; returns the files written.
 
-    Every file must hold tokens of ``codec.variant`` (checked before anything is decoded).
+    Every file must be a valid token file (``codec.token_file.load_tokens``) of ``codec.variant``,
+    checked before anything is decoded.
     settings: sampler, steps, guidance and eta (default ``DecodeSettings()``, the official DDIM).
     batch_size: clips per ``codec.decode`` call; generator: seeds the sampler's noise.
+    overwrite: replace wavs that exist (otherwise ``OutputExistsError`` before any work).
     """
     from codec.io import pad_stack
     from codec.token_file import load_tokens
 
     settings = settings or DecodeSettings()
+    if not isinstance(settings, DecodeSettings):
+        raise TypeError(f"settings must be a codec.sampling.DecodeSettings, got {type(settings).__name__}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     inputs = _with_root(find_inputs(token_files, _is_token_file, f"token files (*{SUFFIX})"), root)
     targets = output_paths(inputs, out_dir, ".wav")
+    refuse_existing(targets, overwrite)
     records = [load_tokens(f) for f, _ in inputs]
     for (path, _), record in zip(inputs, records):
         if record.codec_variant != codec.variant:

@@ -6,7 +6,8 @@ Pipeline per 10.24 s window (the official ``SemantiCodec.decode`` / ``generate_s
    padded to W rows with rows of -1;
 2. context = concat(feature, sinusoidal PE[:W]) [W, 2D + positional_dim]; the unconditional
    context replaces the feature by zeros;
-3. sample a latent [8, 256, 16] with DDIM (eta = 1, v-prediction) or DPM-Solver++ and
+3. sample a latent [8, 256, 16] with DDIM (eta = 1, v-prediction) or another sampler of
+   :data:`codec.sampling.SAMPLERS` and
    classifier-free guidance ``v = v_uncond + s (v_cond - v_uncond)``;
 4. mel = VAE decoder(latent / scale_factor); waveform = HiFi-GAN(mel);
 5. cross-fade the windows (:mod:`codec.windowing`) and trim to the clip's duration.
@@ -36,13 +37,16 @@ from codec.config import SemantiCodecConfig
 from codec.io import pad_stack
 from codec.outputs import DecodeOutput
 from codec.sampling import (
+    STEP_NOISE_SAMPLERS,
     DecodeSettings,
     build_scheduler,
     check_sampler_args,
     decode_settings,
     num_noise_draws,
+    variance_preserving,
 )
-from codec.windowing import overlap_add, split_windows
+from codec.vocoder import vocode, vocoder_output_samples
+from codec.windowing import overlap_add, split_windows, used_samples
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +148,7 @@ class DiffusionDecoder(nn.Module):
         return cond, uncond
 
     # ----- diffusion -------------------------------------------------------------------------
-    def predict(self, latents: torch.Tensor, timestep: int, cond: torch.Tensor, uncond: torch.Tensor,
+    def predict(self, latents: torch.Tensor, timestep: int | float, cond: torch.Tensor, uncond: torch.Tensor,
                 cfg_scale: float) -> torch.Tensor:
         """Guided v-prediction for latents [N, C, H, W] (fp32): one UNet forward of batch 2N
         (uncond first, then cond), or N when ``cfg_scale == 1``."""
@@ -153,7 +157,8 @@ class DiffusionDecoder(nn.Module):
             x, ctx = latents, cond
         else:
             x, ctx = torch.cat([latents, latents]), torch.cat([uncond, cond])
-        t = torch.full((x.shape[0],), timestep, dtype=torch.long, device=x.device)
+        t_dtype = torch.long if float(timestep).is_integer() else torch.float32  # fractional: Euler-type spacings
+        t = torch.full((x.shape[0],), timestep, dtype=t_dtype, device=x.device)
         out = self.unet(x.to(dtype), t, encoder_hidden_states=ctx.to(dtype), return_dict=False)[0].float()
         if cfg_scale == 1.0:
             return out
@@ -178,26 +183,36 @@ class DiffusionDecoder(nn.Module):
 
             iterator = tqdm(timesteps, desc=f"{sampler} ({len(cond)} windows)")
         for i, t in enumerate(iterator):
-            t = int(t)
-            v = self.predict(scheduler.scale_model_input(latents, t), t, cond, uncond, cfg_scale)
-            if sampler == "ddim":
+            model_t = int(t) if float(t).is_integer() else float(t)
+            v = self.predict(scheduler.scale_model_input(latents, t), model_t, cond, uncond, cfg_scale)
+            if sampler in STEP_NOISE_SAMPLERS:
                 extra = {"eta": eta, "variance_noise": noise[:, i + 1].float()} if eta > 0 else {"eta": 0.0}
-                latents = scheduler.step(v, t, latents, return_dict=False, **extra)[0]
+                latents = scheduler.step(v, int(t), latents, return_dict=False, **extra)[0]
             else:
                 latents = scheduler.step(v, t, latents, return_dict=False)[0]
-        return latents
+        return variance_preserving(scheduler, latents)
 
     def latents_to_mel(self, latents: torch.Tensor) -> torch.Tensor:
         """Log-mel [N, 1, frames, mel_bins] (the VAE's output, in its dtype) of latents [N, C, H, W]."""
         vae_dtype = next(self.vae.parameters()).dtype
         return self.vae.decode((latents / self.scale_factor).to(vae_dtype), return_dict=False)[0]
 
-    def latents_to_waveform(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mel [N, 1, frames, mel_bins], waveform [N, samples]) of latents [N, C, H, W]; fp32 out."""
+    def latents_to_waveform(
+        self, latents: torch.Tensor, samples: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mel [N, 1, frames, mel_bins], waveform [N, samples]) of latents [N, C, H, W]; fp32 out.
+
+        samples: how many leading samples of each window's waveform are wanted (default all);
+        the rest of those rows is zeros (see :func:`codec.vocoder.vocode`).
+        """
         mel = self.latents_to_mel(latents)
-        voc_dtype = next(self.vocoder.parameters()).dtype
-        wave = self.vocoder(mel.squeeze(1).to(voc_dtype))
-        return mel.float(), wave.float()
+        return mel.float(), vocode(self.vocoder, self.config, mel.squeeze(1), samples)
+
+    def used_samples(self, plan: WindowPlan, lengths: Sequence[int]) -> list[int]:
+        """Samples of each window's waveform that reach its clip's output (:func:`codec.windowing.used_samples`)."""
+        c = self.config
+        return used_samples(plan.clip, [c.num_samples(int(n)) for n in lengths],
+                            vocoder_output_samples(c, c.segment_frames), c.window_overlap_samples)
 
     # ----- public entry point ----------------------------------------------------------------
     @torch.inference_mode()
@@ -226,8 +241,8 @@ class DiffusionDecoder(nn.Module):
             generator: torch.Generator for the sampler's draws (drawn window by window, x_T then
                 the step noises, so results do not depend on ``batch_size``).
             noise: all draws, [n_windows, draws, C, H, W] (a size-1 axis after ``draws`` is
-                accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for
-                DPM-Solver++ (which also accepts steps + 1 and uses only x_T).
+                accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for the
+                deterministic samplers (which also accept steps + 1 and use only x_T).
             batch_size: windows per UNet call (the UNet sees twice as many with CFG).
         Returns:
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
@@ -235,7 +250,9 @@ class DiffusionDecoder(nn.Module):
         latents, plan, lengths_list = self.decode_latents(
             tokens, acoustic_codebook, semantic_centroids, lengths, settings, generator=generator, noise=noise,
             batch_size=batch_size, progress=progress)
-        waves = [self.latents_to_waveform(latents[lo : lo + batch_size])[1] for lo in range(0, len(plan), batch_size)]
+        used = self.used_samples(plan, lengths_list)
+        waves = [self.latents_to_waveform(latents[lo : lo + batch_size], used[lo : lo + batch_size])[1]
+                 for lo in range(0, len(plan), batch_size)]
         return self._assemble(torch.cat(waves), plan, lengths_list)
 
     @torch.no_grad()

@@ -16,7 +16,31 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["atomic_write", "write_json", "read_json_object", "pad_sequences", "pad_stack"]
+__all__ = [
+    "atomic_write", "write_json", "read_json_object", "pad_sequences", "pad_stack", "OutputExistsError",
+    "refuse_existing",
+]
+
+
+class OutputExistsError(FileExistsError):
+    """An output file is already there and the caller did not ask to replace it."""
+
+
+def refuse_existing(paths: Sequence[str | os.PathLike], overwrite: bool = False) -> None:
+    """An :class:`OutputExistsError` naming the first of ``paths`` that exists, unless ``overwrite``.
+
+    Called with every output of a run before anything is computed or written, so that a refused run
+    leaves the folder exactly as it was.
+    """
+    if overwrite:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        raise OutputExistsError(
+            f"{len(existing)} of the {len(paths)} output files already exist (first: {str(existing[0])!r}); nothing "
+            "was written. Pass overwrite=True (--overwrite on the command line) to replace them, or write to "
+            "another folder."
+        )
 
 
 def _umask() -> int:

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from codec.acoustic import AcousticEncoder
-from codec.audio import as_waveform_list, check_waveform, load_audio, resample
+from codec.audio import as_waveform_list, load_audio, prepare_clips
 from codec.audiomae import AudioMAEEncoder
 from codec.checkpoints import (
     EMBEDDED_CODECS,
     OFFICIAL_REPO,
+    check_codec_folder,
     embedded_codec_folder,
     is_native_folder,
     load_centroids,
@@ -67,6 +68,7 @@ class SemantiCodec(nn.Module):
         self.semantic = SemanticQuantizer(config)
         self.acoustic = AcousticEncoder(config)
         self.decoder = None
+        self._no_decoder: str | None = None  # why a loaded codec has no decoder (set by from_pretrained)
         if with_decoder:
             from codec.decoder import DiffusionDecoder
 
@@ -97,6 +99,13 @@ class SemantiCodec(nn.Module):
         return self.config.name
 
     @property
+    def no_decoder_reason(self) -> str | None:
+        """None when the codec can decode; else why not (built, loaded or saved encode-only)."""
+        if self.decoder is not None:
+            return None
+        return self._no_decoder or "it was built encode-only (load_decoder=False or with_decoder=False)"
+
+    @property
     def device(self) -> torch.device:
         return self.semantic.centroids.device
 
@@ -109,31 +118,30 @@ class SemantiCodec(nn.Module):
     def encode(
         self,
         audio: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
-        sample_rate: int = 16000,
+        sample_rate: int | Sequence[int] = 16000,
         lengths: torch.Tensor | Sequence[int] | None = None,
         *,
         batch_size: int = 8,
         progress: bool = False,
+        mono: str = "first",
+        names: Sequence[str] | None = None,
     ) -> EncodeOutput:
         """Encode clips of any lengths to token frames.
 
-        audio: one clip [N], a padded batch [B, N] (with ``lengths``), or a list of 1-D clips;
-               float waveforms in [-1, 1] at ``sample_rate`` (resampled to 16 kHz here).
+        audio: one clip [N], a padded batch [B, N] (with ``lengths``), a list of clips, or one
+               multi-channel clip [N, C]; float waveforms in [-1, 1] at ``sample_rate`` (one rate,
+               or one per clip; resampled to 16 kHz here). A [C, N] tensor with 2 <= C <= 8 is
+               refused as ambiguous: pass ``[audio]`` for one C-channel clip (see ``codec.audio``).
+        mono: multi-channel clips keep the "first" channel (official) or the "mean".
+        names: one name per clip for errors and warnings (default ``audio[i]``).
         batch_size: 10.24 s segments per AudioMAE/LSTM forward (bounds memory).
         Returns EncodeOutput(tokens LongTensor[B, T, 2], lengths LongTensor[B]); T_b is the
         official token count ceil(8 * d / 0.16 / K) for a clip of d seconds rounded up to 0.16 s.
         """
-        if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        clips = as_waveform_list(audio, lengths)
-        prepared = []
-        for i, clip in enumerate(clips):
-            check_waveform(clip, name=f"audio[{i}]")
-            clip = resample(clip.float(), int(sample_rate), self.config.sample_rate)
-            check_waveform(clip, name=f"audio[{i}] (at 16 kHz)", min_samples=self.config.win_length)
-            prepared.append(clip)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        clips = as_waveform_list(audio, lengths, mono=mono)
+        prepared = prepare_clips(clips, sample_rate, self.config.sample_rate, self.config.win_length, names)
         per_clip = [None] * len(prepared)
         groups = list(group_clips(prepared, batch_size, self.config))
         iterator = groups
@@ -163,12 +171,9 @@ class SemantiCodec(nn.Module):
             paths = [paths]
         if len(paths) == 0:
             raise ValueError("paths is empty; pass at least one audio file.")
-        clips = []
-        for path in paths:
-            wave, rate = load_audio(path, mono=mono)
-            check_waveform(wave, name=f"audio file {str(path)!r}")
-            clips.append(resample(wave, rate, self.config.sample_rate))
-        return self.encode(clips, self.config.sample_rate, batch_size=batch_size, progress=progress)
+        loaded = [load_audio(path, mono=mono) for path in paths]
+        return self.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size, progress=progress,
+                           names=[f"audio file {str(p)!r}" for p in paths])
 
     def fbank_segments(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
         """16 kHz clips -> (normalised fbank of all segments [sum S_b, 1024, 128], [S_b]).
@@ -223,16 +228,19 @@ class SemantiCodec(nn.Module):
             EncodeOutput (its lengths are used). lengths: valid frames per clip (default T).
         settings: :class:`codec.sampling.DecodeSettings`, default ``DecodeSettings()``: the official
             DDIM (stochastic with ``eta``, official eta = 1), 50 steps, the variant's
-            ``config.cfg_scale`` (official 2.0). "dpmsolver++" is deterministic, good with 10-25 steps.
+            ``config.cfg_scale`` (official 2.0). The other samplers of ``codec.sampling.SAMPLERS`` are
+            deterministic, good with 10-25 steps.
         steps / sampler / cfg_scale / eta: replace that field of ``settings`` when given (not None);
             an invalid value raises DecodeSettings' ValueError / TypeError.
         generator: seeds the sampler's Gaussian draws (window by window, so results do not
             depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
-            for DDIM (1 draw for DPM-Solver++), windows ordered clip by clip.
+            for DDIM (1 draw for the deterministic samplers), windows ordered clip by clip.
         batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
         settings = decode_settings(settings, steps=steps, sampler=sampler, cfg_scale=cfg_scale, eta=eta)
+        if self.decoder is None and self._no_decoder:
+            raise RuntimeError(f"this codec has no decoder: {self._no_decoder}.")
         if self.decoder is None:
             raise RuntimeError(
                 "this codec has no decoder (built encode-only); load it with from_pretrained(..., "
@@ -310,17 +318,28 @@ class SemantiCodec(nn.Module):
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
         token_rate / semantic_vocab_size: which official variant (ignored for our folders;
             ``tiny-random`` takes only the token rate).
-        load_decoder: False builds an encode-only codec (skips the decoder download).
+        load_decoder: False builds an encode-only codec (skips the decoder download). A folder saved
+            from an encode-only codec loads encode-only either way (a warning; ``decode`` says why).
+        A name meant as a local path (see ``codec.checkpoints.looks_like_a_path``) that does not exist,
+        or a ``save_pretrained`` folder lacking one of its files, is a ``FileNotFoundError``.
         """
         if name_or_path == TINY_RANDOM:
             return cls.tiny_random(token_rate, with_decoder=load_decoder)
         if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
             name_or_path = embedded_codec_folder(name_or_path)
+        check_codec_folder(name_or_path)  # a missing or incomplete local folder never becomes a hub lookup
         if is_native_folder(name_or_path):
             config, state = load_native(name_or_path)
+            saved_decoder = any(k.startswith("decoder.") for k in state)
             if not load_decoder:
                 state = {k: v for k, v in state.items() if not k.startswith("decoder.")}
-            return cls._from_state_dict(config, state, what=f"codec weights in {str(name_or_path)!r}")
+            model = cls._from_state_dict(config, state, what=f"codec weights in {str(name_or_path)!r}")
+            if not saved_decoder:
+                model._no_decoder = (f"{str(name_or_path)!r} was saved from an encode-only codec (it has no decoder "
+                                     "weights); decode with the codec it came from, or save one loaded with its decoder")
+                if load_decoder:
+                    logger.warning("codec %s can encode but not decode: %s.", name_or_path, model._no_decoder)
+            return model
         files = resolve_official_files(
             name_or_path,
             token_rate=token_rate,
@@ -355,7 +374,8 @@ class SemantiCodec(nn.Module):
             torch.random.set_rng_state(state)
 
     def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (loadable with ``from_pretrained``)."""
+        """Write ``config.json`` and ``model.safetensors`` (loadable with ``from_pretrained``); an
+        encode-only codec is saved without decoder weights and reloads knowing it cannot decode."""
         save_native(folder, self.config, self.state_dict())
 
     @classmethod

@@ -55,3 +55,20 @@ def overlap_add(windows: torch.Tensor, overlap: int) -> torch.Tensor:
     for i in range(n):
         out[i * hop : i * hop + length] += weighted[i]
     return out
+
+
+def used_samples(window_clip: list[int], clip_samples: list[int], window: int, overlap: int) -> list[int]:
+    """Leading samples of each window waveform that survive :func:`overlap_add` and the trim of
+    its clip to ``clip_samples[clip]`` samples (at least 1).
+
+    window_clip: the clip of each window, windows in order within a clip; window: samples per
+    window waveform; overlap: the cross-fade in samples.
+    """
+    hop = window - overlap
+    seen: dict[int, int] = {}
+    used = []
+    for b in window_clip:
+        r = seen.get(b, 0)
+        seen[b] = r + 1
+        used.append(max(1, min(window, clip_samples[b] - r * hop)))
+    return used

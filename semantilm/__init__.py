@@ -37,6 +37,9 @@ _EXPORTS = {
     "AudioGenerationOutput": "generation.outputs",
     "generate_audio": "generation.generate",
     "continue_audio": "generation.generate",
+    "generate_audio_stream": "generation.stream",
+    "continue_audio_stream": "generation.stream",
+    "AudioChunk": "generation.stream",
     "load_codec": "codec_api",
     "push_to_hub": "models.hub",
     "RecipeConfig": "training.recipe_config",
@@ -44,6 +47,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AudioChunk",
     "AudioCodec",
     "AudioGenerationOutput",
     "AudioLMCollator",
@@ -59,10 +63,12 @@ __all__ = [
     "apply_lora",
     "build_lm",
     "continue_audio",
+    "continue_audio_stream",
     "encode_audio_dataset",
     "encode_audio_stream",
     "extend_pretrained_lm",
     "generate_audio",
+    "generate_audio_stream",
     "layout_for_pretrained",
     "load_codec",
     "load_lm",
@@ -86,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
         AudioTokenConstraintLogitsProcessor,
         ClassifierFreeGuidanceLogitsProcessor,
     )
+    from semantilm.generation.stream import AudioChunk, continue_audio_stream, generate_audio_stream
     from semantilm.models.hub import push_to_hub
     from semantilm.models.lm import (
         LMConfig,

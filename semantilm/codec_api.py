@@ -109,11 +109,14 @@ def load_codec(
           ``SemantiCodec.save_pretrained``, ``"tiny"`` (the small trained codec shipped in the
           package, offline) or ``"tiny-random"`` (tiny configuration, random weights from seed 0).
     token_rate / vocab: the official variant (ignored by ``tiny`` and ``save_pretrained`` folders).
-    decoder: False loads an encode-only codec (skips the decoder weights).
+    decoder: False loads an encode-only codec (skips the decoder weights); True refuses a codec
+             saved without its decoder (``ValueError``).
     """
     from codec import SemantiCodec
 
     model = SemantiCodec.from_pretrained(
         name, token_rate=token_rate, semantic_vocab_size=vocab, cache_dir=cache_dir, load_decoder=decoder
     )
+    if decoder and model.no_decoder_reason:  # refused before any work, not at the first decode
+        raise ValueError(f"codec {name!r} cannot decode: {model.no_decoder_reason}.")
     return model.to(device)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from codec.io import atomic_write
+
 __all__ = ["DemoConfig", "DemoResult", "demo_captions", "build_demo_dataset", "run_demo"]
 
 logger = logging.getLogger(__name__)
@@ -46,13 +48,15 @@ PEAK = 0.5
 # Multiples of the codec's vocoder frame rate (100 Hz at hop 160): for a steady mel a HiFi-GAN
 # vocoder can only emit harmonics of it (docs/codec_training.md, "Vocoder stage").
 FREQUENCIES = (200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0)
+MARKER = ".semantilm-demo.json"  # marks an output folder as a demo's: a later demo may write into it
 
 
 @dataclass
 class DemoConfig:
     """What the demo makes and how long it trains (defaults: under 2 minutes on 2 CPU cores)."""
 
-    output_dir: str = "outputs/demo"
+    output_dir: str = "outputs/demo"  # an empty or new folder, or an earlier demo's (see ``overwrite``)
+    overwrite: bool = False  # also write into a non-empty output_dir that is not an earlier demo's
     codec: str = "tiny"  # "tiny" (embedded, trained), "tiny-random", a folder or a hub repo
     frequencies: tuple[float, ...] = FREQUENCIES  # Hz of the tones
     clips_per_caption: int = 8  # training clips per (frequency, phrasing), each with its own phase
@@ -60,7 +64,7 @@ class DemoConfig:
     train_steps: int = 800
     batch_size: int = 16
     learning_rate: float = 2.0e-3
-    lm_size: str = "mini"  # configs/lm/<lm_size>.yaml, or a path to a size YAML
+    lm_size: str = "mini"  # a shipped size (configs/lm/<lm_size>.yaml) or a path to a size YAML
     # Sampling. A steady tone's tokens have one right answer per frame: sampling wider (top_k 8)
     # or guiding harder (3 and up) lets the tiny LM wander to a neighbouring tone's tokens; top_k 2
     # with guidance 2 got 57 of 64 unseen-prompt generations right over seeds 1-4 (6 of the 7
@@ -85,6 +89,9 @@ class DemoConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
         if self.seconds <= 0.2:
             raise ValueError(f"seconds must be above 0.2, got {self.seconds!r}.")
+        from semantilm.resources import resolve_config
+
+        resolve_config(self.lm_size, "lm", label="lm_size")  # FileNotFoundError now, not after tokenising
         self.frequencies = tuple(float(f) for f in self.frequencies)
         self.held_out = [(float(f), str(name)) for f, name in self.held_out] or [
             (f, list(PHRASINGS)[i % len(PHRASINGS)]) for i, f in enumerate(self.frequencies)
@@ -133,11 +140,10 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
 
 
 def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
+    from semantilm.resources import resolve_config
     from semantilm.training.recipe_config import RecipeConfig, from_dict
 
-    size = Path(config.lm_size)
-    if not size.suffix:
-        size = Path(__file__).resolve().parents[1] / "configs" / "lm" / f"{config.lm_size}.yaml"
+    size = resolve_config(config.lm_size, "lm", label="lm_size")  # a shipped size by name, or a path
     frames = math.ceil(config.seconds * 50) + 4
     return from_dict(RecipeConfig, {
         "task": "text_to_audio",
@@ -167,8 +173,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     from semantilm.training.recipes import run_recipe
 
     config = config or DemoConfig()
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(config.output_dir, config.overwrite)
     timings: dict[str, float] = {}
     start = time.perf_counter()
 
@@ -211,7 +216,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
             k = (take - 1) * len(asked) + i
             clip, ref = score["clips"][k], reference[i]
             name = f"prompt_{i:02d}" if config.takes == 1 else f"prompt_{i:02d}_take{take}"
-            sf.write(out / f"{name}.wav", waves[k], codec.sample_rate)
+            atomic_write(out / f"{name}.wav", lambda tmp, w=waves[k]: sf.write(tmp, w, codec.sample_rate, format="WAV"))
             measured = _finite(clip.get("measured_frequency"))
             _spectrogram_png(out / f"{name}.png", waves[k], codec.sample_rate, f"{prompt} (take {take})", measured)
             rows.append({"file": f"{name}.wav", "prompt": prompt, "take": take, "asked_hz": clip.get("frequency"),
@@ -223,6 +228,38 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     accuracy = float(score["pitch_accuracy"] or 0.0)
     _write_report(out, config, rows, accuracy, result, codec, timings)
     return DemoResult(out, accuracy, rows, timings)
+
+
+def prepare_output_dir(folder: str | Path, overwrite: bool = False) -> Path:
+    """Create the demo's output folder and mark it as a demo's (``MARKER``); returns it.
+
+    A folder that holds files and is not an earlier demo's (no marker, no demo ``report.json``) is
+    refused with an ``OutputExistsError`` before any work, unless ``overwrite``: the demo would
+    replace files it did not write.
+    """
+    from codec.io import OutputExistsError, write_json
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"demo output {str(out)!r} is a file, not a folder; choose another --out.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite and not _is_demo_folder(out):
+        raise OutputExistsError(
+            f"demo output folder {str(out)!r} holds files that an earlier demo did not write; nothing was "
+            "written. Choose an empty or new --out, or pass --overwrite (overwrite=True) to write into it anyway."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / MARKER, {"written_by": "semantilm demo"})
+    return out
+
+
+def _is_demo_folder(out: Path) -> bool:
+    if (out / MARKER).is_file():
+        return True
+    try:  # a demo run from before the marker existed
+        report = json.loads((out / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"config", "pitch_accuracy", "prompts"} <= set(report)
 
 
 def _finite(value: Any) -> float | None:
@@ -299,7 +336,7 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], acc
     lines += ["", f"Pitch accuracy: **{accuracy:.0%}** of the generated clips ({ok} of {len(rows)}); the codec's own "
               f"round trip of the same tones (encode -> decode, the best the LM's audio can be): {codec_acc:.0%}.", "",
               "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + "."]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_write(out / "report.md", "\n".join(lines) + "\n")
     report = {"config": asdict(config), "pitch_accuracy": accuracy, "prompts": rows, "seconds": timings,
               "train_steps": result.global_step, "losses": result.losses, "codec": str(codec.variant)}
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")

@@ -162,6 +162,7 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
         "si_sdr": m.si_sdr,
         "pesq": lambda r, e: m.pesq_wideband(r, e, sample_rate),
         "stoi": lambda r, e: m.stoi(r, e, sample_rate),
+        "visqol": lambda r, e: m.visqol(r, e, sample_rate),
     }
 
 
@@ -188,7 +189,7 @@ def evaluate_codec(
     settings: how ``codec.decode`` samples (default ``DecodeSettings()``); generator: seeds its draws.
     The reconstruction is trimmed to the input's length (the codec pads to whole frames).
     """
-    from codec.audio import check_waveform, resample
+    from codec.audio import check_long_enough, check_waveform, resample
     from codec.eval.metrics import metric_unavailable
     from codec.sampling import decode_settings
 
@@ -203,8 +204,7 @@ def evaluate_codec(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     unavailable = {m: reason for m in metrics if m in OPTIONAL and (reason := metric_unavailable(m))}
     for name, reason in unavailable.items():
-        if name != "visqol":  # never installable; the table says so
-            logger.warning("%s not measured: %s", name, reason)
+        logger.warning("%s not measured: %s", name, reason)
     running = [m for m in metrics if m not in unavailable]
     rate = int(codec.sample_rate)
     functions = _metric_functions(rate)
@@ -227,7 +227,9 @@ def evaluate_codec(
     batch: list[tuple[str, torch.Tensor]] = []
     for name, wave, sample_rate in clips:
         check_waveform(wave, name=f"clip {name!r}")
-        batch.append((name, resample(wave.float(), int(sample_rate), rate)))
+        wave = resample(wave.float(), int(sample_rate), rate)
+        check_long_enough(wave.numel(), rate, getattr(getattr(codec, "config", None), "win_length", 1), f"clip {name!r}")
+        batch.append((name, wave))
         if len(batch) == batch_size:
             flush(batch)
             batch = []

@@ -11,10 +11,9 @@ batch):
 * :func:`si_sdr` -- scale-invariant signal-to-distortion ratio in dB; higher is better.
 
 Perceptual metrics from optional packages (``pip install 'semantilm[eval]'``), imported on
-first use: :func:`pesq_wideband` (``pesq``) and :func:`stoi` (``pystoi``).
-:func:`metric_unavailable` says why one cannot run here. ViSQOL has no pip package that
-installs cleanly (Google's implementation builds with Bazel), so it is always reported as
-unavailable.
+first use: :func:`pesq_wideband` (``pesq``), :func:`stoi` (``pystoi``) and :func:`visqol`
+(``visqol-python``, a pure-Python port of Google's ViSQOL v3 with its models).
+:func:`metric_unavailable` says why one cannot run here.
 
 :func:`dominant_frequency` and :func:`spectral_peaks` (FFT peaks with parabolic
 interpolation) measure the pitch of generated tones and chords.
@@ -40,16 +39,12 @@ __all__ = [
     "si_sdr",
     "pesq_wideband",
     "stoi",
+    "visqol",
     "metric_unavailable",
     "dominant_frequency",
     "spectral_peaks",
-    "VISQOL_UNAVAILABLE",
 ]
 
-VISQOL_UNAVAILABLE = (
-    "no pip package of ViSQOL installs cleanly (`pip install visqol` finds none; Google's "
-    "implementation builds with Bazel)"
-)
 _INSTALL = "install it with pip install 'semantilm[eval]'"
 
 
@@ -163,13 +158,12 @@ def metric_unavailable(name: str) -> str | None:
     """Why metric ``name`` ("pesq", "stoi", "visqol") cannot run here, or None when it can."""
     import importlib.util
 
-    packages = {"pesq": "pesq", "stoi": "pystoi"}
-    if name == "visqol":
-        return VISQOL_UNAVAILABLE
-    if name not in packages:
-        raise ValueError(f"unknown optional metric {name!r}; known: {sorted([*packages, 'visqol'])}.")
-    if importlib.util.find_spec(packages[name]) is None:
-        return f"the {packages[name]!r} package is not installed; {_INSTALL}"
+    modules = {"pesq": "pesq", "stoi": "pystoi", "visqol": "visqol"}  # metric -> module
+    distributions = {"visqol": "visqol-python"}  # where the pip name differs
+    if name not in modules:
+        raise ValueError(f"unknown optional metric {name!r}; known: {sorted(modules)}.")
+    if importlib.util.find_spec(modules[name]) is None:
+        return f"the {distributions.get(name, modules[name])!r} package is not installed; {_INSTALL}"
     return None
 
 
@@ -179,10 +173,10 @@ def _require(name: str) -> None:
         raise ImportError(f"{name.upper()} cannot run: {reason}.")
 
 
-def _as_16k_numpy(x: torch.Tensor, sample_rate: int) -> np.ndarray:
+def _resampled_numpy(x: torch.Tensor, sample_rate: int, target: int = 16000) -> np.ndarray:
     from codec.audio import resample
 
-    return resample(x.float().cpu(), int(sample_rate), 16000).double().numpy()
+    return resample(x.float().cpu(), int(sample_rate), target).double().numpy()
 
 
 def pesq_wideband(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
@@ -195,7 +189,7 @@ def pesq_wideband(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: 
 
     ref, est, single = _check_pair(reference, estimate)
     scores = []
-    for r, e in zip(_as_16k_numpy(ref, sample_rate), _as_16k_numpy(est, sample_rate)):
+    for r, e in zip(_resampled_numpy(ref, sample_rate), _resampled_numpy(est, sample_rate)):
         try:
             scores.append(pesq(16000, r, e, "wb"))
         except Exception as err:  # the package raises its own error types (NoUtterancesError, ...)
@@ -211,8 +205,43 @@ def stoi(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int = 160
     ref, est, single = _check_pair(reference, estimate)
     scores = [
         pystoi_stoi(r, e, 16000, extended=extended)
-        for r, e in zip(_as_16k_numpy(ref, sample_rate), _as_16k_numpy(est, sample_rate))
+        for r, e in zip(_resampled_numpy(ref, sample_rate), _resampled_numpy(est, sample_rate))
     ]
+    return _out(torch.tensor(scores, dtype=torch.float32), single)
+
+
+VISQOL_MODES = {"audio": 48000, "speech": 16000}  # mode -> the rate ViSQOL scores it at
+
+
+@lru_cache(maxsize=2)
+def _visqol_api(mode: str):  # noqa: ANN202 - visqol.VisqolApi, an optional package
+    from visqol import VisqolApi
+
+    api = VisqolApi()
+    api.create(mode=mode)
+    return api
+
+
+def visqol(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int = 16000, mode: str = "audio") -> torch.Tensor:
+    """ViSQOL v3 MOS-LQO (1..5, higher is better) from ``visqol-python``.
+
+    mode: "audio" (general audio and music; scored at 48 kHz, the clips are resampled) or
+    "speech" (16 kHz). Raises ``ValueError`` for a clip it cannot score (under about 1 s, silence).
+    """
+    if mode not in VISQOL_MODES:
+        raise ValueError(f"mode must be one of {sorted(VISQOL_MODES)}, got {mode!r}.")
+    _require("visqol")
+    ref, est, single = _check_pair(reference, estimate)
+    rate = VISQOL_MODES[mode]
+    scores = []
+    for r, e in zip(_resampled_numpy(ref, sample_rate, rate), _resampled_numpy(est, sample_rate, rate)):
+        try:
+            score = float(_visqol_api(mode).measure_from_arrays(r, e, sample_rate=rate).moslqo)
+        except Exception as err:  # the package's own checks (e.g. a clip shorter than one patch)
+            raise ValueError(f"ViSQOL cannot score this clip: {type(err).__name__}: {err}") from err
+        if not math.isfinite(score):
+            raise ValueError("ViSQOL gives no score for this clip (silent reference or estimate?).")
+        scores.append(score)
     return _out(torch.tensor(scores, dtype=torch.float32), single)
 
 

@@ -93,7 +93,7 @@ class VocoderTrainingConfig:
     # a TTS model's predicted mels the same way). "decoded" needs a trained decoder in the codec.
     input_mel: Literal["audio", "decoded"] = "audio"
     decoded_steps: int = 25  # sampler steps of that decode
-    decoded_sampler: Literal["ddim", "dpmsolver++"] = "dpmsolver++"
+    decoded_sampler: str = "dpmsolver++"  # a name of codec.sampling.SAMPLERS
     decoded_cfg_scale: float | None = None  # None: the codec's config.cfg_scale
 
     def __post_init__(self) -> None:

@@ -9,10 +9,14 @@ from semantilm.cli.common import (
     add_codec_args,
     add_dataset_args,
     add_decode_args,
+    add_overwrite_arg,
     check_local_dataset,
     codec_from_args,
     decode_generator,
     decode_settings,
+    float_arg,
+    positive_float,
+    positive_int,
     print_rows,
 )
 
@@ -40,24 +44,33 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from codec.compress import compress, find_audio_files
+    from codec.compress import compress, planned_outputs
 
-    find_audio_files(args.inputs)  # a missing input fails before the codec loads
+    planned_outputs(args.inputs, args.out, "encode", args.overwrite)  # before the codec loads
     model = codec_from_args(args, decoder=False)
-    written = compress(model, args.inputs, args.out, batch_size=args.batch_size, mono=args.mono)
+    written = compress(model, args.inputs, args.out, batch_size=args.batch_size, mono=args.mono,
+                       overwrite=args.overwrite)
     print(f"wrote {len(written)} token files to {args.out} ({model.variant}, {model.config.token_rate} tokens/s)")
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from codec.compress import VariantMismatchError, decompress, find_token_files
+    from codec.compress import VariantMismatchError, decompress, find_token_files, planned_outputs
 
-    find_token_files(args.inputs)
+    files = find_token_files(args.inputs)
+    planned_outputs(args.inputs, args.out, "decode", args.overwrite)  # and every token file read: before the codec loads
     settings = decode_settings(args)
+    if args.codec is None:  # the codec the token files name (official variants and embedded codecs)
+        from codec.checkpoints import codec_for_token_files
+
+        try:
+            args.codec, args.token_rate, args.vocab = codec_for_token_files(files)
+        except ValueError as err:
+            raise CliError(f"{err} Pass it with --codec.") from None
     model = codec_from_args(args, decoder=True)
     try:
         written = decompress(model, args.inputs, args.out, settings, batch_size=args.batch_size,
-                             generator=decode_generator(args))
+                             generator=decode_generator(args), overwrite=args.overwrite)
     except VariantMismatchError as err:
         raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
     print(f"wrote {len(written)} wav files to {args.out} ({model.variant}, {model.sample_rate} Hz)")
@@ -112,9 +125,10 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
     p.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="folder for the token files")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per batch (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per batch (default 8)")
     p.add_argument("--mono", default="first", choices=("first", "mean"),
                    help="multi-channel audio: first channel (official) or mean (default first)")
+    add_overwrite_arg(p, "token files")
     add_codec_args(p)
     p.set_defaults(func=cmd_encode)
 
@@ -122,20 +136,21 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
     p.add_argument("inputs", nargs="+", help="token files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="folder for the wav files (16 kHz, original length)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per decoder call (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per decoder call (default 8)")
+    add_overwrite_arg(p, "wav files")
     add_decode_args(p)
-    add_codec_args(p)
+    add_codec_args(p, default=None, recorded_in="the token files (official variants and embedded codecs)")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("eval-codec", help="encode + decode audio and score the reconstructions (mel, MR-STFT, "
-                       "SI-SDR, PESQ, STOI); table + JSON", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+                       "SI-SDR, PESQ, STOI, ViSQOL); table + JSON", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
     p.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively); or use --dataset")
     p.add_argument("--out", required=True, help="JSON file for the scores (per clip and mean)")
     p.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS),
-                   help="metrics to compute (default all; PESQ/STOI need pip install 'semantilm[eval]', "
-                        "ViSQOL has no pip package and is reported as unavailable)")
+                   help="metrics to compute (default all; PESQ, STOI and ViSQOL need pip install "
+                        "'semantilm[eval]' and are reported as not measured without it)")
     p.add_argument("--per-clip", action="store_true", help="print one table row per clip")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per encode / decode call (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="clips per encode / decode call (default 8)")
     p.add_argument("--mono", default="first", choices=("first", "mean"), help="multi-channel files: first channel or mean")
     add_dataset_args(p, "audio")
     p.add_argument("--name-column", default=None, help="column naming each row in the per-clip scores")
@@ -153,9 +168,9 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--stages", nargs="+", default=[], metavar="DIR",
                    help="stage output dirs whose steps, losses and wall time TRAINING.md summarises")
     p.add_argument("--command", dest="command_line", default=None, help="reproduce command quoted in TRAINING.md")
-    p.add_argument("--max-mb", type=float, default=None, help="fail when the weights are larger than this")
+    p.add_argument("--max-mb", type=positive_float, default=None, help="fail when the weights are larger than this")
     p.add_argument("--vocoder-from", default=None, metavar="DIR",
                    help="vocoder stage output (or codec folder) whose vocoder replaces the source's")
-    p.add_argument("--cfg-scale", type=float, default=None,
+    p.add_argument("--cfg-scale", type=float_arg(minimum=1), default=None,
                    help="the variant's default guidance scale for decode (default: keep the source's)")
     p.set_defaults(func=cmd_export_codec)

@@ -19,14 +19,57 @@ class CliError(Exception):
     """A user error: printed without a traceback, exit code 2."""
 
 
-def add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/SemantiCodec") -> None:
+# ----- number arguments: argparse types with the wording of codec.checks (exit 2 before any work) ---------
+def int_arg(minimum: int | None = None, maximum: int | None = None):
+    """An ``argparse`` type: an integer in [minimum, maximum], else ``must be an integer >= 1, got '-1'``."""
+    from codec.checks import check_int, int_requirement
+
+    def parse(text: str) -> int:
+        try:
+            return check_int(int(text), "value", minimum=minimum, maximum=maximum)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{int_requirement(minimum, maximum)}, got {text!r}") from None
+
+    parse.__name__ = "integer"  # what argparse calls the type in its own messages
+    return parse
+
+
+def float_arg(minimum: float | None = None, maximum: float | None = None, *, above: bool = False):
+    """An ``argparse`` type: a finite number in range (``above``: strictly above ``minimum``)."""
+    from codec.checks import check_float, float_requirement
+
+    def parse(text: str) -> float:
+        try:
+            return check_float(float(text), "value", minimum=minimum, maximum=maximum, above=above)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{float_requirement(minimum, maximum, above=above)}, got {text!r}") from None
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_arg(minimum=1)  # batch sizes, counts, steps of training
+nonnegative_int = int_arg(minimum=0)  # top-k (0 = off), worker processes
+seed_int = int_arg(minimum=0, maximum=2**32 - 1)  # seeds of torch and numpy alike
+steps_int = int_arg(minimum=1, maximum=1000)  # diffusion decoder steps (the schedule has 1000)
+positive_float = float_arg(minimum=0, above=True)  # seconds, temperature, sizes
+nonnegative_float = float_arg(minimum=0)  # guidance scales (1 = off, 0 = unconditional)
+
+
+def add_overwrite_arg(p: argparse.ArgumentParser, what: str = "output files") -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace {what} that already exist (default: refuse, before any work, and write nothing)")
+
+
+def add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/SemantiCodec",
+                   recorded_in: str = "the checkpoint") -> None:
     p.add_argument(
         "--codec",
         default=default,
         help="codec to use: a hub repo or local folder with the official layout, a folder written by "
         f"save_pretrained, '{TINY}' (the small trained codec shipped in the package, 50 tokens/s, offline) "
         f"or '{TINY_RANDOM}' (tiny codec with random weights: tries the pipeline offline, tokens carry no meaning). "
-        "Default: " + (default or "the codec recorded in the checkpoint"),
+        "Default: " + (default or f"the codec recorded in {recorded_in}"),
     )
     p.add_argument("--token-rate", type=int, default=100, choices=OFFICIAL_TOKEN_RATES, help="official variant (default 100)")
     p.add_argument("--vocab", type=int, default=16384, choices=OFFICIAL_VOCAB_SIZES,
@@ -43,10 +86,13 @@ def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the codec's, 50)")
-    p.add_argument("--sampler", default="ddim", choices=("ddim", "dpmsolver++"),
-                   help="ddim (official) or dpmsolver++ (good with 10-25 steps); default ddim")
-    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
+    p.add_argument("--steps", type=steps_int, default=None, help="diffusion steps, 1-1000 (default: the codec's, 50)")
+    from codec.sampling import SAMPLERS
+
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                   help="ddim (official) or a deterministic multistep sampler (good with 10-25 steps; "
+                        "benchmarks/decoder_samplers.py compares them); default ddim")
+    p.add_argument("--seed", type=seed_int, default=None, help="random seed (reproducible output)")
 
 
 def decode_settings(args: argparse.Namespace) -> DecodeSettings:
@@ -75,7 +121,7 @@ def add_dataset_args(p: argparse.ArgumentParser, audio_column: str | None, requi
                    help="'synthetic', a folder saved with save_to_disk (a token data set for eval-lm), a folder "
                         "of audio files, or a hub dataset name")
     p.add_argument("--split", default="train", help="split of a DatasetDict or hub dataset (default train)")
-    p.add_argument("--max-examples", type=int, default=None, help="only the first N rows")
+    p.add_argument("--max-examples", type=positive_int, default=None, help="only the first N rows")
     if audio_column is not None:
         p.add_argument("--audio-column", default=audio_column, help=f"column with the audio (default {audio_column})")
 

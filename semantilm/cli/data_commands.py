@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from semantilm.cli.common import CliError, add_codec_args, codec_from_args
+from semantilm.cli.common import (
+    CliError,
+    add_codec_args,
+    codec_from_args,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def _process(args: argparse.Namespace) -> tuple[int, int, str]:
@@ -73,17 +80,20 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="column with the captions, written as 'caption' (default: columns are carried as they are)")
     p.add_argument("--split", default="train", help="split of a DatasetDict or hub dataset (default train)")
     p.add_argument("--streaming", action="store_true", help="stream a hub dataset (datasets IterableDataset)")
-    p.add_argument("--max-examples", type=int, default=None, help="only the first N inputs")
-    p.add_argument("--batch-size", type=int, default=16, help="clips per codec call (default 16)")
-    p.add_argument("--shard-size", type=int, default=512, help="inputs per shard (default 512; a tar is one shard)")
-    p.add_argument("--num-workers", type=int, default=2, help="DataLoader processes reading audio (default 2)")
+    p.add_argument("--max-examples", type=positive_int, default=None, help="only the first N inputs")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="clips per codec call (default 16)")
+    p.add_argument("--shard-size", type=positive_int, default=512,
+                   help="inputs per shard (default 512; a tar is one shard)")
+    p.add_argument("--num-workers", type=nonnegative_int, default=2,
+                   help="DataLoader processes reading audio (default 2; 0 reads in this process)")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="encoder precision (default float32; half precisions on CUDA only)")
     p.add_argument("--on-error", default="skip", choices=("skip", "stop"),
                    help="skip: record bad inputs in failures.jsonl and go on (default); stop: exit at the first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--synthetic-examples", type=int, default=64, help="size of the synthetic set (default 64)")
-    p.add_argument("--synthetic-seconds", type=float, default=2.0, help="clip length of the synthetic set (default 2)")
+    p.add_argument("--synthetic-examples", type=positive_int, default=64, help="size of the synthetic set (default 64)")
+    p.add_argument("--synthetic-seconds", type=positive_float, default=2.0,
+                   help="clip length of the synthetic set (default 2)")
     add_codec_args(p)
     for action in p._actions:
         if action.dest == "device":

@@ -10,8 +10,15 @@ from semantilm.cli.common import (
     add_codec_args,
     add_dataset_args,
     add_decode_args,
+    add_overwrite_arg,
     check_local_dataset,
     codec_from_args,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    seed_int,
+    steps_int,
 )
 
 
@@ -36,23 +43,48 @@ def _generation_codec(args: argparse.Namespace, folder: Path, layout, decoder: b
     return codec
 
 
+def _generation_plan(args: argparse.Namespace) -> tuple[list[str], list[str], list]:
+    """(file name stem, source line) of every clip ``generate`` writes and the audio prompts read, all
+    checked before a model loads: prompts readable, no output name twice, no output there unless --overwrite."""
+    from codec.audio import check_waveform, load_audio
+    from codec.io import refuse_existing
+    from codec.token_file import SUFFIX
+    from semantilm.generation.outputs import generation_names
+
+    if bool(args.text) == bool(args.audio):
+        raise CliError("give text prompts (--text ...) or audio prompts (--audio FILE ...), not both and not neither.")
+    n = args.num_return_sequences
+    prompts = []
+    for path in args.audio or []:
+        if not Path(path).is_file():
+            raise CliError(f"audio prompt {path!r} does not exist.")
+        wave, rate = load_audio(path)
+        check_waveform(wave, f"audio prompt {path!r}")
+        prompts.append((wave, rate))
+    names = generation_names(texts=args.text, audio=args.audio, takes=n)
+    if args.text:
+        sources = [s for t in args.text for s in [f"generated from text: {t}"] * n]
+    else:
+        sources = [s for p in args.audio for s in [f"continuation of {p}"] * n]
+    suffixes = [SUFFIX] if args.tokens_only else [SUFFIX, ".wav"]
+    refuse_existing([Path(args.out) / (name + s) for name in names for s in suffixes], args.overwrite)
+    return names, sources, prompts
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from codec.audio import load_audio, resample
-    from codec.compress import decompress
     from codec.token_file import SUFFIX, TokenFile, save_tokens
-    from semantilm.cli.common import decode_generator, decode_settings
+    from semantilm.cli.common import decode_settings
+    from semantilm.cli.wav_stream import generate_wavs
     from semantilm.generation.generate import continue_tokens, text_to_tokens
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
-    if bool(args.text) == bool(args.audio):
-        raise CliError("give text prompts (--text ...) or audio prompts (--audio FILE ...), not both and not neither.")
-    for path in args.audio or []:
-        if not Path(path).is_file():
-            raise CliError(f"audio prompt {path!r} does not exist.")
+    names, sources, prompts = _generation_plan(args)
     wav_out = not args.tokens_only
+    if args.stream and not wav_out:
+        raise CliError("--stream writes wav files while they are generated; it cannot be combined with --tokens-only.")
     settings = decode_settings(args) if wav_out else None
     folder = resolve_checkpoint(args.checkpoint)
     lm = load_lm(folder)
@@ -64,24 +96,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.seed is not None:
         torch.manual_seed(args.seed)
     n = args.num_return_sequences
-    if n < 1:
-        raise CliError(f"--num-return-sequences must be >= 1, got {n}.")
     sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
                     num_return_sequences=n)
     new_frames = layout.frames_for_seconds(args.seconds)
-
-    def per_take(items: list[str]) -> list[str]:  # one name / source per returned row
-        return items if n == 1 else [f"{item}_{k}" for item in items for k in range(n)]
-
-    if args.text:
-        names = per_take([f"text_{i:02d}" for i in range(len(args.text))])
-        sources = [s for t in args.text for s in [f"generated from text: {t}"] * n]
+    if wav_out:  # decoded window by window while the LM writes; --stream writes the wavs as audio comes
+        tokens, lengths = generate_wavs(args, lm, codec, prompts, [Path(args.out) / f"{m}.wav" for m in names], settings)
+    elif args.text:
         tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, new_frames, args.guidance, **sampling)
     else:
-        names = per_take([Path(p).stem + "_cont" for p in args.audio])
-        sources = [s for p in args.audio for s in [f"continuation of {p}"] * n]
-        waves = [resample(wave, rate, codec.sample_rate) for wave, rate in map(load_audio, args.audio)]
-        clips = codec.encode(waves, codec.sample_rate).unbatch()
+        clips = codec.encode([w for w, _ in prompts], [r for _, r in prompts],
+                             names=[f"audio prompt {p!r}" for p in args.audio]).unbatch()
         tokens, lengths, _ = continue_tokens(lm.model, lm.tokenizer, clips, new_frames, **sampling)
     out = Path(args.out)
     token_rate = int(round(2 * layout.frame_rate))
@@ -91,8 +115,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         record = TokenFile(t[:n].cpu(), codec.variant, token_rate, layout.semantic_vocab_size,
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
         token_files.append(save_tokens(out / (name + SUFFIX), record))
-    if wav_out:
-        decompress(codec, token_files, out, settings, generator=decode_generator(args))
     what = "wav + token files" if wav_out else "token files"
     print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
     return 0
@@ -127,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
                                    ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
                                    ("takes", args.takes)) if v is not None}
-    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, **overrides)
+    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
     result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
     print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
@@ -162,14 +184,19 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--checkpoint", required=True, help="LM checkpoint folder or hub id")
     p.add_argument("--text", nargs="+", default=None, help="captions (text-to-audio); '' generates without one")
     p.add_argument("--audio", nargs="+", default=None, help="audio files to continue")
-    p.add_argument("--seconds", type=float, default=5.0, help="seconds to generate (default 5)")
+    p.add_argument("--seconds", type=positive_float, default=5.0, help="seconds to generate (default 5)")
     p.add_argument("--out", required=True, help="folder for the .wav and .tokens.npz files")
+    add_overwrite_arg(p, "wav and token files")
     p.add_argument("--tokens-only", action="store_true", help="write token files only (no decoding)")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale, 1 = off (default 3)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
-    p.add_argument("--top-k", type=int, default=250, help="top-k sampling, 0 = off (default 250)")
+    p.add_argument("--stream", action="store_true",
+                   help="write each wav while it is generated (decoder window by window; the growing file is a "
+                        "hidden .partial beside it, renamed when complete) and print the time to the first audio")
+    p.add_argument("--guidance", type=nonnegative_float, default=3.0,
+                   help="classifier-free guidance scale, 1 = off (default 3)")
+    p.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=nonnegative_int, default=250, help="top-k sampling, 0 = off (default 250)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    p.add_argument("--num-return-sequences", type=int, default=1, metavar="N",
+    p.add_argument("--num-return-sequences", type=positive_int, default=1, metavar="N",
                    help="clips per prompt, written as NAME_0 ... NAME_{N-1} (default 1)")
     add_decode_args(p)
     add_codec_args(p, default=None)
@@ -180,8 +207,9 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                        epilog=epilog)
     p.add_argument("--checkpoint", required=True, help="LM checkpoint folder or hub id")
     p.add_argument("--out", required=True, help="JSON file for the losses and perplexities")
-    p.add_argument("--batch-size", type=int, default=8, help="examples per forward (default 8)")
-    p.add_argument("--max-length", type=int, default=2048, help="LM ids per example; longer clips are cut (default 2048)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per forward (default 8)")
+    p.add_argument("--max-length", type=positive_int, default=2048,
+                   help="LM ids per example; longer clips are cut (default 2048)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     add_dataset_args(p, None, required=True)
     p.set_defaults(func=cmd_eval_lm)
@@ -193,13 +221,14 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--codec", default="tiny",
                    help="codec that tokenises and decodes: tiny (embedded trained codec, default), tiny-random, "
                         "a save_pretrained folder or a hub repo")
-    p.add_argument("--train-steps", type=int, default=None, help="LM optimizer steps (default 800)")
-    p.add_argument("--decode-steps", type=int, default=None, help="diffusion decoder steps (default 25)")
-    p.add_argument("--guidance-scale", type=float, default=None,
+    add_overwrite_arg(p, "the files of a folder that is not an earlier demo's")
+    p.add_argument("--train-steps", type=positive_int, default=None, help="LM optimizer steps (default 800)")
+    p.add_argument("--decode-steps", type=steps_int, default=None, help="diffusion decoder steps (default 25)")
+    p.add_argument("--guidance-scale", type=nonnegative_float, default=None,
                    help="classifier-free guidance of the generation, 1 = off (default 2.0)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest audio ids (default 2)")
-    p.add_argument("--takes", type=int, default=None, help="clips sampled per unseen prompt (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data, the LM and the sampling (default 0)")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest audio ids (default 2)")
+    p.add_argument("--takes", type=positive_int, default=None, help="clips sampled per unseen prompt (default 2)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the data, the LM and the sampling (default 0)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",

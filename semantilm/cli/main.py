@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from semantilm.cli import codec_commands, data_commands, lm_commands, train_commands
 from semantilm.cli.common import CliError
@@ -31,7 +32,9 @@ EPILOG = """examples:
 Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
 
 exit codes: 0 done; 1 the work failed (unreadable or invalid input data, a checkpoint that does not fit);
-            2 usage error (missing files, bad arguments or config keys): the message says what to change.
+            2 usage error (missing files, bad arguments or config keys, outputs that exist without --overwrite):
+              the message says what to change; argument errors exit 2 before any model loads.
+            130 interrupted (Ctrl-C); files written so far are complete. See docs/bad-input.md.
 """
 
 
@@ -47,14 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_printer(command: str):
+    """``warnings.showwarning`` for the command line: warnings about the user's input (``AudioWarning``:
+    clipping, cut-off files) as ``semantilm CMD: warning: message`` on stderr; others as usual."""
+    usual = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__name__ == "AudioWarning":
+            print(f"semantilm {command}: warning: {message}", file=sys.stderr)
+        else:
+            usual(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from codec.config_file import ConfigError
 
     try:
-        return args.func(args)
-    except (CliError, ConfigError, FileNotFoundError) as err:  # the user can fix the command line
+        with warnings.catch_warnings():  # input warnings (clipping, cut-off files) as one line each
+            warnings.showwarning = _warning_printer(args.command)
+            return args.func(args)
+    except (CliError, ConfigError, FileNotFoundError, FileExistsError) as err:  # the user can fix the command line
         print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as err:

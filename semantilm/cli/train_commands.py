@@ -24,10 +24,13 @@ def _config_task(path: str, overrides: list[str]) -> object:
 def cmd_train(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
+    from semantilm.resources import resolve_config
     from semantilm.training.launch import recipe_summary, run_recipe_file
 
-    if not Path(args.config).is_file():
-        raise CliError(f"config {args.config!r} does not exist (see configs/recipes/).")
+    try:  # a path, or a shipped recipe (configs/recipes/text_to_audio/tiny_cpu.yaml, text_to_audio/tiny_cpu)
+        args.config = str(resolve_config(args.config, "recipes", label="--config"))
+    except OSError as err:
+        raise CliError(str(err)) from None
     task = _config_task(args.config, args.override)
     if args.recipe is not None and task is not None and task != args.recipe:
         raise CliError(f"--recipe {args.recipe} but {args.config} is a {task} config; drop --recipe or use "
@@ -43,7 +46,8 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     """Register this group's sub-commands."""
     p = sub.add_parser("train", help="run a training recipe in this process (accelerate launch for many GPUs)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
-    p.add_argument("--config", required=True, help="recipe YAML, e.g. configs/recipes/text_to_audio/tiny_cpu.yaml")
+    p.add_argument("--config", required=True, help="recipe YAML, e.g. configs/recipes/text_to_audio/tiny_cpu.yaml "
+                   "(the shipped recipes are found from any folder, also as text_to_audio/tiny_cpu)")
     p.add_argument("--recipe", default=None, choices=("text_to_audio", "continuation", "codec"),
                    help="check that the config is for this recipe (default: the config's task)")
     p.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",

@@ -35,14 +35,46 @@ TOKEN_COLUMNS = ("semantic_ids", "acoustic_ids", "num_frames")
 MANIFEST = "semantilm_token_cache.json"  # not the token folder manifest of semantilm tokenize
 
 
-def _encode_fn(codec: AudioCodec, audio_column: str, caption_column: str | None, sample_rate: int | None):
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        waves = [audio_cell_to_waveform(v, sample_rate, audio_column) for v in batch[audio_column]]
+def _row_wave(value: object, sample_rate: int | None, column: str, row: int) -> tuple[object, int]:
+    """One audio cell as (waveform, rate); a ``ValueError`` / ``TypeError`` naming the data set row."""
+    from codec.audio import check_waveform
+
+    name = f"dataset row {row} (column {column!r})"
+    try:
+        wave, sr = audio_cell_to_waveform(value, sample_rate, column)
+        check_waveform(wave, name)
+    except (ValueError, TypeError) as err:
+        message = str(err) if str(err).startswith(name) else f"{name}: {err}"
+        raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+    return wave, sr
+
+
+def _encode_rows(codec: AudioCodec, waves: list, sr: int, rows: list[int], column: str):
+    """``codec.encode`` of clips at one rate; when it fails, the first clip that fails alone is named by its row."""
+    try:
+        return codec.encode(waves, sr)
+    except (ValueError, TypeError) as err:
+        for wave, row in zip(waves, rows, strict=True):
+            try:
+                codec.encode([wave], sr)
+            except (ValueError, TypeError) as alone:
+                kind = TypeError if isinstance(alone, TypeError) else ValueError
+                raise kind(f"dataset row {row} (column {column!r}) cannot be encoded: {alone}") from alone
+        raise err
+
+
+def _encode_fn(codec: AudioCodec, audio_column: str, caption_column: str | None, sample_rate: int | None,
+               offset: int = 0):
+    """The ``datasets.map`` function (with indices; ``offset``: row number of the mapped part's first row)."""
+
+    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        rows = [offset + i for i in indices]
+        waves = [_row_wave(v, sample_rate, audio_column, r) for v, r in zip(batch[audio_column], rows, strict=True)]
         semantic: list[list[int] | None] = [None] * len(waves)
         acoustic: list[list[int] | None] = [None] * len(waves)
         for sr in sorted({sr for _, sr in waves}):  # one codec call per sample rate in the batch
             index = [i for i, (_, s) in enumerate(waves) if s == sr]
-            out = codec.encode([waves[i][0] for i in index], sr)
+            out = _encode_rows(codec, [waves[i][0] for i in index], sr, [rows[i] for i in index], audio_column)
             for i, tokens in zip(index, out.unbatch(), strict=True):
                 semantic[i] = tokens[:, 0].tolist()
                 acoustic[i] = tokens[:, 1].tolist()
@@ -86,7 +118,8 @@ def encode_audio_dataset(
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names)
     if cache_dir is None:
-        return dataset.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, desc="encode audio")
+        return dataset.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, desc="encode audio",
+                           with_indices=True)
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +156,9 @@ def encode_audio_dataset(
             continue
         rows = range(k * shard_size, min((k + 1) * shard_size, len(dataset)))
         part = dataset.select(rows).map(
-            fn, batched=True, batch_size=batch_size, remove_columns=remove, load_from_cache_file=False,
-            keep_in_memory=True, desc=f"shard {k + 1}/{n_shards}",
+            _encode_fn(codec, audio_column, caption_column, sample_rate, offset=k * shard_size), batched=True,
+            batch_size=batch_size, remove_columns=remove, load_from_cache_file=False, keep_in_memory=True,
+            desc=f"shard {k + 1}/{n_shards}", with_indices=True,
         )
         tmp = cache_dir / f".shard-{k:05d}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -151,4 +185,4 @@ def encode_audio_stream(
     check_columns(dataset.column_names, audio_column, caption_column)
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names) if dataset.column_names is not None else [audio_column]
-    return dataset.map(fn, batched=True, batch_size=batch_size, remove_columns=remove)
+    return dataset.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, with_indices=True)

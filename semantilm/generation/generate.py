@@ -1,9 +1,10 @@
-"""Generation entry points: LM ids -> codec tokens (``generate_tokens``, ``text_to_tokens``,
-``continue_tokens``) and captions or clips -> waveforms (``generate_audio``, ``continue_audio``).
+"""Generation entry points: captions or clips -> waveforms (``generate_audio``, ``continue_audio``),
+and LM ids -> codec tokens (``generate_tokens``, ``text_to_tokens``, ``continue_tokens``, from
+``token_generation``).
 
-Everything ``generate_tokens`` returns decodes: the ``AudioTokenConstraintLogitsProcessor``
-keeps every audio span in the layout's token pattern and ends it within the frame limits; a
-span cut short anyway is truncated to whole frames.
+``generate_audio`` and ``continue_audio`` collect the chunks of their streaming twins
+(``stream.generate_audio_stream``, ``stream.continue_audio_stream``): one code path, so a
+streamed call yields exactly the samples of the whole call with the same seed.
 """
 
 from __future__ import annotations
@@ -13,225 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from codec.io import pad_stack
 from codec.sampling import DecodeSettings
-from semantilm.generation.guided import frame_progress, guided_generate, sampling_warpers
 from semantilm.generation.outputs import AudioGenerationOutput
-from semantilm.generation.prepare import (
-    ProgressProcessor,
-    check_prompts,
-    check_sampling,
-    generated_tokens,
-    generation_config,
-    left_padded,
-    max_new_tokens_for,
-    per_row,
-    positive_int,
+from semantilm.generation.stream import collect_chunks, continue_audio_stream, generate_audio_stream
+from semantilm.generation.token_generation import (
+    GUIDANCE_MODES,
+    continue_tokens,
+    generate_tokens,
+    text_to_tokens,
 )
-from semantilm.generation.processors import (
-    AudioTokenConstraintLogitsProcessor,
-    ClassifierFreeGuidanceLogitsProcessor,
-)
-from semantilm.generation.prompts import continuation_prompts, text_prompts
-from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codec.outputs import DecodeOutput
     from semantilm.codec_api import AudioCodec
 
-__all__ = ["generate_tokens", "text_to_tokens", "continue_tokens", "generate_audio", "continue_audio"]
-
-
-# ----- LM ids -> codec tokens ------------------------------------------------------------
-GUIDANCE_MODES = ("one_forward", "two_calls")
-
-
-def generate_tokens(
-    model: Any,
-    layout: AudioTokenLayout,
-    prompts: Sequence[Sequence[int]],
-    max_frames: int | Sequence[int],
-    unconditional_prompts: Sequence[Sequence[int]] | None = None,
-    guidance_scale: float = 1.0,
-    do_sample: bool = True,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    min_frames: int | Sequence[int] = 1,
-    num_return_sequences: int = 1,
-    num_beams: int = 1,
-    progress: bool | None = None,
-    guidance_mode: str = "one_forward",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate audio spans after id prompts and return them as codec tokens.
-
-    prompts:     one list of LM ids per row; each ends inside an open audio span
-                 (``... <|audio_start|> [audio ids]``).
-    max_frames:  frame limit per row, counting the frames already in the prompt.
-    unconditional_prompts: one list of LM ids per row, the prompts classifier-free guidance
-                 (``guidance_scale != 1``) compares with.
-    min_frames:  frames per row at least (>= 1), counting the frames already in the prompt.
-    num_return_sequences: generations per prompt (rows ``b * n ... b * n + n - 1`` belong to
-                 prompt b); with beam search, the best ``n <= num_beams`` beams.
-    num_beams:   beam search (``model.generate``) when > 1; not with guidance.
-    progress:    a tqdm bar over frames; None shows it only when stderr is a terminal.
-    guidance_mode: ``"one_forward"`` runs the conditional and unconditional rows as one batch
-                 with one KV cache (``guided.guided_generate``); ``"two_calls"``, the older way,
-                 runs ``model.generate`` with ``ClassifierFreeGuidanceLogitsProcessor``, which
-                 calls the model a second time per step. Both give the same ids up to float noise.
-    returns:     (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]); every row has
-                 between ``min_frames`` and ``max_frames`` whole frames.
-    """
-    if not prompts:
-        raise ValueError("prompts must hold at least one prompt.")
-    n = positive_int(num_return_sequences, "num_return_sequences")
-    beams = positive_int(num_beams, "num_beams")
-    guided = guidance_scale != 1.0
-    _check_modes(guided, beams, n, guidance_mode, unconditional_prompts, len(prompts))
-    check_sampling(do_sample, temperature, top_k, top_p)
-    rows = len(prompts)
-    max_frames_t, min_frames_t = per_row(max_frames, rows), per_row(min_frames, rows)
-    max_new_tokens = max_new_tokens_for(
-        model, prompts, max_frames_t, check_prompts(layout, prompts), unconditional_prompts if guided else None
-    )
-    copies = n if beams == 1 else 1  # beam search makes its n copies itself
-    prompts = [p for p in prompts for _ in range(copies)]
-    device = next(model.parameters()).device
-    input_ids, attention_mask = left_padded(prompts, layout.pad_id, device)
-    constraint = AudioTokenConstraintLogitsProcessor(
-        layout, max_frames_t.repeat_interleave(copies * beams), min_frames=min_frames_t.repeat_interleave(copies * beams)
-    )
-    if guided:
-        u_ids, u_mask = left_padded([p for p in unconditional_prompts for _ in range(copies)], layout.pad_id, device)
-    if guided and guidance_mode == "one_forward":
-        sequences = guided_generate(
-            model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
-            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint],
-            warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
-        )
-    else:
-        processors = [constraint]
-        if guided:
-            processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
-                model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
-        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
-                                   n if beams > 1 else 1)
-        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
-    tokens, lengths = generated_tokens(layout, sequences)
-    if bool((lengths < min_frames_t.repeat_interleave(n)).any()):  # pragma: no cover - guaranteed by the processor
-        raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
-    return tokens, lengths
-
-
-def _check_modes(
-    guided: bool, beams: int, n: int, guidance_mode: str, unconditional_prompts: Sequence[Sequence[int]] | None,
-    rows: int,
-) -> None:
-    """``ValueError``s for combinations of guidance, beams and return sequences that cannot run."""
-    if guidance_mode not in GUIDANCE_MODES:
-        raise ValueError(f"guidance_mode must be one of {GUIDANCE_MODES}, got {guidance_mode!r}.")
-    if beams > 1 and n > beams:
-        raise ValueError(f"num_return_sequences={n} must be <= num_beams={beams} with beam search.")
-    if not guided:
-        return
-    if beams > 1:
-        raise ValueError(
-            f"beam search (num_beams={beams}) cannot be combined with classifier-free guidance "
-            "(guidance_scale != 1); use num_beams=1 or guidance_scale=1."
-        )
-    if unconditional_prompts is None or len(unconditional_prompts) != rows:
-        raise ValueError("guidance_scale != 1 needs one unconditional prompt per prompt.")
-
-
-def _run_generate(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, processors: list[Any], config: Any,
-    progress: bool | None,
-) -> torch.Tensor:
-    """``model.generate`` with ``processors`` and a frame progress bar -> sequences LongTensor[B', L']."""
-    from transformers import LogitsProcessorList
-
-    with torch.inference_mode(), frame_progress(config.max_new_tokens, progress) as bar:
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=LogitsProcessorList([*processors, ProgressProcessor(bar, input_ids.shape[1])]),
-        )
-    return out if isinstance(out, torch.Tensor) else out.sequences
-
-
-def text_to_tokens(
-    model: Any,
-    tokenizer: AudioTextTokenizer,
-    captions: Sequence[str],
-    max_frames: int,
-    guidance_scale: float = 3.0,
-    **sampling: Any,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Codec tokens of one clip of at most ``max_frames`` frames per caption.
-
-    captions:       str per clip; ``""`` generates without a caption.
-    guidance_scale: classifier-free guidance against the caption-less prompt (1 = off).
-    sampling:       ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_return_sequences`` (n),
-                    ``num_beams``, ``progress``, ``guidance_mode`` of ``generate_tokens``.
-    returns:        (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]), n rows per caption.
-    """
-    prompts, unconditional = text_prompts(tokenizer, captions)
-    return generate_tokens(
-        model, tokenizer.layout, prompts, max_frames, unconditional_prompts=unconditional,
-        guidance_scale=guidance_scale, **sampling,
-    )
-
-
-def continue_tokens(
-    model: Any, tokenizer: AudioTextTokenizer, clips: Sequence[torch.Tensor], new_frames: int, **sampling: Any
-) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Codec tokens of each clip continued by 1 to ``new_frames`` generated frames.
-
-    clips:    one LongTensor[T_b, 2] of codec tokens per clip.
-    sampling: ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``num_return_sequences`` (n),
-              ``num_beams``, ``progress`` of ``generate_tokens``.
-    returns:  (tokens LongTensor[B * n, T, 2] of the whole clips, prompt frames first; frame lengths
-              LongTensor[B * n]; the prompt's frames per returned row, n copies per clip). Prompt frames are kept as they
-              are where the pattern's prompt holds them whole (``"interleave"``); with
-              ``"semantic_first"`` only their semantic ids are kept.
-    """
-    prompts, frames = continuation_prompts(tokenizer, clips)
-    tokens, lengths = generate_tokens(
-        model, tokenizer.layout, prompts, [f + new_frames for f in frames],
-        min_frames=[f + 1 for f in frames], **sampling,
-    )
-    copies = tokens.shape[0] // len(frames)  # num_return_sequences
-    return tokens, lengths, [f for f in frames for _ in range(copies)]
-
-
-# ----- captions or clips -> waveforms ----------------------------------------------------
-def _decode(
-    codec: AudioCodec, tokens: torch.Tensor, lengths: torch.Tensor, decode: DecodeSettings | None,
-    generator: torch.Generator | None,
-) -> DecodeOutput:
-    settings = DecodeSettings() if decode is None else decode
-    if not isinstance(settings, DecodeSettings):
-        raise TypeError(f"decode must be a codec.DecodeSettings or None, got {type(decode).__name__}.")
-    return codec.decode(
-        tokens, lengths, steps=settings.steps, sampler=settings.sampler, cfg_scale=settings.cfg_scale,
-        eta=settings.eta, generator=generator,
-    )
-
-
-def _batches(n: int, size: int) -> list[range]:
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {size!r}.")
-    return [range(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-def _check_captions(prompts: Any) -> None:
-    if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-        raise TypeError(f"prompts must be a non-empty list of captions (str), got {prompts!r}.")
-    for i, p in enumerate(prompts):
-        if not isinstance(p, str):
-            raise TypeError(f"prompts[{i}] must be a str, got {type(p).__name__}.")
+__all__ = [
+    "GUIDANCE_MODES", "generate_tokens", "text_to_tokens", "continue_tokens", "generate_audio", "continue_audio",
+]
 
 
 def generate_audio(
@@ -249,34 +48,24 @@ def generate_audio(
     seed: int | None = None,
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
+    num_return_sequences: int = 1,
 ) -> AudioGenerationOutput:
     """Text-to-audio: one clip of at most ``seconds`` per caption, decoded by ``codec``.
 
     prompts:        captions (str); ``""`` generates without a caption.
     guidance_scale: classifier-free guidance against the caption-less prompt (1 = off).
+    batch_size:     captions per LM call (and per decoder stream).
     seed:           seeds torch's global generator before the LM samples.
     decode:         how the codec's decoder samples (``codec.DecodeSettings``; None: its defaults).
-    generator:      seeds the decoder's noise.
-    returns:        ``AudioGenerationOutput`` with audio FloatTensor[B, N] at the codec's rate.
+    generator:      draws the decoder's noise; None: a generator seeded from torch's global state
+                    for window-by-window codecs (``stream``), torch's global generator for others.
+    num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i).
+    returns:        ``AudioGenerationOutput`` with audio FloatTensor[B * n, N] at the codec's rate.
     """
-    from tqdm.auto import tqdm
-
-    _check_captions(prompts)
-    layout = tokenizer.layout
-    layout.check_codec(codec)
-    max_frames = layout.frames_for_seconds(seconds)
-    if seed is not None:
-        torch.manual_seed(seed)
-    model.eval()
-    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p)
-    parts = []
-    chunks = _batches(len(prompts), batch_size)
-    for chunk in tqdm(chunks, desc="generate_audio", disable=len(chunks) == 1):
-        captions = [prompts[i] for i in chunk]
-        tokens, lengths = text_to_tokens(model, tokenizer, captions, max_frames, guidance_scale, **sampling)
-        dec = _decode(codec, tokens, lengths, decode, generator)
-        parts.append(AudioGenerationOutput(dec.audio, dec.lengths, dec.sample_rate, tokens, lengths))
-    return AudioGenerationOutput.concat(parts)
+    return collect_chunks(generate_audio_stream(
+        model, tokenizer, codec, prompts, seconds, guidance_scale, do_sample, temperature, top_k, top_p,
+        batch_size, seed, decode, generator, num_return_sequences,
+    ))
 
 
 def continue_audio(
@@ -296,6 +85,7 @@ def continue_audio(
     seed: int | None = None,
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
+    num_return_sequences: int = 1,
 ) -> AudioGenerationOutput:
     """Continue each clip by ``seconds`` of generated audio.
 
@@ -303,36 +93,11 @@ def continue_audio(
     return_prompt: when false, the returned audio holds only the continuation; the decoder
                    still sees prompt + continuation so that the two join smoothly. ``tokens``
                    always hold the whole clip (prompt frames first).
-    decode, generator: as in ``generate_audio``.
+    decode, generator, num_return_sequences: as in ``generate_audio``.
     With the ``semantic_first`` pattern the prompt gives only semantic ids; the acoustic ids of
     the whole clip, prompt included, are generated.
     """
-    layout = tokenizer.layout
-    layout.check_codec(codec)
-    new_frames = layout.frames_for_seconds(seconds)
-    clips = codec.encode(audio, sample_rate, lengths).unbatch()
-    if seed is not None:
-        torch.manual_seed(seed)
-    model.eval()
-    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p)
-    parts = []
-    for chunk in _batches(len(clips), batch_size):
-        tokens, tok_lengths, frames = continue_tokens(model, tokenizer, [clips[i] for i in chunk], new_frames, **sampling)
-        dec = _decode(codec, tokens, tok_lengths, decode, generator)
-        wav, wav_len = dec.audio, dec.lengths
-        if not return_prompt:
-            wav, wav_len = _after_prompt(wav, wav_len, frames, dec.sample_rate, layout.frame_rate)
-        parts.append(AudioGenerationOutput(wav, wav_len, dec.sample_rate, tokens, tok_lengths))
-    return AudioGenerationOutput.concat(parts)
-
-
-def _after_prompt(
-    audio: torch.Tensor, lengths: torch.Tensor, frames: list[int], sample_rate: int, frame_rate: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The samples of each row of ``audio`` FloatTensor[B, N] after its ``frames[b]`` prompt
-    frames -> (FloatTensor[B, N'] zero-padded, LongTensor[B] valid samples)."""
-    rows = []
-    for row, n, f in zip(audio, lengths.tolist(), frames, strict=True):
-        cut = min(int(round(f * sample_rate / frame_rate)), int(n))
-        rows.append(row[cut : int(n)])
-    return pad_stack(rows)
+    return collect_chunks(continue_audio_stream(
+        model, tokenizer, codec, audio, seconds, sample_rate, lengths, return_prompt, do_sample, temperature,
+        top_k, top_p, batch_size, seed, decode, generator, num_return_sequences,
+    ))

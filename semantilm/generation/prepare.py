@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from codec.checks import check_float, check_int
 from codec.io import pad_sequences, pad_stack
 from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
 
@@ -24,21 +25,19 @@ def per_row(value: int | Sequence[int], rows: int) -> torch.Tensor:
 
 
 def positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return value
+    """``value`` as an int >= 1, else the ``ValueError`` / ``TypeError`` of :func:`codec.checks.check_int`."""
+    return check_int(value, name, minimum=1)
 
 
 def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None) -> None:
     """A ``ValueError`` for sampling settings ``generate`` would reject or misread."""
     if not do_sample:
         return
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}.")
-    if top_k is not None and top_k < 0:
-        raise ValueError(f"top_k must be >= 0, got {top_k}.")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
+    check_float(temperature, "temperature", minimum=0, above=True)
+    if top_k is not None:
+        check_int(top_k, "top_k", minimum=0)
+    if top_p is not None:
+        check_float(top_p, "top_p", minimum=0, maximum=1, above=True)
 
 
 def check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]]) -> list[int]:
@@ -113,18 +112,21 @@ def generation_config(
     )
 
 
+def last_audio_span(layout: AudioTokenLayout, row: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(audio ids after the last ``<|audio_start|>`` of ``row`` up to the first non-audio id,
+    whether such an id has ended the span)."""
+    start = int((row == layout.audio_start_id).nonzero()[-1])
+    span = row[start + 1 :]
+    stop = (~layout.is_audio(span)).nonzero()
+    if stop.numel():
+        return span[: int(stop[0])], True
+    return span, False
+
+
 def generated_tokens(layout: AudioTokenLayout, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The last audio span of each row of ``sequences`` LongTensor[B, L] -> (codec tokens
     LongTensor[B, T, 2], zero after each row's frames, frame lengths LongTensor[B])."""
-    tokens = []
-    for row in sequences.cpu():
-        start = int((row == layout.audio_start_id).nonzero()[-1])
-        span = row[start + 1 :]
-        stop = (~layout.is_audio(span)).nonzero()
-        if stop.numel():
-            span = span[: int(stop[0])]
-        tokens.append(layout.span_to_tokens(span))
-    return pad_stack(tokens)
+    return pad_stack([layout.span_to_tokens(last_audio_span(layout, row)[0]) for row in sequences.cpu()])
 
 
 class ProgressProcessor:

@@ -31,6 +31,7 @@ __all__ = [
     "load_codec_reference",
     "check_checkpoint_folder",
     "resolve_checkpoint",
+    "check_weight_files",
     "push_to_hub",
     "checkpoint_summary",
 ]
@@ -112,24 +113,87 @@ def check_checkpoint_folder(directory: str | os.PathLike) -> list[str]:
     return names
 
 
+def _missing_checkpoint(text: str, path: Path) -> FileNotFoundError:
+    """The error for a checkpoint path that does not exist, with close names from its nearest existing folder."""
+    import difflib
+
+    parent = path.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    hint = ""
+    if parent.is_dir() and parent != path:
+        children = [p.name for p in parent.iterdir() if p.is_dir()]
+        wanted = path.relative_to(parent).parts[0] if path.is_relative_to(parent) else path.name
+        close = difflib.get_close_matches(wanted, children, n=3)
+        if close:
+            hint = f" Did you mean {', '.join(repr(str(parent / c)) for c in close)}?"
+    return FileNotFoundError(
+        f"LM checkpoint {text!r} does not exist (no such folder, and not a hub id of the form owner/name).{hint} "
+        "Give the folder written by semantilm.save_lm or by training, or a hub repository id."
+    )
+
+
 def resolve_checkpoint(
     name_or_path: str | os.PathLike,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     local_files_only: bool = False,
 ) -> Path:
-    """A local folder for an LM checkpoint: the path itself when it exists locally (or is not of
-    the form ``owner/name``), else the snapshot of that hub repository."""
+    """A local folder for an LM checkpoint: the folder itself when it exists, else the snapshot of the
+    hub repository ``owner/name``.
+
+    What looks like a path (a ``Path``, a leading ``.``, ``/`` or ``~``, more than one ``/``, a ``\\``,
+    or a first part that exists here) never becomes a hub lookup: when it does not exist it is a
+    ``FileNotFoundError`` naming it, as is a file where a folder is expected.
+    """
     import re
 
-    path = Path(name_or_path)
-    text = str(name_or_path)
-    looks_like_repo = isinstance(name_or_path, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None
-    if path.exists() or not looks_like_repo or Path(text.split("/")[0]).exists():
-        return path  # a local folder (load_lm reports what it lacks)
-    from huggingface_hub import snapshot_download
+    from codec.checkpoints import looks_like_a_path
 
-    return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only))
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise FileNotFoundError(f"LM checkpoint {text!r} is a file, not a checkpoint folder; give the folder "
+                                "that holds it (written by semantilm.save_lm or by training).")
+    is_repo_id = re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None
+    if not isinstance(name_or_path, str) or not is_repo_id or looks_like_a_path(text) or Path(text.split("/")[0]).exists():
+        raise _missing_checkpoint(text, path)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only))
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise FileNotFoundError(f"LM checkpoint {text!r} is not a local folder, and the hub has no such repository "
+                                f"(or revision) you can read: {type(err).__name__}: {err}") from None
+    except Exception as err:  # offline, network, cache errors
+        raise OSError(f"LM checkpoint {text!r} is not a local folder, and it could not be fetched from the hub "
+                      f"({type(err).__name__}: {err}). Check the name and the network, or pass a local folder.") from err
+
+
+def check_weight_files(directory: str | os.PathLike) -> list[Path]:
+    """The ``*.safetensors`` files of a checkpoint folder, each checked to open (header and size).
+
+    A damaged file (truncated, not safetensors) is a ``ValueError`` naming it; a folder with no
+    weights at all (no safetensors, no ``pytorch_model.bin``) a ``FileNotFoundError``.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    directory = Path(directory)
+    files = sorted(directory.glob("*.safetensors"))
+    if not files and not any((directory / n).is_file() for n in ("pytorch_model.bin", "model.safetensors.index.json")):
+        raise FileNotFoundError(f"{str(directory)!r} holds no model weights (one of {list(_WEIGHT_FILES)}); save the "
+                                "LM with semantilm.save_lm, or download the checkpoint again.")
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{str(file)!r} is damaged: {err} (a truncated or interrupted download or copy?). "
+                             "Download the checkpoint again, or re-save it with semantilm.save_lm.") from None
+    return files
 
 
 def push_to_hub(

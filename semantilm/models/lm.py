@@ -78,14 +78,27 @@ class LMConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> LMConfig:
+        """Read a size YAML: a path, or a shipped size by name or as ``configs/lm/<name>.yaml``
+        (``semantilm.resources.resolve_config``, from any working directory)."""
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        from semantilm.resources import resolve_config
+
+        path = resolve_config(path, "lm")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: an LM size config must be a mapping of LMConfig keys, got {data!r}.")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown LMConfig keys {unknown}; known keys are {sorted(known)}.")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: {err}") from None
 
     def to_transformers(self, layout: AudioTokenLayout) -> Any:
         """The transformers config of this size for ``layout``'s vocabulary."""
@@ -113,7 +126,7 @@ def embedding_rows(model: Any) -> int:
 def build_lm(layout: AudioTokenLayout, config: LMConfig | str | os.PathLike, seed: int | None = None) -> PreTrainedModel:
     """A randomly initialised causal LM whose vocabulary is exactly ``layout.vocab_size``.
 
-    config: an ``LMConfig`` or the path of a YAML file (e.g. ``configs/lm/tiny.yaml``).
+    config: an ``LMConfig``, the path of a YAML file or a shipped size (``"tiny"``, ``configs/lm/tiny.yaml``).
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -301,11 +314,12 @@ def load_lm(
     """
     from transformers import AutoModelForCausalLM
 
-    from semantilm.models.hub import resolve_checkpoint
+    from semantilm.models.hub import check_weight_files, resolve_checkpoint
     from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 
-    directory = resolve_checkpoint(directory)  # a hub id is downloaded once into the HF cache
+    directory = resolve_checkpoint(directory)  # a hub id is downloaded once; a missing folder is reported
     layout = AudioTokenLayout.from_pretrained(directory)  # raises LayoutNotFoundError first
+    check_weight_files(directory)  # a damaged weights file is named, not a bare SafetensorError
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)
     if (directory / "adapter_config.json").is_file():

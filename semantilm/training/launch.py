@@ -20,6 +20,9 @@ def run_recipe_file(path: str | os.PathLike, overrides: list[str] | tuple[str, .
     task: "codec" runs the codec recipe (returns a ``CodecTrainResult``); otherwise the LM recipe
     (``RecipeResult``), whose config must then be for ``task`` when it is given.
     """
+    from semantilm.resources import resolve_config
+
+    path = resolve_config(path, "recipes", label="--config")
     if task == "codec":
         from codec.training.recipe import load_codec_recipe_config, run_codec_recipe
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES
 from codec.config_file import ConfigError, apply_overrides, from_dict, load_config, to_dict
-from semantilm.models.lm import LoraSettings
+from semantilm.models.lm import LMConfig, LoraSettings
 from semantilm.training.trainer import TrainConfig
 
 __all__ = [
@@ -77,7 +77,7 @@ class DataSection:
 class ModelSection:
     """A from-scratch LM of a given size, or a pretrained LM (optionally with LoRA)."""
 
-    size: str | None = "configs/lm/tiny.yaml"  # LMConfig YAML for a from-scratch LM
+    size: str | None = "configs/lm/tiny.yaml"  # LMConfig YAML (a path or a shipped size, e.g. "tiny") for a from-scratch LM
     pretrained: str | None = None  # local folder or hub id of a causal LM (replaces `size`)
     lora: LoraSettings | None = None  # LoRA adapters on the pretrained LM (null: full fine-tuning)
     text_vocab_size: int = 4000  # sentencepiece vocabulary trained on the captions (from scratch)
@@ -90,6 +90,15 @@ class ModelSection:
             raise ValueError("lora needs a pretrained model; a from-scratch LM trains all its weights.")
         if self.text_vocab_size < 8:
             raise ValueError(f"text_vocab_size must be at least 8, got {self.text_vocab_size}.")
+        if self.size is not None:  # checked (and made absolute) when the recipe loads, before any work
+            from semantilm.resources import resolve_config
+
+            try:
+                path = resolve_config(self.size, "lm", label="model.size")
+            except OSError as err:
+                raise ValueError(str(err)) from None
+            LMConfig.from_yaml(path)  # its keys and values too
+            self.size = str(path.resolve())
 
 
 @dataclass

@@ -214,10 +214,8 @@ def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, outp
     if m.pretrained is None:
         with state.main_process_first():
             tokenizer = _text_tokenizer(config, tokens, codec, output_dir, main)
-        size = Path(m.size)
-        if not size.is_file():
-            raise FileNotFoundError(f"model.size={m.size!r} is not a file (LM size YAML, e.g. configs/lm/tiny.yaml).")
-        return build_lm(tokenizer.layout, size, seed=config.train.seed), tokenizer
+        # model.size was resolved and checked when the config was made (ModelSection)
+        return build_lm(tokenizer.layout, m.size, seed=config.train.seed), tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(m.pretrained)

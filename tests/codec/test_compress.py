@@ -97,7 +97,11 @@ def test_a_failure_leaves_complete_files_only(codec50, tmp_path, monkeypatch):
     src = tmp_path / "src"
     write_clip(src / "a.wav")
     (src / "b.wav").write_bytes(b"RIFF not really")
-    with pytest.raises(ValueError, match="could not read audio file"):
+    with pytest.raises(ValueError, match="could not read audio file .*b.wav"):
+        compress(codec50, [src], tmp_path / "tok", batch_size=1)
+    assert not (tmp_path / "tok").exists()  # an unreadable header is found before anything is written
+    sf.write(src / "b.wav", np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT")  # only reading finds it
+    with pytest.raises(ValueError, match="audio file .*b.wav.* NaN or Inf"):
         compress(codec50, [src], tmp_path / "tok", batch_size=1)
     assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["a.tokens.npz"]
     load_tokens(tmp_path / "tok" / "a.tokens.npz")

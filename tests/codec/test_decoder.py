@@ -229,7 +229,7 @@ def _bad_cases(config):
         ("negative id", dict(tokens=neg), ValueError, "semantic token ids"),
         ("steps 0", dict(steps=0), ValueError, "steps=0"),
         ("steps float", dict(steps=1.5), TypeError, "steps"),
-        ("sampler", dict(sampler="euler"), ValueError, "sampler='euler'"),
+        ("sampler", dict(sampler="euler_ancestral"), ValueError, "sampler='euler_ancestral'"),
         ("noise shape", dict(noise=torch.zeros(1, STEPS, config.latent_channels, config.latent_time,
                                                config.latent_freq)), ValueError, "noise must have shape"),
         ("noise windows", dict(noise=torch.zeros(2, STEPS + 1, config.latent_channels, config.latent_time,
@@ -339,7 +339,7 @@ def tiny_random():
     [
         (dict(cfg_scale=float("nan")), ValueError, "cfg_scale must be a finite number"),
         (dict(steps=0), ValueError, "steps=0"),
-        (dict(sampler="euler"), ValueError, "sampler='euler'"),
+        (dict(sampler="euler_ancestral"), ValueError, "sampler='euler_ancestral'"),
         (dict(eta=-1.0), ValueError, "eta must be >= 0"),
     ],
 )

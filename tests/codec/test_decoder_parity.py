@@ -21,6 +21,7 @@ from codec.convert.decoder import ALLOWED_UNUSED
 from codec.decoder import DiffusionDecoder
 from codec.model import SemantiCodec
 from codec.sampling import DecodeSettings
+from codec.vocoder import vocode
 from tests.codec.official_decoder import load_official_decoder
 from tests.parity_weights import (
     CONFIGS,
@@ -78,15 +79,18 @@ def case(request):
 def decoded(case):
     """One public decode of the recorded tokens with the recorded noise, intermediates captured."""
     name, _, archive, decoder, acoustic, semantic, codec = case
-    captured: dict[str, list[torch.Tensor]] = {"latent": [], "mel": [], "wave": []}
+    captured: dict[str, list[torch.Tensor]] = {"latent": [], "mel": [], "wave": [], "used": [], "heard": []}
     original = decoder.latents_to_waveform
 
-    def recording(latents):
-        mel, wave = original(latents)
+    def recording(latents, samples=None):
+        mel, heard = original(latents, samples)
         captured["latent"].append(latents)
         captured["mel"].append(mel)
-        captured["wave"].append(wave)
-        return mel, wave
+        # the vocoder on whole windows (decode runs it only on the frames each window's kept audio needs)
+        captured["wave"].append(vocode(decoder.vocoder, decoder.config, mel.squeeze(1)))
+        captured["heard"].append(heard)
+        captured["used"].append(torch.tensor(samples if samples is not None else [heard.shape[1]] * len(heard)))
+        return mel, heard
 
     decoder.latents_to_waveform = recording
     tokens, noise = torch.from_numpy(archive["enc_tokens"]), torch.from_numpy(archive["dec_noise"])
@@ -145,7 +149,10 @@ def test_vae_mel(decoded):
 def test_vocoder_wave(decoded):
     name, _, cap = decoded
     archive = recorded(name)
-    _compare(name, "dec_vocoder_wave", cap["wave"], archive["dec_vocoder_wave"][:, 0, 0], 1e-3)
+    expected = archive["dec_vocoder_wave"][:, 0, 0]
+    _compare(name, "dec_vocoder_wave", cap["wave"], expected, 1e-3)
+    for i, n in enumerate(cap["used"].tolist()):  # the audio decode keeps of each window, vocoded on its cut mel
+        _compare(name, f"dec_vocoder_wave[{i}, :{n}]", cap["heard"][i, :n], expected[i, :n], 1e-3)
 
 
 def test_output_wave(decoded):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codec.data.synthetic import SyntheticSoundConfig
-from codec.eval import evaluate
+from codec.eval import evaluate, metrics
 from tests.fake_codec import FakeCodec
 
 
@@ -104,3 +104,15 @@ def test_evaluate_codec_decodes_with_the_given_settings():
     result = evaluate.evaluate_codec(codec, clips(2), metrics=["mel"], settings=settings, generator=generator)
     assert codec.calls == [{"settings": settings, "generator": generator}]
     assert result.settings == {"sampler": "dpmsolver++", "steps": 4, "eta": 1.0}
+
+
+@pytest.mark.skipif(metrics.metric_unavailable("visqol") is not None, reason="visqol-python not installed")
+def test_visqol_column_when_installed():
+    """With visqol-python installed, ViSQOL is measured like any metric (a 1..5 MOS per clip); a
+    clip too short for it is NaN with a note instead of failing the run."""
+    result = evaluate.evaluate_codec(FakeCodec(), clips(n=1, seconds=1.5) + clips(n=1, seconds=0.2),
+                                     metrics=["si_sdr", "visqol"])
+    assert result.metrics == ["si_sdr", "visqol"] and result.unavailable == {}
+    assert 1.0 <= result.clips[0].scores["visqol"] <= 5.0
+    assert math.isnan(result.clips[1].scores["visqol"]) and "ViSQOL cannot score" in result.clips[1].notes["visqol"]
+    assert "ViSQOL: 1 clip(s) could not be scored" in result.table()

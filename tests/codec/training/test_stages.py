@@ -235,4 +235,4 @@ def test_vocoder_can_learn_on_the_mel_the_decoder_gives_it():
     with pytest.raises(ValueError, match="input_mel"):
         VocoderTrainingConfig(input_mel="vae")
     with pytest.raises(ValueError, match="decoded_sampler"):
-        VocoderTrainingConfig(decoded_sampler="euler")
+        VocoderTrainingConfig(decoded_sampler="euler_ancestral")

@@ -150,7 +150,9 @@ def test_decode_token_files_to_wav(tmp_path, capsys):
     wave, rate = sf.read(wavs / "tone_440hz_16k.wav")
     assert rate == 16000 and len(wave) == 32000  # the original length, not the 104 frames' 33280 samples
     assert "wrote 1 wav files" in capsys.readouterr().out
-    assert main([*args, "--token-rate", "50"]) == 2
+    assert main([*args, "--token-rate", "50"]) == 2  # the wav is there: refused before the codec loads
+    assert "already exist" in capsys.readouterr().err
+    assert main([*args, "--token-rate", "50", "--overwrite"]) == 2
     assert "holds tokens of codec 'tiny-r100'" in capsys.readouterr().err
     assert main(["decode", str(tmp_path / "none"), "--codec", "tiny-random", "--out", str(wavs)]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -232,16 +234,21 @@ def test_push_checks_the_folder_then_uploads(trained, tmp_path, monkeypatch, cap
     assert "lacks the token layout" in capsys.readouterr().err and len(uploaded) == 1
 
 
-def test_eval_codec_on_a_folder_writes_table_and_json(tmp_path, capsys):
+def test_eval_codec_on_a_folder_writes_table_and_json(tmp_path, capsys, monkeypatch):
     import json
 
+    import codec.eval.metrics
+
+    # an optional metric whose package is missing is reported, not fatal
+    monkeypatch.setattr(codec.eval.metrics, "metric_unavailable",
+                        lambda name: "the 'visqol-python' package is not installed" if name == "visqol" else None)
     out = tmp_path / "eval" / "codec.json"
     args = ["eval-codec", str(EXAMPLES), "--codec", "tiny-random", "--steps", "2", "--seed", "0", "--per-clip",
             "--out", str(out), "--metrics", "mel", "mrstft", "si_sdr", "visqol"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| tiny-r100 | 0.60 | 2 | 3.5 |" in printed and "tone_440hz_16k.wav" in printed
-    assert "ViSQOL: not measured" in printed
+    assert "ViSQOL: not measured (the 'visqol-python' package is not installed)" in printed
     data = json.loads(out.read_text())
     assert data["bitrate"] == 600.0 and data["metrics"] == ["mel", "mrstft", "si_sdr"] and len(data["clips"]) == 2
     assert data["settings"]["steps"] == 2 and data["settings"]["seed"] == 0

@@ -33,5 +33,7 @@ def test_num_return_sequences_writes_one_file_per_take(checkpoint, tmp_path, cap
     records = [load_tokens(out / n) for n in names]
     assert records[1].source == "generated from text: a tone" and records[2].source == "generated from text: "
     assert all(1 <= r.tokens.shape[0] <= 5 for r in records)
-    assert main([*base, "--text", "a tone", "--num-return-sequences", "0"]) == 2
-    assert "--num-return-sequences must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it before the LM loads
+        main([*base, "--text", "a tone", "--num-return-sequences", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --num-return-sequences: must be an integer >= 1, got '0'" in capsys.readouterr().err

@@ -120,7 +120,7 @@ def test_beams_run_without_guidance_and_are_refused_with_it(setup, captions):
         text_to_tokens(model, tok, captions[:1], 3, guidance_scale=3.0, num_beams=2)
     with pytest.raises(ValueError, match="num_return_sequences=3 must be <= num_beams=2"):
         text_to_tokens(model, tok, captions[:1], 3, guidance_scale=1.0, num_beams=2, num_return_sequences=3)
-    with pytest.raises(ValueError, match="num_return_sequences must be a positive int"):
+    with pytest.raises(ValueError, match="num_return_sequences must be an integer >= 1"):
         text_to_tokens(model, tok, captions[:1], 3, num_return_sequences=0)
     with pytest.raises(ValueError, match="guidance_mode must be one of"):
         text_to_tokens(model, tok, captions[:1], 3, guidance_mode="fast")

@@ -227,9 +227,12 @@ def test_load_lm_from_a_hub_id_reads_the_snapshot(saved_lm, tmp_path, monkeypatc
     loaded = load_lm("me/tiny-audio-lm", codec=fake_codec)
     assert asked == ["me/tiny-audio-lm"] and loaded.tokenizer is not None
     assert load_codec_reference(resolve_checkpoint("me/tiny-audio-lm")).name == "tiny-random"
-    # Local paths never reach the hub, even when missing.
-    assert resolve_checkpoint(saved_lm) == saved_lm and resolve_checkpoint("lm") == Path("lm")
-    assert resolve_checkpoint(str(tmp_path / "nope")) == tmp_path / "nope" and asked == ["me/tiny-audio-lm"] * 2
+    # Local paths never reach the hub; a missing one is reported as missing.
+    assert resolve_checkpoint(saved_lm) == saved_lm
+    for missing in ("no_lm", str(tmp_path / "nope")):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            resolve_checkpoint(missing)
+    assert asked == ["me/tiny-audio-lm"] * 2
 
 
 def test_recipe_tokenises_with_the_codec_it_is_given(tmp_path, monkeypatch):
