@@ -5,33 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec.config import SemantiCodecConfig
 from codec.decode_stream import WindowStream, open_decode_stream
-from codec.decoder import DiffusionDecoder
 from codec.sampling import DecodeSettings
 from codec.windowing import overlap_add, split_windows
 from tests.fake_codec import FakeCodec
 
 DDIM = DecodeSettings(steps=2)  # stochastic (eta 1): every step draws noise, so the draw order matters
-
-
-@pytest.fixture(scope="module")
-def config() -> SemantiCodecConfig:
-    # 1.28 s windows of 64 frames with a 4-frame overlap (as tests/codec/test_decoder.py).
-    return SemantiCodecConfig.tiny(segment_frames=128, latent_time=32, unet_block_channels=(32, 32))
-
-
-@pytest.fixture(scope="module")
-def decoder(config) -> DiffusionDecoder:
-    torch.manual_seed(0)
-    return DiffusionDecoder(config).eval()
-
-
-@pytest.fixture(scope="module")
-def tables(config) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    return (torch.randn(config.acoustic_codebook_size, config.feature_dim, generator=g),
-            torch.randn(config.semantic_codebook_size, config.feature_dim, generator=g))
 
 
 def _tokens(config, frames: int, seed: int) -> torch.Tensor:

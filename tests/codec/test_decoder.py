@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from codec.config import SemantiCodecConfig
-from codec.decoder import DiffusionDecoder, sinusoidal_table
+from codec.decoder import sinusoidal_table
 from codec.sampling import (
     DecodeSettings,
     build_scheduler,
@@ -24,26 +23,6 @@ from codec.windowing import overlap_add, split_windows
 STEPS = 2
 DDIM = DecodeSettings(steps=STEPS)
 DPM_3 = DecodeSettings(sampler="dpmsolver++", steps=3)
-
-
-@pytest.fixture(scope="module")
-def config() -> SemantiCodecConfig:
-    # Short 1.28 s windows (128 fbank frames -> 64 tokens, latent 8 x 32 x 16) keep the tests fast.
-    return SemantiCodecConfig.tiny(segment_frames=128, latent_time=32, unet_block_channels=(32, 32))
-
-
-@pytest.fixture(scope="module")
-def decoder(config) -> DiffusionDecoder:
-    torch.manual_seed(0)
-    return DiffusionDecoder(config).eval()
-
-
-@pytest.fixture(scope="module")
-def tables(config) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    acoustic = torch.randn(config.acoustic_codebook_size, config.feature_dim, generator=g)
-    semantic = torch.randn(config.semantic_codebook_size, config.feature_dim, generator=g)
-    return acoustic, semantic
 
 
 def _tokens(config, batch: int, frames: int, seed: int = 0) -> torch.Tensor:
