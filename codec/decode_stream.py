@@ -9,12 +9,15 @@ clip ends. So a clip's pieces concatenate to the waveform ``decode`` assembles f
 window waveforms.
 
 A window's frames are fixed once a clip has ``start + window_tokens`` of them (the window is the
-same whether the clip ends there or goes on), so it is decoded then. Windows run in groups: group
-k is window k of every clip, in clip order, and runs once every clip has its window k or has ended
-without one. The sampler's noise is drawn window by window in that order, so the waveform depends
-only on the tokens and the generator, never on when or how often ``feed`` is called. (``decode``
-draws clip by clip; for one clip the orders agree, and the waveforms agree up to the float noise of
-batching windows differently.) A clip's last window, when shorter than a whole one, goes through
+same whether the clip ends there or goes on), so it is decoded then. Windows run in groups on a
+fixed schedule: the first group is window 0 of every clip, and each later group takes twice as many
+windows per clip as the one before (at most ``batch_size // rows``, at least one), so the first
+audio comes after one window while a long clip needs few decoder calls. A group runs once every
+clip has all of its windows in the group or has ended; its windows are ordered window by window,
+each in clip order. The sampler's noise is drawn window by window in that order, and the groups
+never depend on when or how often ``feed`` is called, so neither does the waveform. (``decode``
+draws clip by clip and batches windows its own way; for one clip the draw orders agree, and the
+waveforms agree up to the float noise of batching windows differently.) A clip's last window, when shorter than a whole one, goes through
 the vocoder only as far as the clip reaches, as in ``decode``.
 """
 
@@ -79,7 +82,8 @@ class WindowStream:
         self._overlap_samples = c.window_overlap_samples
         self._tokens: list[torch.Tensor] = [torch.zeros(0, 2, dtype=torch.long)] * rows
         self._ended = [False] * rows
-        self._group = 0  # the next window group to decode
+        self._first, self._size = 0, 1  # the next group: its first window and windows per clip
+        self._max_size = max(1, batch_size // rows)
         self._windows = [0] * rows  # windows decoded per clip
         self._last_wave: list[torch.Tensor | None] = [None] * rows
         self._ready: list[list[torch.Tensor]] = [[] for _ in range(rows)]  # final samples not yet handed out
@@ -103,13 +107,13 @@ class WindowStream:
         with torch.inference_mode():
             while (group := self._next_group()) is not None:
                 self._decode_group(group)
-                self._group += 1
+                self._first, self._size = self._first + self._size, min(2 * self._size, self._max_size)
         return self._emit()
 
     def frames_needed(self) -> int:
         """Frames the slowest unfinished clip still has to write before the next window group can
         be decoded (0 when nothing waits on frames)."""
-        stop = self._group * (self._window - self._overlap) + self._window
+        stop = self._group_stop()
         waiting = [stop - t.shape[0] for t, e in zip(self._tokens, self._ended, strict=True) if not e]
         return max([w for w in waiting if w > 0], default=0)
 
@@ -132,46 +136,50 @@ class WindowStream:
                 raise ValueError(f"clip {b} ended without frames; decoding needs at least one.")
             self._tokens[b], self._ended[b] = t.long().cpu(), bool(e)
 
-    def _next_group(self) -> list[tuple[int, int, int]] | None:
-        """(clip, start, stop) of every window of the next group; None while a clip still writes
-        its frames or when no clip has such a window."""
-        start = self._group * (self._window - self._overlap)
-        group = []
-        for b, (t, ended) in enumerate(zip(self._tokens, self._ended, strict=True)):
+    def _group_stop(self) -> int:
+        """Frames a clip that goes on needs for the next group: the end of its last window."""
+        return (self._first + self._size - 1) * (self._window - self._overlap) + self._window
+
+    def _next_group(self) -> list[tuple[int, int, int, int]] | None:
+        """(clip, window, start, stop) of every window of the next group, window by window and
+        each in clip order; None while a clip still writes its frames or when no clip has such a window."""
+        step, windows = self._window - self._overlap, range(self._first, self._first + self._size)
+        spans: list[list[tuple[int, int, int]]] = []
+        for t, ended in zip(self._tokens, self._ended, strict=True):
             if ended:
-                spans = split_windows(t.shape[0], self._window, self._overlap)
-                if self._group < len(spans):
-                    group.append((b, *spans[self._group]))
-            elif t.shape[0] >= start + self._window:
-                group.append((b, start, start + self._window))
+                mine = split_windows(t.shape[0], self._window, self._overlap)
+                spans.append([(k, *mine[k]) for k in windows if k < len(mine)])
+            elif t.shape[0] >= self._group_stop():
+                spans.append([(k, k * step, k * step + self._window) for k in windows])
             else:
                 return None
+        group = [(b, *clip[i]) for i in range(self._size) for b, clip in enumerate(spans) if i < len(clip)]
         return group or None
 
-    def _decode_group(self, group: list[tuple[int, int, int]]) -> None:
+    def _decode_group(self, group: list[tuple[int, int, int, int]]) -> None:
         codebook, centroids = self.tables
         for lo in range(0, len(group), self.batch_size):
             part = group[lo : lo + self.batch_size]
-            tokens, lengths = pad_stack([self._tokens[b][start:stop] for b, start, stop in part])
+            tokens, lengths = pad_stack([self._tokens[b][start:stop] for b, _, start, stop in part])
             # Each window as a clip of at most window_tokens frames: decode_latents plans it as one window.
             latents, _, _ = self.decoder.decode_latents(
                 tokens, codebook, centroids, lengths, self.settings, generator=self.generator,
                 batch_size=self.batch_size)
             waves = self.decoder.latents_to_waveform(latents, self._wanted(part))[1]
-            for (b, _, _), wave in zip(part, waves, strict=True):
+            for (b, _, _, _), wave in zip(part, waves, strict=True):
                 self._add_window(b, wave)
 
-    def _wanted(self, part: list[tuple[int, int, int]]) -> list[int]:
+    def _wanted(self, part: list[tuple[int, int, int, int]]) -> list[int]:
         """Leading samples wanted of each window's waveform (the vocoder skips the rest). A window
         shorter than ``window_tokens`` frames is its clip's last and is only decoded once the clip
         has ended: it is cut where the clip ends, as ``decode`` cuts it. Every other window is kept
         whole, whatever the stream knows when it decodes it, so no sample depends on timing."""
         config = self.decoder.config
         wanted = []
-        for b, start, stop in part:
+        for b, k, start, stop in part:
             if stop - start < self._window:
                 frames = self._tokens[b].shape[0]
-                wanted.append(self.decoder.used_samples(self.decoder.plan_windows([frames]), [frames])[self._group])
+                wanted.append(self.decoder.used_samples(self.decoder.plan_windows([frames]), [frames])[k])
             else:
                 wanted.append(vocoder_output_samples(config, config.segment_frames))
         return wanted

@@ -40,6 +40,7 @@ _EXPORTS = {
     "generate_audio_stream": "generation.stream",
     "continue_audio_stream": "generation.stream",
     "AudioChunk": "generation.stream",
+    "AudioStream": "generation.stream",
     "load_codec": "codec_api",
     "push_to_hub": "models.hub",
     "RecipeConfig": "training.recipe_config",
@@ -51,6 +52,7 @@ __all__ = [
     "AudioCodec",
     "AudioGenerationOutput",
     "AudioLMCollator",
+    "AudioStream",
     "AudioTextTokenizer",
     "AudioTokenConstraintLogitsProcessor",
     "AudioTokenLayout",
@@ -92,7 +94,12 @@ if TYPE_CHECKING:  # pragma: no cover
         AudioTokenConstraintLogitsProcessor,
         ClassifierFreeGuidanceLogitsProcessor,
     )
-    from semantilm.generation.stream import AudioChunk, continue_audio_stream, generate_audio_stream
+    from semantilm.generation.stream import (
+        AudioChunk,
+        AudioStream,
+        continue_audio_stream,
+        generate_audio_stream,
+    )
     from semantilm.models.hub import push_to_hub
     from semantilm.models.lm import (
         LMConfig,

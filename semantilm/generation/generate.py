@@ -2,9 +2,9 @@
 and LM ids -> codec tokens (``generate_tokens``, ``text_to_tokens``, ``continue_tokens``, from
 ``token_generation``).
 
-``generate_audio`` and ``continue_audio`` collect the chunks of their streaming twins
-(``stream.generate_audio_stream``, ``stream.continue_audio_stream``): one code path, so a
-streamed call yields exactly the samples of the whole call with the same seed.
+``generate_audio`` and ``continue_audio`` collect their streaming twins
+(``stream.generate_audio_stream``, ``stream.continue_audio_stream``) with ``AudioStream.collect``:
+one code path, so a streamed call yields exactly the samples of the whole call with the same seed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from codec.sampling import DecodeSettings
 from semantilm.generation.outputs import AudioGenerationOutput
-from semantilm.generation.stream import collect_chunks, continue_audio_stream, generate_audio_stream
+from semantilm.generation.stream import continue_audio_stream, generate_audio_stream
 from semantilm.generation.token_generation import (
     GUIDANCE_MODES,
     continue_tokens,
@@ -62,10 +62,10 @@ def generate_audio(
     num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i).
     returns:        ``AudioGenerationOutput`` with audio FloatTensor[B * n, N] at the codec's rate.
     """
-    return collect_chunks(generate_audio_stream(
+    return generate_audio_stream(
         model, tokenizer, codec, prompts, seconds, guidance_scale, do_sample, temperature, top_k, top_p,
         batch_size, seed, decode, generator, num_return_sequences,
-    ))
+    ).collect()
 
 
 def continue_audio(
@@ -97,7 +97,7 @@ def continue_audio(
     With the ``semantic_first`` pattern the prompt gives only semantic ids; the acoustic ids of
     the whole clip, prompt included, are generated.
     """
-    return collect_chunks(continue_audio_stream(
+    return continue_audio_stream(
         model, tokenizer, codec, audio, seconds, sample_rate, lengths, return_prompt, do_sample, temperature,
         top_k, top_p, batch_size, seed, decode, generator, num_return_sequences,
-    ))
+    ).collect()

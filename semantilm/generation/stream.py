@@ -1,8 +1,8 @@
 """Streaming audio generation: each clip in chunks, while the LM is still writing it.
 
 ``generate_audio_stream`` and ``continue_audio_stream`` take the arguments of ``generate_audio``
-and ``continue_audio`` and yield ``AudioChunk``s; those two collect the chunks
-(``collect_chunks``), so a streamed call and a whole one give the same samples for the same seed.
+and ``continue_audio`` and return an ``AudioStream`` of ``AudioChunk``s; those two call its
+``collect()``, so a streamed call and a whole one give the same samples for the same seed.
 
 With a codec that decodes window by window (``codec.decode_stream.open_decode_stream``: a
 ``SemantiCodec`` with its decoder), every batch of prompts runs so: the LM generates in a
@@ -14,6 +14,11 @@ The decoder's noise comes from ``generator``, or when that is None from a CPU ge
 with a hash of torch's global generator state (drawing nothing from it, so the LM's tokens stay
 those of the same seed without streaming). Other codecs decode each batch whole once its LM has
 finished, one chunk per clip, with ``generator`` as given.
+
+``AudioStream.collect()`` runs the same steps without the thread: each batch's LM to its end, then
+all its windows through the same ``WindowStream``. The samples are those of the live stream (a
+window's samples never depend on when its frames arrived); the time is that of the LM plus the
+decoder, without the two sharing the CPU.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from codec.outputs import DecodeOutput
     from semantilm.codec_api import AudioCodec
 
-__all__ = ["AudioChunk", "generate_audio_stream", "continue_audio_stream", "collect_chunks"]
+__all__ = ["AudioChunk", "AudioStream", "generate_audio_stream", "continue_audio_stream", "collect_chunks"]
 
 
 @dataclass
@@ -61,6 +66,41 @@ class AudioChunk:
     offset: int
     final: bool
     tokens: torch.Tensor | None = None
+
+
+class AudioStream:
+    """The chunks of ``generate_audio_stream`` / ``continue_audio_stream``.
+
+    Iterate it for ``AudioChunk``s as they become final, while the LM writes (the LM runs in a
+    background thread from the first ``next``). Or call ``collect()`` instead for the whole clips
+    as ``AudioGenerationOutput``: the same samples, computed one step after another, which costs
+    less in all than the live stream where the LM and the decoder share the CPU.
+    """
+
+    def __init__(self, model: Any, codec: AudioCodec, layout: AudioTokenLayout, batches: list[_Batch],
+                 seed: int | None, settings: DecodeSettings, generator: torch.Generator | None) -> None:
+        self._args = (model, codec, layout, batches, seed, settings, generator)
+        self._live: Iterator[AudioChunk] | None = None
+
+    def __iter__(self) -> AudioStream:
+        return self
+
+    def __next__(self) -> AudioChunk:
+        if self._live is None:
+            self._live = _chunks(*self._args, live=True)
+        return next(self._live)
+
+    def close(self) -> None:
+        """Stop the LM thread of a stream left before its end."""
+        if self._live is not None:
+            self._live.close()  # type: ignore[attr-defined]
+
+    def collect(self) -> AudioGenerationOutput:
+        """Every clip whole (rows in clip order); only on a stream not yet iterated."""
+        if self._live is not None:
+            raise RuntimeError("collect() needs a stream that has not been iterated; call the stream function again.")
+        self._live = iter(())
+        return collect_chunks(_chunks(*self._args, live=False))
 
 
 @dataclass
@@ -88,7 +128,7 @@ def generate_audio_stream(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
-) -> Iterator[AudioChunk]:
+) -> AudioStream:
     """Text-to-audio as a stream of ``AudioChunk``s; arguments as ``generate_audio``.
 
     Arguments are checked here; generation starts at the first ``next``. Don't draw from torch's
@@ -110,7 +150,7 @@ def generate_audio_stream(
         return _Batch(run, len(captions) * n, [0] * (len(captions) * n))
 
     batches = [batch(rows) for rows in _batches(len(prompts), batch_size)]
-    return _chunks(model, codec, layout, batches, seed, _settings(codec, decode, generator), generator)
+    return AudioStream(model, codec, layout, batches, seed, _settings(codec, decode, generator), generator)
 
 
 def continue_audio_stream(
@@ -131,7 +171,7 @@ def continue_audio_stream(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
-) -> Iterator[AudioChunk]:
+) -> AudioStream:
     """Continuation as a stream of ``AudioChunk``s; arguments as ``continue_audio`` (the clips are
     encoded here, generation starts at the first ``next``). Without ``return_prompt`` a clip's
     chunks start where its prompt ends, so the first comes once the window holding that point is decoded."""
@@ -154,7 +194,7 @@ def continue_audio_stream(
         return _Batch(run, len(frames), skip)
 
     batches = [batch(rows) for rows in _batches(len(clips), batch_size)]
-    return _chunks(model, codec, layout, batches, seed, settings, generator)
+    return AudioStream(model, codec, layout, batches, seed, settings, generator)
 
 
 def collect_chunks(chunks: Iterator[AudioChunk]) -> AudioGenerationOutput:
@@ -177,7 +217,7 @@ def collect_chunks(chunks: Iterator[AudioChunk]) -> AudioGenerationOutput:
 # ----- the stream ---------------------------------------------------------------------------
 def _chunks(
     model: Any, codec: AudioCodec, layout: AudioTokenLayout, batches: list[_Batch], seed: int | None,
-    settings: DecodeSettings, generator: torch.Generator | None,
+    settings: DecodeSettings, generator: torch.Generator | None, live: bool,
 ) -> Iterator[AudioChunk]:
     if seed is not None:
         torch.manual_seed(seed)
@@ -189,7 +229,7 @@ def _chunks(
     first = 0
     for batch in batches:
         if windowed:
-            yield from _windowed_batch(batch, first, codec, layout, settings, generator)
+            yield from _windowed_batch(batch, first, codec, layout, settings, generator, live)
         else:
             yield from _whole_batch(batch, first, codec, settings, generator)
         first += batch.rows
@@ -197,11 +237,17 @@ def _chunks(
 
 def _windowed_batch(
     batch: _Batch, first: int, codec: AudioCodec, layout: AudioTokenLayout, settings: DecodeSettings,
-    generator: torch.Generator,
+    generator: torch.Generator, live: bool,
 ) -> Iterator[AudioChunk]:
-    """The LM in a thread; each decoder window decoded as soon as its frames exist."""
+    """Live: the LM in a thread, each decoder window decoded as soon as its frames exist.
+    Otherwise the LM to its end, then every window."""
     stream = open_decode_stream(codec, batch.rows, settings, generator=generator)
     maker = _ChunkMaker(first, batch.skip, stream.sample_rate)
+    if not live:
+        tokens, lengths = batch.run(None)
+        whole = [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)]
+        yield from maker.chunks(stream.feed(whole, [True] * batch.rows), whole)
+        return
     lm = LMThread(batch.run, layout.audio_end_id).start()
     try:
         while (ids := lm.wait()) is not None:

@@ -68,6 +68,30 @@ def test_what_comes_out_does_not_depend_on_how_often_frames_are_fed(config, deco
     assert [a.shape[0] for a in at_once] == [config.num_samples(n) for n in (150, 40, 64)]
 
 
+def test_groups_double_so_a_long_clip_takes_few_decoder_calls(config, decoder, tables, monkeypatch):
+    """Windows per clip and group: 1, 2, 4, ... up to batch_size // rows; the first audio still
+    comes after one window, and what comes out is what a stream of one window per group gives."""
+    step, window = config.window_tokens - config.window_overlap_tokens, config.window_tokens
+    clip = _tokens(config, 8 * step + window, seed=6)  # 9 windows
+    calls: list[int] = []
+    decode_latents = decoder.decode_latents
+
+    def counted(tokens, *args, **kwargs):
+        calls.append(tokens.shape[0])
+        return decode_latents(tokens, *args, **kwargs)
+
+    monkeypatch.setattr(decoder, "decode_latents", counted)
+    stream = _stream(decoder, tables, 1, batch_size=4)
+    assert [p.audio.shape[0] > 0 for p in stream.feed([clip[:window]], [False])] == [True]
+    assert calls == [1] and stream.frames_needed() == 2 * step  # windows 1 and 2 come next, together
+    grouped, _ = _play(_stream(decoder, tables, 1, batch_size=4), [clip], step=9)
+    assert calls[1:] == [1, 2, 4, 2]  # the last group holds the two windows that are left
+    calls.clear()
+    alone, _ = _play(_stream(decoder, tables, 1, batch_size=1), [clip], step=None)
+    assert calls == [1] * 9
+    torch.testing.assert_close(grouped[0], alone[0], rtol=0, atol=1e-4)  # batching's float noise only
+
+
 def test_frames_needed_and_bad_feeds(config, decoder, tables):
     stream = _stream(decoder, tables, 2)
     clips = [_tokens(config, 70, seed=4), _tokens(config, 70, seed=5)]

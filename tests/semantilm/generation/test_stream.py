@@ -124,6 +124,8 @@ def test_closing_the_stream_stops_the_lm_and_errors_reach_the_caller(lm, codec, 
     next(stream)
     stream.close()
     assert not [t for t in threading.enumerate() if t.name == "semantilm-lm"]
+    with pytest.raises(RuntimeError, match="not been iterated"):
+        stream.collect()  # its first chunk is gone
     with pytest.raises(ValueError, match="context of 256"):
         next(generate_audio_stream(model, tok, codec, [captions[2]], seconds=10.0))
     with pytest.raises(TypeError, match="list of captions"):
