@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from semantilm.generation.guided import frame_progress, guided_generate, sampling_warpers
+from semantilm.generation.packed_linears import packed_linears
 from semantilm.generation.prepare import (
     ProgressProcessor,
     check_prompts,
@@ -78,6 +79,8 @@ def generate_tokens(
                  not with beam search, whose rows are not final until the end.
     returns:     (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]); every row has
                  between ``min_frames`` and ``max_frames`` whole frames.
+    On the CPU the LM's large fp32 linear layers run through oneDNN with packed weights while it
+    generates (``packed_linears``; ``SEMANTILM_PACKED_LINEARS=0`` turns that off).
     """
     if not prompts:
         raise ValueError("prompts must hold at least one prompt.")
@@ -101,20 +104,22 @@ def generate_tokens(
     if guided:
         u_ids, u_mask = left_padded([p for p in unconditional_prompts for _ in range(copies)], layout.pad_id, device)
     watch = [] if observer is None else [observer]
-    if guided and guidance_mode == "one_forward":
-        sequences = guided_generate(
-            model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
-            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint, *watch],
-            warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
-        )
-    else:
-        processors = [constraint, *watch]
-        if guided:
-            processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
-                model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
-        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
-                                   n if beams > 1 else 1)
-        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
+    with packed_linears(model):
+        if guided and guidance_mode == "one_forward":
+            sequences = guided_generate(
+                model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
+                eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint, *watch],
+                warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample,
+                progress=progress,
+            )
+        else:
+            processors = [constraint, *watch]
+            if guided:
+                processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
+                    model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
+            config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
+                                       n if beams > 1 else 1)
+            sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
     tokens, lengths = generated_tokens(layout, sequences)
     if bool((lengths < min_frames_t.repeat_interleave(n)).any()):  # pragma: no cover - guaranteed by the processor
         raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
