@@ -78,13 +78,13 @@ class MemoisedPredict:
             h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
         return h.digest()
 
-    def __call__(self, latents, timestep, cond, uncond, cfg_scale):
-        key = (float(timestep), float(cfg_scale), self._digest(latents, cond, uncond))
+    def __call__(self, latents, timestep, context, cfg_scale):
+        key = (float(timestep), float(cfg_scale), self._digest(latents, context))
         if key in self.memo:
             self.hits += 1
             return self.memo[key].clone()
         self.forwards += 1
-        out = self.predict(latents, timestep, cond, uncond, cfg_scale)
+        out = self.predict(latents, timestep, context, cfg_scale)
         self.memo[key] = out
         return out
 
