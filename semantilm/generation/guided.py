@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from semantilm.generation.packed_linears import packed_linears
+
 __all__ = ["guided_generate", "sampling_warpers", "frame_progress"]
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -136,7 +138,7 @@ def guided_generate(
     extra = {"logits_to_keep": 1} if keep_arg else {}
     sequences, cache = input_ids, None
     unfinished = torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-    with torch.inference_mode(), frame_progress(max_new_tokens, progress) as bar:
+    with torch.inference_mode(), packed_linears(model), frame_progress(max_new_tokens, progress) as bar:
         for step in range(max_new_tokens):
             out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                         **{cache_arg: cache}, **extra)

@@ -3,7 +3,9 @@
 
 Everything ``generate_tokens`` returns decodes: the ``AudioTokenConstraintLogitsProcessor``
 keeps every audio span in the layout's token pattern and ends it within the frame limits; a
-span cut short anyway is truncated to whole frames.
+span cut short anyway is truncated to whole frames. On the CPU the LM's large fp32 linear layers
+run through oneDNN with packed weights while it generates (``packed_linears``;
+``SEMANTILM_PACKED_LINEARS=0`` turns that off).
 """
 
 from __future__ import annotations
@@ -79,8 +81,6 @@ def generate_tokens(
                  not with beam search, whose rows are not final until the end.
     returns:     (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]); every row has
                  between ``min_frames`` and ``max_frames`` whole frames.
-    On the CPU the LM's large fp32 linear layers run through oneDNN with packed weights while it
-    generates (``packed_linears``; ``SEMANTILM_PACKED_LINEARS=0`` turns that off).
     """
     if not prompts:
         raise ValueError("prompts must hold at least one prompt.")
@@ -104,22 +104,20 @@ def generate_tokens(
     if guided:
         u_ids, u_mask = left_padded([p for p in unconditional_prompts for _ in range(copies)], layout.pad_id, device)
     watch = [] if observer is None else [observer]
-    with packed_linears(model):
-        if guided and guidance_mode == "one_forward":
-            sequences = guided_generate(
-                model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
-                eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint, *watch],
-                warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample,
-                progress=progress,
-            )
-        else:
-            processors = [constraint, *watch]
-            if guided:
-                processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
-                    model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
-            config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
-                                       n if beams > 1 else 1)
-            sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
+    if guided and guidance_mode == "one_forward":
+        sequences = guided_generate(
+            model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
+            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint, *watch],
+            warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
+        )
+    else:
+        processors = [constraint, *watch]
+        if guided:
+            processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
+                model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
+        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
+                                   n if beams > 1 else 1)
+        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
     tokens, lengths = generated_tokens(layout, sequences)
     if bool((lengths < min_frames_t.repeat_interleave(n)).any()):  # pragma: no cover - guaranteed by the processor
         raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
@@ -155,7 +153,7 @@ def _run_generate(
     """``model.generate`` with ``processors`` and a frame progress bar -> sequences LongTensor[B', L']."""
     from transformers import LogitsProcessorList
 
-    with torch.inference_mode(), frame_progress(config.max_new_tokens, progress) as bar:
+    with torch.inference_mode(), packed_linears(model), frame_progress(config.max_new_tokens, progress) as bar:
         out = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
