@@ -14,11 +14,13 @@ the block runs. Any other input goes through the ordinary forward.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
+
+from codec.forward_override import overridden_forwards
 
 __all__ = ["cached_context_projections"]
 
@@ -37,22 +39,12 @@ def _remembering(layer: nn.Module, context: torch.Tensor) -> Callable[[torch.Ten
     return forward
 
 
-@contextmanager
-def cached_context_projections(unet: nn.Module, context: torch.Tensor) -> Iterator[int]:
+def cached_context_projections(unet: nn.Module, context: torch.Tensor) -> AbstractContextManager[int]:
     """Within the block, ``unet``'s cross-attention keys and values of ``context`` (the tensor
     passed as ``encoder_hidden_states`` at every step) are computed once; yields the number of
     projections that remember. ``context`` must not change inside the block."""
     from diffusers.models.attention_processor import Attention
 
-    patched: list[nn.Module] = []
-    try:
-        for module in unet.modules():
-            if isinstance(module, Attention) and module.is_cross_attention:
-                for layer in (module.to_k, module.to_v):
-                    if "forward" not in layer.__dict__:
-                        layer.forward = _remembering(layer, context)
-                        patched.append(layer)
-        yield len(patched)
-    finally:
-        for layer in patched:
-            del layer.forward
+    layers = [layer for module in unet.modules() if isinstance(module, Attention) and module.is_cross_attention
+              for layer in (module.to_k, module.to_v)]
+    return overridden_forwards((layer, _remembering(layer, context)) for layer in layers)

@@ -16,12 +16,13 @@ but compiles for minutes; this costs one copy of the packed weights while genera
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 from torch import nn
+
+from codec.forward_override import overridden_forwards
 
 __all__ = ["packed_linears", "MIN_IN_FEATURES", "MIN_WEIGHT_ELEMENTS"]
 
@@ -68,22 +69,15 @@ def _packed_forward(module: nn.Linear, packed: torch.Tensor) -> Any:
     return forward
 
 
-@contextmanager
-def packed_linears(model: nn.Module) -> Iterator[int]:
+def packed_linears(model: nn.Module) -> AbstractContextManager[int]:
     """Within the block, ``model``'s large fp32 CPU linear layers run through oneDNN with packed
     weights (see the module docstring); yields how many layers were packed (0 where oneDNN is
     missing, the model is elsewhere, or ``SEMANTILM_PACKED_LINEARS=0``). Weights must not change
     inside the block."""
-    patched: list[nn.Module] = []
-    try:
-        if _supported():
-            with torch.no_grad():
-                for module in model.modules():
-                    if _wanted(module) and "forward" not in module.__dict__:
-                        packed = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach())
-                        module.forward = _packed_forward(module, packed)
-                        patched.append(module)
-        yield len(patched)
-    finally:
-        for module in patched:
-            del module.forward
+    layers = [m for m in model.modules() if _wanted(m)] if _supported() else []
+    return overridden_forwards((layer, _packed_forward(layer, _pack(layer.weight))) for layer in layers)
+
+
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.ops.mkldnn._reorder_linear_weight(weight.detach())
