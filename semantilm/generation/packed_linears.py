@@ -15,6 +15,7 @@ but compiles for minutes; this costs one copy of the packed weights while genera
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import AbstractContextManager
 from typing import Any
@@ -35,13 +36,22 @@ _DISABLE_ENV = "SEMANTILM_PACKED_LINEARS"  # "0" turns the packing off
 
 
 def _supported() -> bool:
-    ops = getattr(torch.ops, "mkldnn", None)
-    return (
-        torch.backends.mkldnn.is_available()
-        and hasattr(ops, "_reorder_linear_weight")
-        and hasattr(ops, "_linear_pointwise")
-        and os.environ.get(_DISABLE_ENV, "1") != "0"
-    )
+    return os.environ.get(_DISABLE_ENV, "1") != "0" and _ops_work()
+
+
+@functools.cache
+def _ops_work() -> bool:
+    """The two oneDNN ops (internal to torch, used by its compiler) exist in this build and give
+    ``F.linear``'s result on a small case; otherwise generation keeps ``F.linear``."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        g = torch.Generator().manual_seed(0)
+        w, b, x = torch.randn(24, 16, generator=g), torch.randn(24, generator=g), torch.randn(3, 16, generator=g)
+        y = torch.ops.mkldnn._linear_pointwise(x, torch.ops.mkldnn._reorder_linear_weight(w), b, "none", [], "")
+        return bool(torch.allclose(y, torch.nn.functional.linear(x, w, b), rtol=1e-4, atol=1e-5))
+    except (AttributeError, RuntimeError, TypeError):
+        return False
 
 
 def _wanted(module: nn.Module) -> bool:

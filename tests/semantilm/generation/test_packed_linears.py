@@ -67,3 +67,18 @@ def test_generation_writes_the_same_tokens_with_and_without_packing(monkeypatch)
         monkeypatch.setenv("SEMANTILM_PACKED_LINEARS", switch)
         runs.append(generate_tokens(model, layout, prompts, max_frames=12, do_sample=False))
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_a_build_whose_ops_fail_keeps_f_linear(monkeypatch):
+    import semantilm.generation.packed_linears as packing
+
+    assert packing._ops_work.__wrapped__()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such kernel")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", broken)
+    assert not packing._ops_work.__wrapped__()
+    monkeypatch.setattr(packing, "_ops_work", lambda: False)
+    with packed_linears(_net()) as count:
+        assert count == 0
