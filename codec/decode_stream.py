@@ -35,7 +35,7 @@ from codec.sampling import DecodeSettings, decode_settings
 from codec.vocoder import vocoder_output_samples
 from codec.windowing import overlap_add, split_windows
 
-__all__ = ["StreamPiece", "WindowStream", "open_decode_stream"]
+__all__ = ["StreamPiece", "WindowStream", "decodes_by_window", "open_decode_stream"]
 
 
 @dataclass
@@ -226,8 +226,12 @@ def open_decode_stream(
 ) -> WindowStream | None:
     """A ``WindowStream`` over ``codec``'s diffusion decoder (a ``SemantiCodec`` with its decoder);
     None for a codec without one, which can only decode whole clips."""
-    decoder = getattr(codec, "decoder", None)
-    if not isinstance(decoder, DiffusionDecoder):
+    if not decodes_by_window(codec):
         return None
-    return WindowStream(decoder, codec.acoustic.codebook, codec.semantic.centroids, rows, settings,
+    return WindowStream(codec.decoder, codec.acoustic.codebook, codec.semantic.centroids, rows, settings,
                         generator=generator, batch_size=batch_size)
+
+
+def decodes_by_window(codec: Any) -> bool:
+    """Whether ``codec`` has a diffusion decoder that ``open_decode_stream`` can run window by window."""
+    return isinstance(getattr(codec, "decoder", None), DiffusionDecoder)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from codec.decode_stream import StreamPiece, open_decode_stream
+from codec.decode_stream import StreamPiece, decodes_by_window, open_decode_stream
 from codec.io import pad_stack
 from codec.sampling import DecodeSettings
 from semantilm.generation.lm_thread import LMThread
@@ -222,7 +222,7 @@ def _chunks(
     if seed is not None:
         torch.manual_seed(seed)
     model.eval()
-    windowed = open_decode_stream(codec, 1) is not None
+    windowed = decodes_by_window(codec)
     if windowed and generator is None:
         generator = _decoder_generator()
 
@@ -243,22 +243,20 @@ def _windowed_batch(
     Otherwise the LM to its end, then every window."""
     stream = open_decode_stream(codec, batch.rows, settings, generator=generator)
     maker = _ChunkMaker(first, batch.skip, stream.sample_rate)
-    if not live:
+    if live:
+        lm = LMThread(batch.run, layout.audio_end_id).start()
+        try:
+            while (ids := lm.wait()) is not None:
+                tokens, ended = _rows_so_far(layout, ids)
+                yield from maker.chunks(stream.feed(tokens, ended), tokens)
+                lm.wake_at(ids.shape[1] + max(stream.frames_needed(), 1))  # a frame takes at least one id
+            tokens, lengths = lm.result()
+        finally:
+            lm.close()
+    else:
         tokens, lengths = batch.run(None)
-        whole = [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)]
-        yield from maker.chunks(stream.feed(whole, [True] * batch.rows), whole)
-        return
-    lm = LMThread(batch.run, layout.audio_end_id).start()
-    try:
-        while (ids := lm.wait()) is not None:
-            tokens, ended = _rows_so_far(layout, ids)
-            yield from maker.chunks(stream.feed(tokens, ended), tokens)
-            lm.wake_at(ids.shape[1] + max(stream.frames_needed(), 1))  # a frame takes at least one id
-        tokens, lengths = lm.result()
-        whole = [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)]
-        yield from maker.chunks(stream.feed(whole, [True] * batch.rows), whole)
-    finally:
-        lm.close()
+    whole = _trimmed(tokens, lengths)
+    yield from maker.chunks(stream.feed(whole, [True] * batch.rows), whole)
 
 
 def _whole_batch(
@@ -269,7 +267,7 @@ def _whole_batch(
     dec = _decode(codec, tokens, lengths, settings, generator)
     maker = _ChunkMaker(first, batch.skip, dec.sample_rate)
     pieces = [StreamPiece(b, dec.audio[b, : int(n)], True) for b, n in enumerate(dec.lengths.tolist())]
-    yield from maker.chunks(pieces, [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)])
+    yield from maker.chunks(pieces, _trimmed(tokens, lengths))
 
 
 class _ChunkMaker:
@@ -288,6 +286,11 @@ class _ChunkMaker:
                 yield AudioChunk(self.first + b, audio, self.sample_rate, self.offset[b], piece.last,
                                  tokens[b] if piece.last else None)
                 self.offset[b] += audio.shape[0]
+
+
+def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+    """Each row of padded tokens LongTensor[B, T, 2] cut to its frame length."""
+    return [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)]
 
 
 def _rows_so_far(layout: AudioTokenLayout, ids: torch.Tensor) -> tuple[list[torch.Tensor], list[bool]]:
@@ -312,7 +315,7 @@ def _settings(codec: AudioCodec, decode: DecodeSettings | None, generator: torch
     settings = DecodeSettings() if decode is None else decode
     if not isinstance(settings, DecodeSettings):
         raise TypeError(f"decode must be a codec.DecodeSettings or None, got {type(decode).__name__}.")
-    if generator is torch.default_generator and open_decode_stream(codec, 1) is not None:
+    if generator is torch.default_generator and decodes_by_window(codec):
         raise ValueError("generator must not be torch's global generator: the LM samples from it in another thread "
                          "while the decoder draws; pass a torch.Generator of its own, or None.")
     return settings
