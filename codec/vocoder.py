@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from codec.conv_layout import channels_last_conv1d
+
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
 
@@ -113,8 +115,15 @@ def vocode(vocoder: SpeechT5HifiGan, config: SemantiCodecConfig, mel: torch.Tens
     With ``samples``, row i holds the first ``samples[i]`` samples and zeros after them, and the
     vocoder runs only on the mel frames those samples depend on (:func:`vocoder_frames_needed`):
     a clip's last decoder window is mostly padding whose audio is trimmed away, and the vocoder
-    is the costliest stage after the UNet.
+    is the costliest stage after the UNet. Without gradients, its convolutions run in the faster
+    channels-last layout on the CPU (:mod:`codec.conv_layout`).
     """
+    with channels_last_conv1d(vocoder):
+        return _vocode(vocoder, config, mel, samples)
+
+
+def _vocode(vocoder: SpeechT5HifiGan, config: SemantiCodecConfig, mel: torch.Tensor,
+            samples: Sequence[int] | None) -> torch.Tensor:
     dtype = next(vocoder.parameters()).dtype
     if samples is None:
         return vocoder(mel.to(dtype)).float().reshape(mel.shape[0], -1)
