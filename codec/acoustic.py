@@ -11,6 +11,13 @@ import torch
 from torch import nn
 
 from codec.config import SemantiCodecConfig
+from codec.lstm_steps import lstm_by_steps
+from codec.onednn_linear import onednn_linear_available
+
+# LSTMs at least this wide step through time themselves on the CPU at batch >= 2 (see
+# codec.lstm_steps): their recurrent weights are large enough for the product to be bound by
+# reading them. Narrower ones (the tiny codec's) are bound by per-step overhead instead.
+MIN_HIDDEN_BY_STEPS = 1024
 
 # Batch sizes that torch's CPU LSTM (oneDNN) runs slower than the same rows one at a time.
 # r100 LSTM (4 layers, 1536 units, fp32, 2 threads, torch 2.13, 2-core AMD EPYC), per row:
@@ -27,9 +34,10 @@ class AcousticEncoder(nn.Module):
     official ``mark_out_padding`` does. The LSTM always sees all P frames of a segment (no
     packed sequences), as in the official code.
 
-    Without autograd on CPU, batches whose size is in :data:`ROW_BY_ROW_BATCHES` go through
-    the LSTM one segment at a time (see there); every row is computed independently either
-    way, so only float rounding can differ.
+    Without autograd on CPU, batches of several segments of a wide fp32 LSTM go through
+    :func:`codec.lstm_steps.lstm_by_steps`; otherwise batches whose size is in
+    :data:`ROW_BY_ROW_BATCHES` go through the LSTM one segment at a time (see there). Every row
+    is computed independently either way, so only float rounding can differ.
     """
 
     def __init__(self, config: SemantiCodecConfig):
@@ -54,7 +62,12 @@ class AcousticEncoder(nn.Module):
 
     def run_lstm(self, inputs: torch.Tensor) -> torch.Tensor:
         """[B, P, 2D] -> LSTM outputs [B, P, 4D] (zero initial state, both directions)."""
-        if torch.is_grad_enabled() or inputs.device.type != "cpu" or inputs.shape[0] not in ROW_BY_ROW_BATCHES:
+        if torch.is_grad_enabled() or inputs.device.type != "cpu":
+            return self.lstm(inputs)[0]
+        if (inputs.shape[0] > 1 and inputs.dtype == torch.float32 and self.lstm.hidden_size >= MIN_HIDDEN_BY_STEPS
+                and onednn_linear_available()):
+            return lstm_by_steps(self.lstm, inputs)
+        if inputs.shape[0] not in ROW_BY_ROW_BATCHES:
             return self.lstm(inputs)[0]
         return torch.cat([self.lstm(row)[0] for row in inputs.split(1)])
 

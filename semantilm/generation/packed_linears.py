@@ -9,13 +9,13 @@ The base-100m LM then writes 2.2x the tokens/s at batch 4 (``benchmarks/generati
 ``packed_linears(model)`` packs the weights of the model's large ``nn.Linear`` layers (fp32, on
 the CPU) and routes those layers through oneDNN until the block ends; everything else runs as
 before, and gradients, other dtypes and other devices take the ordinary path. Results differ from
-``F.linear`` only by float rounding. torch.compile's CPU "freezing" packs weights the same way
-but compiles for minutes; this costs one copy of the packed weights while generation runs.
+``F.linear`` only by float rounding (the oneDNN ops are in :mod:`codec.onednn_linear`).
+torch.compile's CPU "freezing" packs weights the same way but compiles for minutes; this costs
+one copy of the packed weights while generation runs.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from contextlib import AbstractContextManager
 from typing import Any
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from codec.forward_override import overridden_forwards
+from codec.onednn_linear import onednn_linear_available, pack_weight, packed_linear
 
 __all__ = ["packed_linears", "MIN_IN_FEATURES", "MIN_WEIGHT_ELEMENTS"]
 
@@ -36,22 +37,7 @@ _DISABLE_ENV = "SEMANTILM_PACKED_LINEARS"  # "0" turns the packing off
 
 
 def _supported() -> bool:
-    return os.environ.get(_DISABLE_ENV, "1") != "0" and _ops_work()
-
-
-@functools.cache
-def _ops_work() -> bool:
-    """The two oneDNN ops (internal to torch, used by its compiler) exist in this build and give
-    ``F.linear``'s result on a small case; otherwise generation keeps ``F.linear``."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        g = torch.Generator().manual_seed(0)
-        w, b, x = torch.randn(24, 16, generator=g), torch.randn(24, generator=g), torch.randn(3, 16, generator=g)
-        y = torch.ops.mkldnn._linear_pointwise(x, torch.ops.mkldnn._reorder_linear_weight(w), b, "none", [], "")
-        return bool(torch.allclose(y, torch.nn.functional.linear(x, w, b), rtol=1e-4, atol=1e-5))
-    except (AttributeError, RuntimeError, TypeError):
-        return False
+    return os.environ.get(_DISABLE_ENV, "1") != "0" and onednn_linear_available()
 
 
 def _wanted(module: nn.Module) -> bool:
@@ -73,7 +59,7 @@ def _packed_forward(module: nn.Linear, packed: torch.Tensor) -> Any:
         if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() == 0:
             return ordinary(x)
         rows = x.numel() // module.in_features
-        y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, module.in_features), packed, module.bias, "none", [], "")
+        y = packed_linear(x.reshape(rows, module.in_features), packed, module.bias)
         return y.reshape(*x.shape[:-1], module.out_features)
 
     return forward
@@ -85,9 +71,4 @@ def packed_linears(model: nn.Module) -> AbstractContextManager[int]:
     missing, the model is elsewhere, or ``SEMANTILM_PACKED_LINEARS=0``). Weights must not change
     inside the block."""
     layers = [m for m in model.modules() if _wanted(m)] if _supported() else []
-    return overridden_forwards((layer, _packed_forward(layer, _pack(layer.weight))) for layer in layers)
-
-
-def _pack(weight: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.ops.mkldnn._reorder_linear_weight(weight.detach())
+    return overridden_forwards((layer, _packed_forward(layer, pack_weight(layer.weight))) for layer in layers)

@@ -1,5 +1,6 @@
-"""The acoustic encoder's LSTM: the inference batching (codec.acoustic.ROW_BY_ROW_BATCHES) computes
-what one ``torch.nn.LSTM`` call on the whole batch computes; training still goes through
+"""The acoustic encoder's LSTM: the inference paths (rows one at a time for
+codec.acoustic.ROW_BY_ROW_BATCHES, stepping through time for wide LSTMs) compute what one
+``torch.nn.LSTM`` call on the whole batch computes; training still goes through
 ``nn.LSTM`` with its gradients; the stored weights (state-dict keys) are those of ``nn.LSTM``."""
 
 from __future__ import annotations
@@ -7,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from codec import SemantiCodecConfig
+from codec import SemantiCodecConfig, acoustic
 from codec.acoustic import ROW_BY_ROW_BATCHES, AcousticEncoder
+from codec.lstm_steps import lstm_by_steps
 
 
 def _encoder(layers: int = 3, seed: int = 0) -> AcousticEncoder:
@@ -93,3 +95,36 @@ def test_state_dict_keys_are_nn_lstm_keys():
     enc = _encoder(2)
     lstm_keys = {f"lstm.{k}" for k in torch.nn.LSTM(4, 4, num_layers=2, bidirectional=True).state_dict()}
     assert set(enc.state_dict()) == lstm_keys | {"proj.weight", "codebook"}
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_stepping_through_time_equals_nn_lstm(bidirectional, layers):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(12, 16, num_layers=layers, batch_first=True, bidirectional=bidirectional).eval()
+    x = torch.randn(3, 9, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(lstm_by_steps(lstm, x), lstm(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_stepping_through_time_refuses_projections():
+    lstm = torch.nn.LSTM(4, 8, proj_size=2, batch_first=True)
+    with pytest.raises(ValueError, match="projections"):
+        lstm_by_steps(lstm, torch.randn(2, 3, 4))
+
+
+def test_wide_lstms_step_through_time_at_batch_two_and_more(monkeypatch):
+    enc = _encoder(2)
+    monkeypatch.setattr(acoustic, "MIN_HIDDEN_BY_STEPS", enc.lstm.hidden_size)
+    cases = [(_inputs(enc, b), torch.tensor([24, 10, 3, 24, 1][:b])) for b in (1, 2, 5)]
+    expected = [_reference(enc, x, valid) for x, valid in cases]
+    calls = []
+    hook = enc.lstm.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))
+    try:
+        with torch.no_grad():
+            outputs = [enc(x, valid) for x, valid in cases]
+    finally:
+        hook.remove()
+    assert calls == [1]  # only batch 1 went through nn.LSTM
+    for out, ref in zip(outputs, expected, strict=True):
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

@@ -70,15 +70,16 @@ def test_generation_writes_the_same_tokens_with_and_without_packing(monkeypatch)
 
 
 def test_a_build_whose_ops_fail_keeps_f_linear(monkeypatch):
+    import codec.onednn_linear as onednn
     import semantilm.generation.packed_linears as packing
 
-    assert packing._ops_work.__wrapped__()
+    assert onednn.onednn_linear_available.__wrapped__()
 
     def broken(*args, **kwargs):
         raise RuntimeError("no such kernel")
 
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", broken)
-    assert not packing._ops_work.__wrapped__()
-    monkeypatch.setattr(packing, "_ops_work", lambda: False)
+    assert not onednn.onednn_linear_available.__wrapped__()
+    monkeypatch.setattr(packing, "onednn_linear_available", lambda: False)
     with packed_linears(_net()) as count:
         assert count == 0
