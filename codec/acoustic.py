@@ -23,7 +23,8 @@ MIN_HIDDEN_BY_STEPS = 1024
 # r100 LSTM (4 layers, 1536 units, fp32, 2 threads, torch 2.13, 2-core AMD EPYC), per row:
 # batch 1 1.7 s, batch 2 2.5 s, batch 4 1.4 s, batch 8 1.0 s (128 frames); at 512 frames a
 # batch of 2 took 1.8x as long as its 2 rows one at a time. Batch 2 is the common case: the
-# 2 segments of a 10.24-20.48 s clip. Must not hold 1.
+# 2 segments of a 10.24-20.48 s clip. Wide LSTMs step through time instead (MIN_HIDDEN_BY_STEPS),
+# so this applies where oneDNN's packed linear ops are missing and to narrow LSTMs. Must not hold 1.
 ROW_BY_ROW_BATCHES = frozenset({2})
 
 
