@@ -8,7 +8,9 @@ Tokens/s: for each LM config and batch size, three ways to generate the same num
   ``ClassifierFreeGuidanceLogitsProcessor``, which calls the model a second time per step for
   the unconditional rows, with their own KV cache (the older way);
 * ``one-forward guidance``: ``guidance_mode="one_forward"`` (the default), conditional and
-  unconditional rows as one doubled batch with one KV cache.
+  unconditional rows as one doubled batch with one KV cache;
+* with ``--speeds static compile``, one-forward guidance again with a static KV cache, and with
+  a static cache and the step compiled (``semantilm.LMSpeed``).
 
 Tokens/s counts the new LM ids of the conditional rows (2 per frame + ``<|audio_end|>``), summed
 over the batch; every row writes exactly ``--seconds`` of frames (``min_frames = max_frames``).
@@ -26,6 +28,7 @@ logit is pushed down so that every clip has the full length.
     python benchmarks/generation.py                               # both sections, CPU, 2 threads
     python benchmarks/generation.py --models base-100m --batches 4 --seconds 2 --sections tokens
     python benchmarks/generation.py --sections stream --stream-seconds 30 --decode-steps 25
+    python benchmarks/generation.py --sections tokens --device cuda --speeds static compile
     python benchmarks/generation.py --sections stream --stream-codec official --stream-seconds 30
 """
 
@@ -51,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from codec import DecodeSettings, SemantiCodec, SemantiCodecConfig  # noqa: E402
 from codec.checkpoints import embedded_codec_folder  # noqa: E402
 from semantilm.generation.generate import generate_tokens, text_to_tokens  # noqa: E402
+from semantilm.generation.lm_speed import LMSpeed  # noqa: E402
 from semantilm.generation.stream import generate_audio_stream  # noqa: E402
 from semantilm.models.lm import LMConfig, build_lm  # noqa: E402
 from semantilm.tokens.layout import AudioTokenLayout  # noqa: E402
@@ -60,6 +64,10 @@ MODES = {  # column -> generate_tokens arguments
     "no guidance": dict(guidance_scale=1.0),
     "two-call guidance": dict(guidance_scale=3.0, guidance_mode="two_calls"),
     "one-forward guidance": dict(guidance_scale=3.0, guidance_mode="one_forward"),
+}
+SPEED_MODES = {  # --speeds: one-forward guidance with the LM speed settings (columns added to MODES)
+    "static": ("one-forward, static cache", LMSpeed(kv_cache="static")),
+    "compile": ("one-forward, static + compile", LMSpeed(kv_cache="static", compile=True)),
 }
 
 
@@ -94,6 +102,9 @@ def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: st
 
 
 def tokens_section(args: argparse.Namespace) -> None:
+    for key in args.speeds:
+        column, speed = SPEED_MODES[key]
+        MODES[column] = dict(guidance_scale=3.0, guidance_mode="one_forward", speed=speed)
     lay = layout()
     cols = list(MODES)
     print("| model | params | batch | frames | " + " | ".join(f"{c} (tok/s)" for c in cols)
@@ -201,6 +212,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the fastest run counts (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--speeds", nargs="*", choices=tuple(SPEED_MODES), default=[],
+                    help="also time one-forward guidance with a static KV cache and/or a compiled step "
+                         "(compilation happens in the untimed warm-up)")
     ap.add_argument("--sections", nargs="+", choices=("tokens", "stream"), default=["tokens", "stream"])
     ap.add_argument("--stream-seconds", type=float, default=30.0, help="audio per clip of the stream section (default 30)")
     ap.add_argument("--stream-batches", nargs="+", type=int, default=[1], help="clips per call (default 1)")

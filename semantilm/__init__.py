@@ -41,6 +41,7 @@ _EXPORTS = {
     "continue_audio_stream": "generation.stream",
     "AudioChunk": "generation.stream",
     "AudioStream": "generation.stream",
+    "LMSpeed": "generation.lm_speed",
     "load_codec": "codec_api",
     "push_to_hub": "models.hub",
     "RecipeConfig": "training.recipe_config",
@@ -58,6 +59,7 @@ __all__ = [
     "AudioTokenLayout",
     "ClassifierFreeGuidanceLogitsProcessor",
     "LMConfig",
+    "LMSpeed",
     "LayoutNotFoundError",
     "LoraSettings",
     "RecipeConfig",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from semantilm.data.token_dataset import load_token_dataset
     from semantilm.data.tokenize import encode_audio_dataset, encode_audio_stream
     from semantilm.generation.generate import continue_audio, generate_audio
+    from semantilm.generation.lm_speed import LMSpeed
     from semantilm.generation.outputs import AudioGenerationOutput
     from semantilm.generation.processors import (
         AudioTokenConstraintLogitsProcessor,

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES, TINY, TINY_RANDOM
+from semantilm.codec_api import DECODER_DTYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from codec.sampling import DecodeSettings
+    from semantilm.generation.lm_speed import LMSpeed
 
 
 class CliError(Exception):
@@ -82,7 +84,8 @@ def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
     """The codec that ``--codec`` / ``--token-rate`` / ``--vocab`` / ``--device`` name."""
     from semantilm.codec_api import load_codec
 
-    return load_codec(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder)
+    return load_codec(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder,
+                      decoder_dtype=getattr(args, "decoder_dtype", None) if decoder else None)
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
@@ -93,6 +96,9 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
                    help="ddim (official) or a deterministic multistep sampler (good with 10-25 steps; "
                         "benchmarks/decoder_samplers.py compares them); default ddim")
     p.add_argument("--seed", type=seed_int, default=None, help="random seed (reproducible output)")
+    p.add_argument("--decoder-dtype", default="float32", choices=DECODER_DTYPES,
+                   help="precision of the diffusion decoder: bfloat16 / float16 for GPUs (faster, the waveform "
+                        "moves by about 1 %% of its norm); default float32")
 
 
 def decode_settings(args: argparse.Namespace) -> DecodeSettings:
@@ -105,6 +111,16 @@ def decode_settings(args: argparse.Namespace) -> DecodeSettings:
         return DecodeSettings(sampler=args.sampler, steps=args.steps)
     except (ValueError, TypeError) as err:
         raise CliError(f"{err} (--sampler / --steps)") from None
+
+
+def lm_speed(args: argparse.Namespace) -> LMSpeed:
+    """``--kv-cache`` / ``--compile`` as ``LMSpeed`` (``--compile`` alone is a usage error)."""
+    from semantilm.generation.lm_speed import LMSpeed
+
+    if args.compile and args.kv_cache != "static":
+        raise CliError("--compile needs --kv-cache static: with a dynamic cache every step has new shapes and "
+                       "would recompile.")
+    return LMSpeed(kv_cache=args.kv_cache, compile=args.compile)
 
 
 def decode_generator(args: argparse.Namespace) -> torch.Generator | None:

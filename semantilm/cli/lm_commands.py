@@ -20,6 +20,7 @@ from semantilm.cli.common import (
     seed_int,
     steps_int,
 )
+from semantilm.generation.lm_speed import KV_CACHES
 
 
 def _generation_codec(args: argparse.Namespace, folder: Path, layout, decoder: bool):
@@ -35,7 +36,8 @@ def _generation_codec(args: argparse.Namespace, folder: Path, layout, decoder: b
             raise CliError(
                 f"{args.checkpoint!r} does not say which codec decodes it (no semantilm_codec.json); pass --codec."
             )
-        codec = reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder)
+        codec = reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder,
+                               decoder_dtype=args.decoder_dtype if decoder else None)
     try:
         layout.check_codec(codec)
     except ValueError as err:
@@ -75,7 +77,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from codec.token_file import SUFFIX, TokenFile, save_tokens
-    from semantilm.cli.common import decode_settings
+    from semantilm.cli.common import decode_settings, lm_speed
     from semantilm.cli.wav_stream import generate_wavs
     from semantilm.generation.generate import continue_tokens, text_to_tokens
     from semantilm.models.hub import resolve_checkpoint
@@ -86,6 +88,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.stream and not wav_out:
         raise CliError("--stream writes wav files while they are generated; it cannot be combined with --tokens-only.")
     settings = decode_settings(args) if wav_out else None
+    speed = lm_speed(args)
     folder = resolve_checkpoint(args.checkpoint)
     lm = load_lm(folder)
     if lm.tokenizer is None:
@@ -97,10 +100,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
     n = args.num_return_sequences
     sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
-                    num_return_sequences=n)
+                    num_return_sequences=n, speed=speed)
     new_frames = layout.frames_for_seconds(args.seconds)
     if wav_out:  # decoded window by window while the LM writes; --stream writes the wavs as audio comes
-        tokens, lengths = generate_wavs(args, lm, codec, prompts, [Path(args.out) / f"{m}.wav" for m in names], settings)
+        tokens, lengths = generate_wavs(args, lm, codec, prompts, [Path(args.out) / f"{m}.wav" for m in names], settings,
+                                       speed)
     elif args.text:
         tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, new_frames, args.guidance, **sampling)
     else:
@@ -198,6 +202,12 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--num-return-sequences", type=positive_int, default=1, metavar="N",
                    help="clips per prompt, written as NAME_0 ... NAME_{N-1} (default 1)")
+    p.add_argument("--kv-cache", default="dynamic", choices=KV_CACHES,
+                   help="the LM's KV cache: dynamic (grows per step) or static (allocated once: fixed shapes, "
+                        "for --compile); default dynamic")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the LM's decoding step (needs --kv-cache static; CUDA graphs on a GPU). "
+                        "The first steps pay the compilation: worth it for long or many generations")
     add_decode_args(p)
     add_codec_args(p, default=None)
     p.set_defaults(func=cmd_generate)

@@ -17,10 +17,13 @@ import struct
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semantilm.generation.lm_speed import LMSpeed
 
 __all__ = ["PartialWav", "generate_wavs"]
 
@@ -74,10 +77,10 @@ class PartialWav:
 
 def generate_wavs(
     args: argparse.Namespace, lm: Any, codec: Any, prompts: list[tuple[torch.Tensor, int]], paths: list[Path],
-    settings: Any,
+    settings: Any, speed: LMSpeed | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate the clips ``args`` ask for (``--text`` or ``--audio`` prompts, already read as
-    ``prompts``), write clip i to ``paths[i]``; returns (tokens LongTensor[B, T, 2], frames LongTensor[B])."""
+    ``prompts``) with the LM's ``speed`` settings, write clip i to ``paths[i]``; returns (tokens LongTensor[B, T, 2], frames LongTensor[B])."""
     from codec.audio import resample
     from codec.io import pad_stack
     from semantilm.cli.common import decode_generator
@@ -85,7 +88,7 @@ def generate_wavs(
 
     common = dict(seconds=args.seconds, do_sample=not args.greedy, temperature=args.temperature,
                   top_k=args.top_k or None, decode=settings, generator=decode_generator(args),
-                  num_return_sequences=args.num_return_sequences)
+                  num_return_sequences=args.num_return_sequences, lm_speed=speed)
     start = time.perf_counter()
     if args.text:
         chunks = generate_audio_stream(lm.model, lm.tokenizer, codec, args.text, guidance_scale=args.guidance, **common)

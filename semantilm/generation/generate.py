@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from codec.sampling import DecodeSettings
+from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.outputs import AudioGenerationOutput
 from semantilm.generation.stream import continue_audio_stream, generate_audio_stream
 from semantilm.generation.token_generation import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from semantilm.codec_api import AudioCodec
 
 __all__ = [
-    "GUIDANCE_MODES", "generate_tokens", "text_to_tokens", "continue_tokens", "generate_audio", "continue_audio",
+    "GUIDANCE_MODES", "LMSpeed", "generate_tokens", "text_to_tokens", "continue_tokens", "generate_audio", "continue_audio",
 ]
 
 
@@ -49,6 +50,7 @@ def generate_audio(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
+    lm_speed: LMSpeed | None = None,
 ) -> AudioGenerationOutput:
     """Text-to-audio: one clip of at most ``seconds`` per caption, decoded by ``codec``.
 
@@ -60,11 +62,12 @@ def generate_audio(
     generator:      draws the decoder's noise; None: a generator seeded from torch's global state
                     for window-by-window codecs (``stream``), torch's global generator for others.
     num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i).
+    lm_speed:       the LM's KV cache and ``torch.compile`` (``LMSpeed``; None: dynamic cache, eager).
     returns:        ``AudioGenerationOutput`` with audio FloatTensor[B * n, N] at the codec's rate.
     """
     return generate_audio_stream(
         model, tokenizer, codec, prompts, seconds, guidance_scale, do_sample, temperature, top_k, top_p,
-        batch_size, seed, decode, generator, num_return_sequences,
+        batch_size, seed, decode, generator, num_return_sequences, lm_speed,
     ).collect()
 
 
@@ -86,6 +89,7 @@ def continue_audio(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
+    lm_speed: LMSpeed | None = None,
 ) -> AudioGenerationOutput:
     """Continue each clip by ``seconds`` of generated audio.
 
@@ -93,11 +97,11 @@ def continue_audio(
     return_prompt: when false, the returned audio holds only the continuation; the decoder
                    still sees prompt + continuation so that the two join smoothly. ``tokens``
                    always hold the whole clip (prompt frames first).
-    decode, generator, num_return_sequences: as in ``generate_audio``.
+    decode, generator, num_return_sequences, lm_speed: as in ``generate_audio``.
     With the ``semantic_first`` pattern the prompt gives only semantic ids; the acoustic ids of
     the whole clip, prompt included, are generated.
     """
     return continue_audio_stream(
         model, tokenizer, codec, audio, seconds, sample_rate, lengths, return_prompt, do_sample, temperature,
-        top_k, top_p, batch_size, seed, decode, generator, num_return_sequences,
+        top_k, top_p, batch_size, seed, decode, generator, num_return_sequences, lm_speed,
     ).collect()

@@ -20,10 +20,12 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
+from semantilm.generation.lm_speed import LMSpeed, StepRunner
 from semantilm.generation.packed_linears import packed_linears
 
 __all__ = ["guided_generate", "sampling_warpers", "frame_progress"]
@@ -114,6 +116,7 @@ def guided_generate(
     do_sample: bool = True,
     progress: bool | None = None,
     generator: torch.Generator | None = None,
+    speed: LMSpeed | None = None,
 ) -> torch.Tensor:
     """Generate with classifier-free guidance, both branches in one forward per step.
 
@@ -124,6 +127,7 @@ def guided_generate(
                       (the conditional prompts and what was generated so far).
     warpers:          then applied when sampling (``sampling_warpers``).
     generator:        draws the samples (None: torch's global generator, as ``generate``).
+    speed:            KV cache and compilation of the steps (``lm_speed.LMSpeed``; None: dynamic, eager).
     returns:          LongTensor[B, L + T], the prompts followed by the new ids; a row ends with
                       ``eos_token_id`` and is padded with ``pad_token_id`` after it; T <= max_new_tokens.
     """
@@ -132,18 +136,17 @@ def guided_generate(
     if unconditional_ids.shape[0] != input_ids.shape[0]:
         raise ValueError(f"{unconditional_ids.shape[0]} unconditional prompts for {input_ids.shape[0]} prompts.")
     rows = input_ids.shape[0]
+    speed = speed or LMSpeed()
     cache_arg, keep_arg = _forward_keywords(model)
     step_ids, mask = _doubled_batch(input_ids, attention_mask, unconditional_ids, unconditional_mask, pad_token_id)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    extra = {"logits_to_keep": 1} if keep_arg else {}
-    sequences, cache = input_ids, None
+    runner = StepRunner(model, speed, mask, max_new_tokens, cache_arg, {"logits_to_keep": 1} if keep_arg else {})
+    sequences = input_ids
     unfinished = torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-    with torch.inference_mode(), packed_linears(model), frame_progress(max_new_tokens, progress) as bar:
+    packed = nullcontext() if speed.compile else packed_linears(model)  # compiled steps pack their own
+    with torch.inference_mode(), packed, frame_progress(max_new_tokens, progress) as bar:
         for step in range(max_new_tokens):
-            out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                        **{cache_arg: cache}, **extra)
-            cache = out[cache_arg] if cache_arg in out else out.past_key_values
-            logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+            logprobs = torch.log_softmax(runner(step_ids, positions).float(), dim=-1)
             cond, uncond = logprobs[:rows], logprobs[rows:]
             scores = uncond + guidance_scale * (cond - uncond)
             for fn in (*processors, *(warpers if do_sample else ())):
@@ -160,6 +163,6 @@ def guided_generate(
             if not bool(unfinished.any()):
                 break
             step_ids = torch.cat([new, new])[:, None]
-            mask = torch.cat([mask, mask.new_ones(2 * rows, 1)], dim=1)
+            runner.grow()
             positions = positions[:, -1:] + 1
     return sequences

@@ -33,6 +33,7 @@ import torch
 from codec.decode_stream import StreamPiece, decodes_by_window, open_decode_stream
 from codec.io import pad_stack
 from codec.sampling import DecodeSettings
+from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread
 from semantilm.generation.outputs import AudioGenerationOutput
 from semantilm.generation.prepare import last_audio_span, positive_int
@@ -128,6 +129,7 @@ def generate_audio_stream(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
+    lm_speed: LMSpeed | None = None,
 ) -> AudioStream:
     """Text-to-audio as a stream of ``AudioChunk``s; arguments as ``generate_audio``.
 
@@ -139,7 +141,8 @@ def generate_audio_stream(
     layout.check_codec(codec)
     max_frames = layout.frames_for_seconds(seconds)
     n = positive_int(num_return_sequences, "num_return_sequences")
-    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n)
+    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
+                    speed=lm_speed)
 
     def batch(rows: range) -> _Batch:
         captions = [prompts[i] for i in rows]
@@ -171,6 +174,7 @@ def continue_audio_stream(
     decode: DecodeSettings | None = None,
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
+    lm_speed: LMSpeed | None = None,
 ) -> AudioStream:
     """Continuation as a stream of ``AudioChunk``s; arguments as ``continue_audio`` (the clips are
     encoded here, generation starts at the first ``next``). Without ``return_prompt`` a clip's
@@ -181,7 +185,8 @@ def continue_audio_stream(
     n = positive_int(num_return_sequences, "num_return_sequences")
     settings = _settings(codec, decode, generator)
     clips = codec.encode(audio, sample_rate, lengths).unbatch()
-    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n)
+    sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
+                    speed=lm_speed)
 
     def batch(rows: range) -> _Batch:
         part = [clips[i] for i in rows]

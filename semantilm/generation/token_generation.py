@@ -11,11 +11,13 @@ run through oneDNN with packed weights while it generates (``packed_linears``;
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 
 from semantilm.generation.guided import frame_progress, guided_generate, sampling_warpers
+from semantilm.generation.lm_speed import LMSpeed, generation_config_speed
 from semantilm.generation.packed_linears import packed_linears
 from semantilm.generation.prepare import (
     ProgressProcessor,
@@ -59,6 +61,7 @@ def generate_tokens(
     progress: bool | None = None,
     guidance_mode: str = "one_forward",
     observer: Any | None = None,
+    speed: LMSpeed | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate audio spans after id prompts and return them as codec tokens.
 
@@ -79,6 +82,7 @@ def generate_tokens(
     observer:    a pass-through logits processor called every step after the constraint with the
                  ids written so far (streaming watches generation with it, ``lm_thread.StepTap``);
                  not with beam search, whose rows are not final until the end.
+    speed:       KV cache and ``torch.compile`` of the steps (``LMSpeed``; None: dynamic, eager).
     returns:     (tokens LongTensor[B * n, T, 2], frame lengths LongTensor[B * n]); every row has
                  between ``min_frames`` and ``max_frames`` whole frames.
     """
@@ -101,23 +105,21 @@ def generate_tokens(
     constraint = AudioTokenConstraintLogitsProcessor(
         layout, max_frames_t.repeat_interleave(copies * beams), min_frames=min_frames_t.repeat_interleave(copies * beams)
     )
+    unconditional = None
     if guided:
         u_ids, u_mask = left_padded([p for p in unconditional_prompts for _ in range(copies)], layout.pad_id, device)
-    watch = [] if observer is None else [observer]
+        unconditional = (u_ids, u_mask, guidance_scale)
+    processors = [constraint] if observer is None else [constraint, observer]
     if guided and guidance_mode == "one_forward":
         sequences = guided_generate(
             model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
-            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=[constraint, *watch],
+            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=processors,
             warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
+            speed=speed,
         )
     else:
-        processors = [constraint, *watch]
-        if guided:
-            processors.insert(0, ClassifierFreeGuidanceLogitsProcessor(
-                model, u_ids, u_mask, guidance_scale, input_ids.shape[1]))
-        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams,
-                                   n if beams > 1 else 1)
-        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress)
+        config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams, n if beams > 1 else 1)
+        sequences = _run_generate(model, input_ids, attention_mask, processors, config, progress, speed, unconditional)
     tokens, lengths = generated_tokens(layout, sequences)
     if bool((lengths < min_frames_t.repeat_interleave(n)).any()):  # pragma: no cover - guaranteed by the processor
         raise RuntimeError(f"generation produced fewer than {min_frames_t.tolist()} frames: {lengths.tolist()}")
@@ -148,12 +150,20 @@ def _check_modes(
 
 def _run_generate(
     model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, processors: list[Any], config: Any,
-    progress: bool | None,
+    progress: bool | None, speed: LMSpeed | None, unconditional: tuple[torch.Tensor, torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
-    """``model.generate`` with ``processors`` and a frame progress bar -> sequences LongTensor[B', L']."""
+    """``model.generate`` with ``processors`` (after the two-call guidance processor when ``unconditional``
+    = (ids, mask, scale)), ``speed`` and a frame progress bar -> sequences LongTensor[B', L']."""
     from transformers import LogitsProcessorList
 
-    with torch.inference_mode(), packed_linears(model), frame_progress(config.max_new_tokens, progress) as bar:
+    if unconditional is not None:
+        u_ids, u_mask, scale = unconditional
+        processors = [ClassifierFreeGuidanceLogitsProcessor(model, u_ids, u_mask, scale, input_ids.shape[1]),
+                      *processors]
+    speed = speed or LMSpeed()
+    generation_config_speed(config, speed, input_ids.device)
+    packed = nullcontext() if speed.compile else packed_linears(model)  # compiled steps pack their own
+    with torch.inference_mode(), packed, frame_progress(config.max_new_tokens, progress) as bar:
         out = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,

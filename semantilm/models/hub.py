@@ -54,11 +54,13 @@ class CodecReference:
     vocab: int
     variant: str
 
-    def load(self, device: str = "cpu", cache_dir: str | None = None, decoder: bool = True) -> Any:
-        """The codec itself (checked against the recorded variant)."""
+    def load(self, device: str = "cpu", cache_dir: str | None = None, decoder: bool = True,
+             decoder_dtype: str | None = None) -> Any:
+        """The codec itself (checked against the recorded variant); ``decoder_dtype`` as ``load_codec``."""
         from semantilm.codec_api import load_codec
 
-        codec = load_codec(self.name, self.token_rate, self.vocab, device, cache_dir, decoder=decoder)
+        codec = load_codec(self.name, self.token_rate, self.vocab, device, cache_dir, decoder=decoder,
+                           decoder_dtype=decoder_dtype)
         if codec.variant != self.variant:
             raise ValueError(
                 f"codec {self.name!r} loaded as variant {codec.variant!r}, but the checkpoint was trained with "

@@ -37,3 +37,31 @@ def test_num_return_sequences_writes_one_file_per_take(checkpoint, tmp_path, cap
         main([*base, "--text", "a tone", "--num-return-sequences", "0"])
     assert exit_info.value.code == 2
     assert "argument --num-return-sequences: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_static_cache_and_a_bfloat16_decoder_write_the_clip(checkpoint, tmp_path, capsys):
+    import soundfile as sf
+
+    base = ["generate", "--checkpoint", str(checkpoint), "--codec", "tiny-random", "--seconds", "0.2",
+            "--text", "a tone", "--seed", "0", "--steps", "2"]
+    outs = {}
+    for name, extra in (("default", []), ("static", ["--kv-cache", "static", "--decoder-dtype", "bfloat16"])):
+        assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
+        outs[name] = load_tokens(tmp_path / name / "text_00.tokens.npz").tokens
+        wave, rate = sf.read(tmp_path / name / "text_00.wav")
+        assert rate == 16000 and len(wave) > 0 and abs(wave).max() > 0
+    assert (outs["default"] == outs["static"]).all()  # the cache changes speed, not the ids
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "c"), "--compile"]) == 2
+    assert "error: --compile needs --kv-cache static" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # refused before anything is written
+
+
+def test_load_codec_casts_the_decoder_only(tmp_path):
+    import torch
+
+    codec = load_codec("tiny-random", 100, 16384, "cpu", None, decoder_dtype="bfloat16")
+    assert next(codec.decoder.parameters()).dtype == torch.bfloat16
+    assert codec.acoustic.proj.weight.dtype == torch.float32  # the encoder keeps fp32
+    with pytest.raises(ValueError, match="decoder_dtype must be one of .*'bfloat16'.* got 'int8'"):
+        load_codec("tiny-random", 100, 16384, "cpu", None, decoder_dtype="int8")
