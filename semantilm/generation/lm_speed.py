@@ -123,8 +123,13 @@ def generation_config_speed(config: Any, speed: LMSpeed, device: torch.device) -
     if speed.kv_cache == "static":
         config.cache_implementation = "static"
     if speed.compile:
-        from transformers import CompileConfig
-
+        try:
+            from transformers import CompileConfig
+        except ImportError:
+            raise ValueError(
+                "compile=True without guidance runs through model.generate, which needs a transformers that has "
+                "CompileConfig; upgrade transformers or drop compile."
+            ) from None
         compile_config = CompileConfig(backend=speed.compile_backend, dynamic=False,
                                        mode=speed.mode_for(device) or "default")
         compile_config._compile_all_devices = True  # honour the request off CUDA too

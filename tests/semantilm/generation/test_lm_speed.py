@@ -79,3 +79,14 @@ def test_bad_speed_settings_are_refused_with_what_to_do():
         LMSpeed(compile=True)
     assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cuda")) == "reduce-overhead"
     assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cpu")) is None
+
+
+def test_compiling_model_generate_on_a_transformers_without_compile_config_is_refused(monkeypatch):
+    import sys
+    import types
+
+    from semantilm.generation.lm_speed import generation_config_speed
+
+    monkeypatch.setitem(sys.modules, "transformers", types.ModuleType("transformers"))  # no CompileConfig in it
+    with pytest.raises(ValueError, match="needs a transformers that has CompileConfig; upgrade transformers"):
+        generation_config_speed(types.SimpleNamespace(), COMPILED, torch.device("cpu"))
