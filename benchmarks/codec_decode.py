@@ -163,7 +163,7 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=16384)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--ddim-steps", type=int, default=50)
+    p.add_argument("--ddim-steps", type=int, default=50, help="official sampler steps; 0 skips it")
     p.add_argument("--steps-list", type=int, nargs="+", default=[5, 10, 15, 20, 25], help="DPM-Solver++ steps")
     p.add_argument("--reference-steps", type=int, default=200)
     p.add_argument("--skip-official", action="store_true", help="do not time the official-style loop")
@@ -280,12 +280,13 @@ def run_batch(decoder, config, acoustic, semantic, frames: int, bs: int, args, d
               f"| {dist} |", flush=True)
 
     s = args.ddim_steps
-    if not args.skip_official:
+    if not args.skip_official and s > 0:
         row("official loop, DDIM eta=1", s, f"{2 * n_windows}",
             lambda: official_loop(decoder, tokens, acoustic, semantic, noise[:, : s + 1], s, 2.0))
-    row("decode(), DDIM eta=1", s, "1", lambda: decode_with_latents(
-        decoder, tokens, acoustic, semantic, steps=s, noise=noise[:, : s + 1], batch_size=bs))
-    if args.with_eta0:
+    if s > 0:  # --ddim-steps 0 times the other samplers alone (each in a fresh process)
+        row("decode(), DDIM eta=1", s, "1", lambda: decode_with_latents(
+            decoder, tokens, acoustic, semantic, steps=s, noise=noise[:, : s + 1], batch_size=bs))
+    if args.with_eta0 and s > 0:
         row("decode(), DDIM eta=0", s, "1", lambda: decode_with_latents(
             decoder, tokens, acoustic, semantic, steps=s, eta=0.0, noise=noise[:, : s + 1], batch_size=bs))
     for k in args.steps_list:
