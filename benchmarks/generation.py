@@ -80,17 +80,18 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: str, repeats: int) -> dict[str, float]:
-    """LM tokens/s of each of ``MODES``: the fastest of ``repeats`` rounds, each round running
+def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: str, repeats: int,
+               modes: dict[str, dict]) -> dict[str, float]:
+    """LM tokens/s of each of ``modes`` (column -> arguments): the fastest of ``repeats`` rounds, each round running
     every mode once in turn (so that a load spike from other processes hits all modes alike)."""
     prompt = [1] + list(range(2, 14)) + [lay.audio_start_id]  # a 14-id "caption" prompt
     uncond = [1, lay.audio_start_id]
     common = dict(unconditional_prompts=[uncond] * batch, do_sample=True, top_k=250, progress=False)
-    for mode in MODES.values():  # warm-up
+    for mode in modes.values():  # warm-up
         generate_tokens(model, lay, [prompt] * batch, 2, min_frames=2, **common, **mode)
-    best = dict.fromkeys(MODES, float("inf"))
+    best = dict.fromkeys(modes, float("inf"))
     for r in range(repeats):
-        for name, mode in MODES.items():
+        for name, mode in modes.items():
             torch.manual_seed(r)
             sync(device)
             t0 = time.perf_counter()
@@ -102,11 +103,12 @@ def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: st
 
 
 def tokens_section(args: argparse.Namespace) -> None:
+    modes = dict(MODES)
     for key in args.speeds:
         column, speed = SPEED_MODES[key]
-        MODES[column] = dict(guidance_scale=3.0, guidance_mode="one_forward", speed=speed)
+        modes[column] = dict(guidance_scale=3.0, guidance_mode="one_forward", speed=speed)
     lay = layout()
-    cols = list(MODES)
+    cols = list(modes)
     print("| model | params | batch | frames | " + " | ".join(f"{c} (tok/s)" for c in cols)
           + " | one-forward / two-call |")
     print("|---|---|---|---|" + "---|" * len(cols) + "---|")
@@ -116,7 +118,7 @@ def tokens_section(args: argparse.Namespace) -> None:
         seconds = args.seconds[min(i, len(args.seconds) - 1)] if args.seconds else (4.0 if name == "tiny" else 2.0)
         frames = lay.frames_for_seconds(seconds)
         for batch in args.batches:
-            rates = time_modes(model, lay, batch, frames, args.device, args.repeats)
+            rates = time_modes(model, lay, batch, frames, args.device, args.repeats, modes)
             ratio = rates["one-forward guidance"] / rates["two-call guidance"]
             print(f"| {name} | {params:.1f}M | {batch} | {frames} | "
                   + " | ".join(f"{rates[c]:.0f}" for c in cols) + f" | {ratio:.2f}x |", flush=True)

@@ -120,13 +120,13 @@ def load_codec(
     """
     from codec import SemantiCodec
 
+    if decoder_dtype not in (None, *DECODER_DTYPES):  # refused before the weights load
+        raise ValueError(f"decoder_dtype must be one of {DECODER_DTYPES}, got {decoder_dtype!r}.")
     model = SemantiCodec.from_pretrained(
         name, token_rate=token_rate, semantic_vocab_size=vocab, cache_dir=cache_dir, load_decoder=decoder
     )
     if decoder and model.no_decoder_reason:  # refused before any work, not at the first decode
         raise ValueError(f"codec {name!r} cannot decode: {model.no_decoder_reason}.")
-    if decoder_dtype not in (None, *DECODER_DTYPES):
-        raise ValueError(f"decoder_dtype must be one of {DECODER_DTYPES}, got {decoder_dtype!r}.")
     model = model.to(device)
     if decoder and decoder_dtype not in (None, "float32"):
         import torch
