@@ -13,6 +13,7 @@ from torch import nn
 from codec.config import SemantiCodecConfig
 from codec.lstm_steps import lstm_by_steps
 from codec.onednn_linear import onednn_linear_available
+from codec.semantic import random_codebook
 
 # LSTMs at least this wide step through time themselves on the CPU at batch >= 2 (see
 # codec.lstm_steps): their recurrent weights are large enough for the product to be bound by
@@ -49,7 +50,7 @@ class AcousticEncoder(nn.Module):
         )
         self.proj = nn.Linear(4 * d, d, bias=False)
         # Random until trained or loaded; small, like the projected LSTM outputs.
-        self.register_buffer("codebook", 0.1 * torch.randn(config.acoustic_codebook_size, d))
+        self.register_buffer("codebook", random_codebook(config.acoustic_codebook_size, d, 0.1))
 
     @property
     def vocab_size(self) -> int:

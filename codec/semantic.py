@@ -41,13 +41,21 @@ def nearest_code(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return dist.argmin(dim=-1).reshape(x.shape[:-1])
 
 
+def random_codebook(rows: int, dim: int, scale: float = 1.0) -> torch.Tensor:
+    """A [rows, dim] table of ``scale`` * standard normal draws, left empty on the meta device:
+    there it only reserves the shape for loaded weights, and drawing would make torch import its
+    tracing stack (seconds at start-up)."""
+    table = torch.empty(rows, dim)
+    return table if table.is_meta else scale * torch.randn(rows, dim)
+
+
 class SemanticQuantizer(nn.Module):
     """Holds the k-means centroid table [V, D]; its row count is the semantic vocabulary."""
 
     def __init__(self, config: SemantiCodecConfig):
         super().__init__()
         # Random until a fitted table is loaded (unit scale, like the LayerNorm'd features).
-        self.register_buffer("centroids", torch.randn(config.semantic_codebook_size, config.feature_dim))
+        self.register_buffer("centroids", random_codebook(config.semantic_codebook_size, config.feature_dim))
 
     @property
     def vocab_size(self) -> int:

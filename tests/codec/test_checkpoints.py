@@ -1,5 +1,8 @@
 """Checkpoint loading: official key conversion, our safetensors format, unsafe and broken files."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +87,20 @@ def test_save_and_load_pretrained(tiny, tmp_path):
     assert loaded.config == tiny.config
     for (k, a), (_, b) in zip(sorted(tiny.state_dict().items()), sorted(loaded.state_dict().items())):
         assert torch.equal(a, b), k
+
+
+def test_loading_an_encoder_stays_off_the_tracing_stack(tiny, tmp_path):
+    """Loading builds on the meta device; drawing random placeholders there would import torch's
+    compiler stack, seconds at the start of every ``semantilm tokenize``."""
+    tiny.save_pretrained(tmp_path / "codec")
+    script = (
+        "import sys; from codec import SemantiCodec; "
+        f"m = SemantiCodec.from_pretrained({str(tmp_path / 'codec')!r}); "
+        "assert not m.semantic.centroids.is_meta and not m.acoustic.codebook.is_meta; "
+        "print(sorted(n for n in ('torch._dynamo', 'sympy') if n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_truncated_safetensors(tiny, tmp_path):
