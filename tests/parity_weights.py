@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 SHARED_PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "parity"
+_CHUNK = 1 << 16  # values per piece of a large filled tensor: small enough for NumPy's temporaries to stay in cache
 CONFIGS = {"r100_v16384": (100, 16384), "r50_v8192": (50, 8192), "r25_v4096": (25, 4096)}
 
 
@@ -60,8 +63,22 @@ def filled_tensor(name: str, spec: dict, *, computed: dict[str, np.ndarray] | No
         raise ValueError(f"unknown fill rule {rule!r} for {name}")
     out = torch.empty(math.prod(shape), dtype=torch.float32)
     flat = out.numpy()
-    for start, values in fill_module().fill_chunks(name, shape, seed=spec["seed"], scale=spec["scale"]):
-        flat[start : start + values.size] = values
+    if flat.size <= _CHUNK:
+        for start, values in fill_module().fill_chunks(name, shape, seed=spec["seed"], scale=spec["scale"]):
+            flat[start : start + values.size] = values
+        return out.reshape(shape)
+    # Large tensors (the LSTMs hold up to 1.5 B values) are filled piece by piece on every core:
+    # NumPy's integer ufuncs release the GIL. Each piece is computed as fill.py's fill_chunks does.
+    fill = fill_module()
+    mult, offset = fill._rule(name, shape, spec["scale"])
+
+    def piece(start: int) -> None:
+        stop = min(flat.size, start + _CHUNK)
+        u = fill._uniform_flat(name, flat.size, spec["seed"], start, stop)
+        flat[start:stop] = (offset + mult * u if offset else u * mult).astype(np.float32)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(piece, range(0, flat.size, _CHUNK)))
     return out.reshape(shape)
 
 
