@@ -107,7 +107,8 @@ def fbank_segments(
     for i, clip in enumerate(clips):
         waves[i, : clip.numel()] = clip.to(device)
     lengths = torch.tensor(padded_len, device=device)
-    fbank = kaldi_fbank(waves, lengths, config, num_frames=max(segments) * config.segment_frames)
+    signal = torch.tensor([c.numel() for c in clips], device=device)
+    fbank = kaldi_fbank(waves, lengths, config, num_frames=max(segments) * config.segment_frames, signal_lengths=signal)
     fbank = fbank.reshape(len(clips), max(segments), config.segment_frames, config.n_mels)
     return torch.cat([fbank[i, :s] for i, s in enumerate(segments)]), segments
 

@@ -63,6 +63,7 @@ def kaldi_fbank(
     lengths: torch.Tensor | None,
     config: SemantiCodecConfig,
     num_frames: int | None = None,
+    signal_lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Normalised log-mel fbank of a batch of waveforms.
 
@@ -71,6 +72,9 @@ def kaldi_fbank(
              removed over its own length, as the official code does per file.
     num_frames: frames to return (zero-padded / cut, as the official ``target_length``);
              default: the frames of the longest clip.
+    signal_lengths: LongTensor[B] or None: where each clip's own samples end and the zeros it was
+             padded with begin (the official padding to whole segments). Frames wholly inside
+             those zeros are all alike, so one of them is computed and copied to the others.
     Returns FloatTensor[B, num_frames, n_mels]; frames past a clip's own frame count hold
     the normalised value of an all-zero fbank row, exactly like the official padding.
     """
@@ -96,14 +100,20 @@ def kaldi_fbank(
     out = torch.zeros(B, num_frames, config.n_mels, device=device)
     if max_frames > 0:
         frames = x.unfold(-1, win, hop)  # [B, M, win]
+        if signal_lengths is not None:  # frame i lies wholly in the padding when i * hop >= the signal's end
+            first_silent = torch.div(signal_lengths.to(device) + hop - 1, hop, rounding_mode="floor")
+            frames = frames[:, : min(max_frames, int(first_silent.max()) + 1)]
         frames = frames - frames.mean(-1, keepdim=True)
         previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
         frames = frames - _PREEMPHASIS * previous
         frames = frames * torch.hann_window(win, periodic=False, device=device, dtype=frames.dtype)
-        frames = F.pad(frames, (0, n_fft - win))
-        power = torch.fft.rfft(frames).abs().pow(2.0)
+        spectrum = torch.fft.rfft(frames, n=n_fft)
+        power = spectrum.real.square() + spectrum.imag.square()  # |X|^2 without abs()'s square root
         banks = mel_filterbank(config.n_mels, n_fft, config.sample_rate).to(device=device, dtype=power.dtype)
         logmel = torch.matmul(power, banks.T).clamp(min=_EPS).log()
+        if signal_lengths is not None:  # every later frame of a clip copies its first silent one
+            source = torch.minimum(torch.arange(max_frames, device=device)[None, :], first_silent[:, None])
+            logmel = logmel.gather(1, source[..., None].expand(-1, -1, logmel.shape[-1]))
         keep = torch.arange(max_frames, device=device)[None, :] < frames_per_clip[:, None]
         logmel = logmel * keep[..., None]
         n = min(num_frames, max_frames)

@@ -54,3 +54,21 @@ def test_spectral_peak_lands_in_the_right_mel_bin():
     low = kaldi_fbank(torch.sin(2 * torch.pi * 300 * t)[None], None, CONFIG)
     high = kaldi_fbank(torch.sin(2 * torch.pi * 5000 * t)[None], None, CONFIG)
     assert low[0].mean(0).argmax() < high[0].mean(0).argmax()
+
+
+def test_padding_frames_copied_from_one_equal_the_computed_ones():
+    """With ``signal_lengths`` the frames inside a clip's zero padding come from one computed frame;
+    they must equal what computing every frame gives (clips with a DC offset, padded to 2 segments)."""
+    torch.manual_seed(0)
+    config = SemantiCodecConfig.tiny()
+    total = 2 * config.segment_samples
+    signal = torch.tensor([total - 700, 9000, total])
+    waves = torch.zeros(3, total)
+    for row, n in enumerate(signal.tolist()):
+        waves[row, :n] = 0.3 * torch.randn(n) + 0.2
+    lengths = torch.full((3,), total)
+    computed = kaldi_fbank(waves, lengths, config, num_frames=2 * config.segment_frames)
+    copied = kaldi_fbank(waves, lengths, config, num_frames=2 * config.segment_frames, signal_lengths=signal)
+    assert torch.equal(copied, computed)
+    silent = int(signal[1]) // config.hop_length + 3
+    assert torch.equal(copied[1, silent], copied[1, -3])  # padding frames are alike; the last 2 are cut off
