@@ -129,8 +129,9 @@ def command_line(name: str, processes: int, folder: Path, out: Path, args: argpa
     """``semantilm tokenize`` on ``processes`` CPU processes (accelerate launch when more than one)."""
     semantilm = shutil.which("semantilm") or "semantilm"
     tokenize = [semantilm, "tokenize", str(folder), "--codec", name, "--out", str(out), "--no-progress",
-                "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers),
-                "--shard-size", str(args.shard_size)]
+                "--batch-size", str(args.batch_size), "--shard-size", str(args.shard_size)]
+    if args.num_workers is not None:
+        tokenize += ["--num-workers", str(args.num_workers)]
     if processes == 1:
         return tokenize
     # accelerate's own --cpu mode starts one process without MPI; the CPU config starts N (torchrun)
@@ -180,7 +181,7 @@ def main() -> None:
     parser.add_argument("--agreement", action="store_true",
                         help="also tokenise in float32 (untimed) and report the share of identical ids")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--num-workers", type=int, default=None, help="reader processes (default: the command's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best counts")
@@ -200,7 +201,7 @@ def main() -> None:
     rows = [measure(name, args) for name in args.codec]
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else args.device
     print(f"device {device}, {args.dtype}, {torch.get_num_threads()} torch threads, batch {args.batch_size}, "
-          f"{args.num_workers} DataLoader workers, 1 process, best of {args.repeats}\n")
+          f"{'default' if args.num_workers is None else args.num_workers} DataLoader workers, 1 process, best of {args.repeats}\n")
     agreement = " same ids as float32 (semantic / acoustic) |" if args.agreement else ""
     print(f"| codec | clips | audio (h) | bare encode (h audio / h) | end to end (h audio / h) | end to end / bare |{agreement}")
     print("|---|---|---|---|---|---|" + ("---|" if args.agreement else ""))

@@ -84,8 +84,9 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="clips per codec call (default 16)")
     p.add_argument("--shard-size", type=positive_int, default=512,
                    help="inputs per shard (default 512; a tar is one shard)")
-    p.add_argument("--num-workers", type=nonnegative_int, default=2,
-                   help="DataLoader processes reading audio (default 2; 0 reads in this process)")
+    p.add_argument("--num-workers", type=nonnegative_int, default=None,
+                   help="DataLoader processes reading audio (default: 0 on the CPU, where the encoder's threads "
+                        "use every core, 2 beside a GPU; 0 reads in this process)")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="encoder precision (default float32; half precisions on CUDA only)")
     p.add_argument("--on-error", default="skip", choices=("skip", "stop"),

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from codec.data.synthetic import SyntheticSoundConfig
 
-__all__ = ["TokenisedCorpus", "tokenize_corpus"]
+__all__ = ["TokenisedCorpus", "default_num_workers", "tokenize_corpus"]
 
 ON_ERROR = ("skip", "stop")
 
@@ -50,6 +50,15 @@ class TokenisedCorpus:
         from semantilm.data.token_dataset import load_token_dataset
 
         return load_token_dataset(self.out_dir)
+
+
+def default_num_workers(device: str) -> int:
+    """Reader processes by default: none on the CPU, 2 beside an accelerator.
+
+    On the CPU the encoder's threads already use every core; reader processes there only take
+    turns with them (tiny codec on 2 cores: 19.3 s in-process with none, 25.3 s with 2). Beside a
+    GPU they read and resample while it encodes."""
+    return 0 if str(device).split(":")[0] == "cpu" else 2
 
 
 def _caption_fn(caption_column: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -103,7 +112,7 @@ def tokenize_corpus(
     synthetic: SyntheticSoundConfig | None = None,
     batch_size: int = 16,
     shard_size: int = 512,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     dtype: str = "float32",
     device: str = "cpu",
     on_error: str = "skip",
@@ -117,6 +126,7 @@ def tokenize_corpus(
 
     codec: the codec, or a function that loads it (called after the input checks, so a typo fails
         before a download). codec_source: how to load that codec again, recorded in the manifest.
+    num_workers: DataLoader processes reading audio; None: :func:`default_num_workers` for ``device``.
     A missing local input is a ``FileNotFoundError``; a token folder as input, a missing column, bad
     settings or an output folder made with another codec a ``ConfigError``; with ``on_error="stop"``
     an input that cannot be tokenised is a ``TokenizeError`` (a ValueError).
@@ -125,6 +135,8 @@ def tokenize_corpus(
     from semantilm.data.sources import open_source
     from semantilm.data.token_dataset import start_run
 
+    if num_workers is None:
+        num_workers = default_num_workers(device)
     if batch_size <= 0 or num_workers < 0:
         raise ConfigError(f"batch_size must be positive and num_workers >= 0, got {batch_size} and {num_workers}.")
     src = open_source(source, split=split, audio_column=audio_column, shard_size=shard_size,

@@ -188,7 +188,7 @@ def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded:
     result = tokenize_corpus(
         d.dataset, codec, folder, split=d.split, audio_column=d.audio_column, caption_column=caption_column,
         max_examples=d.max_examples, synthetic=_synthetic_config(config), batch_size=d.encode_batch_size,
-        shard_size=d.shard_size, num_workers=0 if str(device) == "cpu" else 2, device=device,
+        shard_size=d.shard_size, device=device,
         rank=state.process_index, world_size=state.num_processes, progress=False,
         codec_source={"name": c.name, "token_rate": c.token_rate, "vocab": c.vocab},
     )

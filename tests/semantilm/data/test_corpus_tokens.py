@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from semantilm.data.corpus_tokens import default_num_workers
 from tests.semantilm.data.clips import BROKEN, good_ids, make_folder
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -147,3 +148,8 @@ def test_on_error_stop_names_the_input(corpus, tmp_path, capsys, one_torch_threa
                  "--num-workers", "0", "--shard-size", "1000", "--no-progress"])
     assert code == 1
     assert "broken/" in capsys.readouterr().err
+
+
+def test_readers_by_default_only_beside_an_accelerator():
+    assert default_num_workers("cpu") == 0
+    assert default_num_workers("cuda:1") == default_num_workers("cuda") == 2
