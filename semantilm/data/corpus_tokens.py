@@ -2,7 +2,9 @@
 
 Each process (``rank`` of ``world_size``, e.g. from ``accelerate.PartialState``) encodes the input
 shards ``k`` with ``k % world_size == rank`` that are not done yet, then helps with the shards still
-missing (from the last one backwards); a shard's output is named by its index and written atomically,
+missing (from the last one backwards) that no other process of the same run has started (each
+process marks a shard when it starts it; marks older than this process are from a stopped run and
+do not count); a shard's output is named by its index and written atomically,
 so the result does not depend on which process made it nor on how many there were, and a run
 killed at any moment resumes where it stopped. The process that sees every shard done merges the
 failure records and writes the manifest (see :mod:`semantilm.data.token_dataset` for the layout).
@@ -162,7 +164,14 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
     from tqdm.auto import tqdm
 
     from semantilm.data.pipeline import DTYPES, encode_shard
-    from semantilm.data.token_dataset import finish_run, shard_done, write_shard
+    from semantilm.data.token_dataset import (
+        busy_since,
+        finish_run,
+        mark_busy,
+        run_clock,
+        shard_done,
+        write_shard,
+    )
 
     start = time.time()
     result = TokenisedCorpus(out, str(model.variant), None)
@@ -171,7 +180,14 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
                dynamic_ncols=True, leave=True)
     bar.hours = 0.0
 
+    stream = getattr(src, "stream", False)
+    since = run_clock(out, rank)
+
+    def open_shard(k: int) -> bool:  # not done, and no other process of this run is encoding it
+        return not shard_done(out, k) and (stream or not busy_since(out, k, since))
+
     def encode(k: int, items: list[dict[str, Any]]) -> None:
+        mark_busy(out, k)
         for item in items:
             item["meta"] = rename(item["meta"])
         rows, failures = encode_shard(
@@ -182,15 +198,15 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
         result.seconds_encoded += summary["seconds"]
         result.shards_written.append(k)
 
-    for k, items in src.iter_shards(lambda k: k % world_size == rank and not shard_done(out, k)):
+    for k, items in src.iter_shards(lambda k: k % world_size == rank and open_shard(k)):
         encode(k, items)
-    if src.num_shards is not None and not getattr(src, "stream", False):
+    if src.num_shards is not None and not stream:
         for k in reversed(range(src.num_shards)):  # help with the shards still missing
-            if not shard_done(out, k):
+            if open_shard(k):
                 encode(k, src.shard(k))
     extra = {"columns": src.columns}
     result.manifest = finish_run(out, run_info, src.num_shards, extra)
-    while result.manifest is None and world_size > 1 and getattr(src, "stream", False):
+    while result.manifest is None and world_size > 1 and stream:
         time.sleep(1.0)  # a stream is read once per process: wait for the others' shards
         result.manifest = finish_run(out, run_info, src.num_shards, extra)
     bar.close()

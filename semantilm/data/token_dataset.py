@@ -6,7 +6,8 @@ Layout of a token folder ``DIR``::
     DIR/failures.jsonl             one {"id", "reason", "shard"} line per input that could not be tokenised
     DIR/train/shard-00000.parquet  token rows of input shard 0 (id, semantic_ids, acoustic_ids,
     DIR/train/shard-00001.parquet  num_frames, duration + the carried columns), ...
-    DIR/.work/                     run bookkeeping: run.json, done-K.json, failures-K.jsonl (per shard)
+    DIR/.work/                     run bookkeeping: run.json, done-K.json, failures-K.jsonl (per shard),
+                                   busy-K (shard K started), clock-R (process R started)
 
 The shards live in ``train/`` so that ``datasets.load_dataset("parquet", data_dir=DIR)`` finds
 exactly them (its split patterns leave the manifest and the hidden folders alone).
@@ -55,6 +56,30 @@ def done_path(directory: str | os.PathLike, k: int) -> Path:
 
 def shard_failures_path(directory: str | os.PathLike, k: int) -> Path:
     return Path(directory) / WORK_DIR / f"failures-{k:05d}.jsonl"
+
+
+def run_clock(directory: Path, rank: int) -> float:
+    """This process's start, on the clock of the folder's file system (a file touched now: its mtime).
+
+    Times compared with it (see :func:`busy_since`) are mtimes from the same file system, so the
+    clocks of several machines writing one shared folder need not agree."""
+    path = directory / WORK_DIR / f"clock-{rank}"
+    path.touch()
+    return path.stat().st_mtime
+
+
+def mark_busy(directory: Path, k: int) -> None:
+    """Record that a process starts encoding shard ``k`` now."""
+    (directory / WORK_DIR / f"busy-{k:05d}").touch()
+
+
+def busy_since(directory: Path, k: int, since: float) -> bool:
+    """Whether a process started encoding shard ``k`` after ``since`` (a mark left by a run that was
+    stopped before is older, and does not count)."""
+    try:
+        return (directory / WORK_DIR / f"busy-{k:05d}").stat().st_mtime > since
+    except FileNotFoundError:
+        return False
 
 
 def is_token_dataset(dataset: Any) -> bool:

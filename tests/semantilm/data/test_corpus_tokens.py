@@ -153,3 +153,27 @@ def test_on_error_stop_names_the_input(corpus, tmp_path, capsys, one_torch_threa
 def test_readers_by_default_only_beside_an_accelerator():
     assert default_num_workers("cpu") == 0
     assert default_num_workers("cuda:1") == default_num_workers("cuda") == 2
+
+
+def test_a_shard_another_process_started_is_left_to_it(corpus, reference, tmp_path, one_torch_thread):
+    """Process 1 of 2, done with its own shards, helps with the missing ones except a shard another
+    process of the same run has started; a mark left by a stopped run does not hold it back."""
+    from semantilm.codec_api import load_codec
+    from semantilm.data.corpus_tokens import tokenize_corpus
+
+    out = tmp_path / "tokens"
+    (out / ".work").mkdir(parents=True)
+    now = time.time()
+    for k, mtime in ((0, now + 3600), (2, now - 3600)):  # shard 0 started during this run, 2 by a stopped one
+        (out / ".work" / f"busy-{k:05d}").touch()
+        os.utime(out / ".work" / f"busy-{k:05d}", (mtime, mtime))
+    codec = load_codec("tiny-random", 50, 16384, "cpu", None, decoder=False)
+    source = {"name": "tiny-random", "token_rate": 50, "vocab": 16384}
+    run = {"shard_size": 32, "num_workers": 0, "progress": False, "codec_source": source}
+    second = tokenize_corpus(str(corpus), codec, out, rank=1, world_size=2, **run)
+    assert 2 in second.shards_written and 0 not in second.shards_written
+    assert second.manifest is None  # shard 0 is still missing: its process writes the manifest
+    os.utime(out / ".work" / "busy-00000", (now - 3600, now - 3600))
+    first = tokenize_corpus(str(corpus), codec, out, rank=0, world_size=2, **run)
+    assert first.shards_written == [0] and first.manifest is not None
+    assert rows_of(out) == rows_of(reference)
