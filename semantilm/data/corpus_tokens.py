@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TokenisedCorpus", "default_num_workers", "tokenize_corpus"]
 
 ON_ERROR = ("skip", "stop")
+# Least time a process waits for a shard another process of the run started before encoding it
+# itself (at least 3x its own slowest shard).
+PEER_PATIENCE_SECONDS = 60.0
 
 
 @dataclass
@@ -42,6 +45,7 @@ class TokenisedCorpus:
     seconds_encoded: float = 0.0  # audio this process encoded in this run
     wall_seconds: float = 0.0
     shards_written: list[int] = field(default_factory=list)
+    longest_shard_seconds: float = 0.0
 
     @property
     def num_frames(self) -> int:
@@ -159,6 +163,22 @@ def tokenize_corpus(
     return _run(src, model, out, run_info, settings, _caption_fn(caption_column), rank, world_size, progress)
 
 
+def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], patience: float) -> None:
+    """Wait for the shards other processes of this run are encoding, so that every process returns
+    with the folder complete; a shard still missing after ``patience`` seconds (its process may have
+    died) is encoded here."""
+    from semantilm.data.token_dataset import shard_done
+
+    deadline = time.time() + patience
+    while missing := [k for k in range(src.num_shards) if not shard_done(out, k)]:
+        if time.time() >= deadline:
+            for k in reversed(missing):
+                if not shard_done(out, k):
+                    encode(k, src.shard(k))
+            return
+        time.sleep(0.2)
+
+
 def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: dict[str, Any],
          rename: Callable, rank: int, world_size: int, progress: bool) -> TokenisedCorpus:
     from tqdm.auto import tqdm
@@ -188,6 +208,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
 
     def encode(k: int, items: list[dict[str, Any]]) -> None:
         mark_busy(out, k)
+        began = time.time()
         for item in items:
             item["meta"] = rename(item["meta"])
         rows, failures = encode_shard(
@@ -197,6 +218,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
         summary = write_shard(out, k, rows, failures, types)
         result.seconds_encoded += summary["seconds"]
         result.shards_written.append(k)
+        result.longest_shard_seconds = max(result.longest_shard_seconds, time.time() - began)
 
     for k, items in src.iter_shards(lambda k: k % world_size == rank and open_shard(k)):
         encode(k, items)
@@ -204,6 +226,8 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
         for k in reversed(range(src.num_shards)):  # help with the shards still missing
             if open_shard(k):
                 encode(k, src.shard(k))
+        if world_size > 1:
+            _wait_for_others(src, out, encode, max(PEER_PATIENCE_SECONDS, 3 * result.longest_shard_seconds))
     extra = {"columns": src.columns}
     result.manifest = finish_run(out, run_info, src.num_shards, extra)
     while result.manifest is None and world_size > 1 and stream:

@@ -155,25 +155,58 @@ def test_readers_by_default_only_beside_an_accelerator():
     assert default_num_workers("cuda:1") == default_num_workers("cuda") == 2
 
 
-def test_a_shard_another_process_started_is_left_to_it(corpus, reference, tmp_path, one_torch_thread):
-    """Process 1 of 2, done with its own shards, helps with the missing ones except a shard another
-    process of the same run has started; a mark left by a stopped run does not hold it back."""
+def _mark(out: Path, k: int, mtime: float) -> None:
+    (out / ".work").mkdir(parents=True, exist_ok=True)
+    (out / ".work" / f"busy-{k:05d}").touch()
+    os.utime(out / ".work" / f"busy-{k:05d}", (mtime, mtime))
+
+
+def _second_of_two(corpus: Path, out: Path):
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
 
-    out = tmp_path / "tokens"
-    (out / ".work").mkdir(parents=True)
-    now = time.time()
-    for k, mtime in ((0, now + 3600), (2, now - 3600)):  # shard 0 started during this run, 2 by a stopped one
-        (out / ".work" / f"busy-{k:05d}").touch()
-        os.utime(out / ".work" / f"busy-{k:05d}", (mtime, mtime))
     codec = load_codec("tiny-random", 50, 16384, "cpu", None, decoder=False)
     source = {"name": "tiny-random", "token_rate": 50, "vocab": 16384}
-    run = {"shard_size": 32, "num_workers": 0, "progress": False, "codec_source": source}
-    second = tokenize_corpus(str(corpus), codec, out, rank=1, world_size=2, **run)
+    return tokenize_corpus(str(corpus), codec, out, rank=1, world_size=2, shard_size=32, num_workers=0,
+                           progress=False, codec_source=source)
+
+
+def test_a_shard_another_process_started_is_left_to_it(corpus, reference, tmp_path, one_torch_thread):
+    """Process 1 of 2, done with its own shards, helps with the missing ones except a shard another
+    process of the same run has started (a mark left by a stopped run does not hold it back), and
+    waits for that shard to be written by its process."""
+    import shutil
+    import threading
+
+    from semantilm.data.token_dataset import done_path, shard_failures_path, shard_path
+
+    out = tmp_path / "tokens"
+    _mark(out, 0, time.time() + 3600)  # process 0 is on shard 0 during this whole run
+    _mark(out, 2, time.time() - 3600)  # a stopped run's mark
+    others = range(1, json.loads((reference / "semantilm_tokens.json").read_text())["num_shards"])
+
+    def process_zero_finishes_shard_zero() -> None:
+        while not all(done_path(out, k).is_file() for k in others):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for path in (shard_failures_path, shard_path, done_path):  # the order write_shard keeps
+            path(out, 0).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path(reference, 0), path(out, 0))
+
+    peer = threading.Thread(target=process_zero_finishes_shard_zero, daemon=True)
+    peer.start()
+    second = _second_of_two(corpus, out)
+    peer.join(timeout=60)
     assert 2 in second.shards_written and 0 not in second.shards_written
-    assert second.manifest is None  # shard 0 is still missing: its process writes the manifest
-    os.utime(out / ".work" / "busy-00000", (now - 3600, now - 3600))
-    first = tokenize_corpus(str(corpus), codec, out, rank=0, world_size=2, **run)
-    assert first.shards_written == [0] and first.manifest is not None
+    assert second.manifest is not None and rows_of(out) == rows_of(reference)
+
+
+def test_a_shard_whose_process_died_is_taken_over(corpus, reference, tmp_path, one_torch_thread, monkeypatch):
+    import semantilm.data.corpus_tokens as corpus_tokens
+
+    monkeypatch.setattr(corpus_tokens, "PEER_PATIENCE_SECONDS", 1.0)
+    out = tmp_path / "tokens"
+    _mark(out, 0, time.time() + 3600)  # marked during the run, never written
+    second = _second_of_two(corpus, out)
+    assert second.shards_written[-1] == 0 and second.manifest is not None
     assert rows_of(out) == rows_of(reference)
