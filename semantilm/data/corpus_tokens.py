@@ -170,7 +170,8 @@ def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], p
     from semantilm.data.token_dataset import shard_done
 
     deadline = time.time() + patience
-    while missing := [k for k in range(src.num_shards) if not shard_done(out, k)]:
+    missing = list(range(src.num_shards))
+    while missing := [k for k in missing if not shard_done(out, k)]:
         if time.time() >= deadline:
             for k in reversed(missing):
                 if not shard_done(out, k):
