@@ -45,7 +45,6 @@ class TokenisedCorpus:
     seconds_encoded: float = 0.0  # audio this process encoded in this run
     wall_seconds: float = 0.0
     shards_written: list[int] = field(default_factory=list)
-    longest_shard_seconds: float = 0.0
 
     @property
     def num_frames(self) -> int:
@@ -207,6 +206,8 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
     def open_shard(k: int) -> bool:  # not done, and no other process of this run is encoding it
         return not shard_done(out, k) and (stream or not busy_since(out, k, since))
 
+    slowest = [0.0]  # seconds of this process's slowest shard
+
     def encode(k: int, items: list[dict[str, Any]]) -> None:
         mark_busy(out, k)
         began = time.time()
@@ -219,7 +220,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
         summary = write_shard(out, k, rows, failures, types)
         result.seconds_encoded += summary["seconds"]
         result.shards_written.append(k)
-        result.longest_shard_seconds = max(result.longest_shard_seconds, time.time() - began)
+        slowest[0] = max(slowest[0], time.time() - began)
 
     for k, items in src.iter_shards(lambda k: k % world_size == rank and open_shard(k)):
         encode(k, items)
@@ -228,7 +229,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
             if open_shard(k):
                 encode(k, src.shard(k))
         if world_size > 1:
-            _wait_for_others(src, out, encode, max(PEER_PATIENCE_SECONDS, 3 * result.longest_shard_seconds))
+            _wait_for_others(src, out, encode, max(PEER_PATIENCE_SECONDS, 3 * slowest[0]))
     extra = {"columns": src.columns}
     result.manifest = finish_run(out, run_info, src.num_shards, extra)
     while result.manifest is None and world_size > 1 and stream:
