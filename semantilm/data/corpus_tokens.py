@@ -266,7 +266,7 @@ def summary_line(result: TokenisedCorpus) -> str:
             f"{m.get('inputs', rows + failures)} audio inputs ({m.get('hours', 0.0):.4f} h of audio, "
             f"{m.get('frames', 0)} frames, {result.codec_variant}) to {result.out_dir}")
     if m.get("not_in_metadata"):
-        line += f"; {m['not_in_metadata']} of the inputs are in no metadata file (empty metadata columns)"
+        line += f"; inputs in no metadata file: {m['not_in_metadata']} (their metadata columns are empty)"
     if result.shards_repaired:
         line += f"; encoded again the missing or damaged shards {result.shards_repaired}"
     return line + (f"; wall time {result.wall_seconds:.1f} s; {speed:.1f} hours of audio per hour in this process")

@@ -68,7 +68,7 @@ def test_a_folder_accounts_for_every_file(tmp_path, capsys, kind):
     assert tokenize(str(folder), "--out", str(out)) == 0
     said = capsys.readouterr()
     assert counts(said.out) == (4, 4, 8)  # 4 wavs + m4a + mp3 + opus + the listed missing file
-    assert "3 of the inputs are in no metadata file" in said.out
+    assert "inputs in no metadata file: 3" in said.out
     assert "warning: 3 of the 8 audio files" in said.err and "in no metadata file (e.g. 'good3.wav'" in said.err
     records = failures(out)
     assert sorted(records) == ["gone.wav", "song.mp3", "talk.m4a", "voice.OPUS"]
