@@ -125,8 +125,7 @@ def encode_audio_dataset(
         raise ValueError(f"batch_size and shard_size must be positive, got {batch_size} and {shard_size}.")
     if len(dataset) == 0:
         raise ValueError("the dataset is empty (no rows): there is nothing to tokenise.")
-    fingerprint = getattr(dataset, "_fingerprint", None)  # of the data set as given
-    dataset = undecoded_audio(dataset)
+    fingerprint, dataset = getattr(dataset, "_fingerprint", None), undecoded_audio(dataset)  # the print as given
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names)
     if cache_dir is None:
