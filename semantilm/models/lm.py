@@ -62,6 +62,9 @@ class LMConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -204,6 +207,9 @@ class LoraSettings:
     new_tokens: str = "trainable_tokens"
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         if self.new_tokens not in ("trainable_tokens", "modules_to_save"):
             raise ValueError(f"new_tokens={self.new_tokens!r}; use 'trainable_tokens' or 'modules_to_save'.")
         if self.r <= 0:
@@ -247,7 +253,42 @@ def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraS
         task_type="CAUSAL_LM",
         **kwargs,
     )
-    return get_peft_model(model, config)
+    peft_model = get_peft_model(model, config)
+    for adapter in peft_model.peft_config.values():  # the adapter names its base by this: findable from any folder
+        adapter.base_model_name_or_path = _base_location(adapter.base_model_name_or_path)
+    return peft_model
+
+
+def _base_location(name: str | None) -> str | None:
+    """A base LM's name as a LoRA adapter records it: a local folder as an absolute path, a hub id as it is."""
+    if not name:
+        return name
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def _load_base(adapter_dir: Path, kwargs: dict[str, Any]) -> Any:
+    """The base LM of the LoRA adapter in ``adapter_dir``; a missing base is named, with what to do."""
+    from peft import PeftConfig
+    from transformers import AutoModelForCausalLM
+
+    from codec.checkpoints import looks_like_a_path
+
+    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    fix = (f"put the base LM there, or set base_model_name_or_path in {str(adapter_dir / 'adapter_config.json')!r} to "
+           "its folder (an absolute path) or hub id; semantilm.models.lm.merge_lora_checkpoint then writes a "
+           "checkpoint that needs no base")
+    if not base:
+        raise ValueError(f"the LoRA adapter in {str(adapter_dir)!r} does not name its base LM; {fix}.")
+    path = Path(base).expanduser()
+    if not path.is_dir() and (path.exists() or looks_like_a_path(base)):
+        raise FileNotFoundError(f"the LoRA adapter in {str(adapter_dir)!r} was trained on the base LM {base!r}, which "
+                                f"is not a folder here (a relative path is relative to the working folder); {fix}.")
+    try:
+        return AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except OSError as err:
+        raise OSError(f"the base LM {base!r} of the LoRA adapter in {str(adapter_dir)!r} could not be loaded "
+                      f"({type(err).__name__}: {err}); {fix}.") from err
 
 
 def merge_lora(peft_model: Any) -> PreTrainedModel:
@@ -255,19 +296,48 @@ def merge_lora(peft_model: Any) -> PreTrainedModel:
     return peft_model.merge_and_unload()
 
 
+# Files of a checkpoint that a new save into the same folder must not leave behind (another model's
+# weights, adapter, tokenizer or codec), by glob pattern.
+CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "model*.safetensors",
+                    "model.safetensors.index.json", "pytorch_model*.bin", "semantilm_codec.json",
+                    "semantilm_text.model", "semantilm_tokenizer.json", "tokenizer.json", "tokenizer_config.json",
+                    "special_tokens_map.json", "generation_config.json", "config.json", LAYOUT_FILE)
+
+
+def refuse_checkpoint_folder(directory: str | os.PathLike, overwrite: bool) -> None:
+    """An ``OutputExistsError`` when ``directory`` holds files and ``overwrite`` is false: a save there
+    would replace another checkpoint's files."""
+    from codec.io import OutputExistsError
+
+    directory = Path(directory)
+    if overwrite or not directory.is_dir():
+        return
+    names = sorted(p.name for p in directory.iterdir())
+    if names:
+        raise OutputExistsError(
+            f"{str(directory)!r} is not empty (it holds {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
+            "nothing was written. Pass overwrite=True to replace the checkpoint in it, or save to a new folder."
+        )
+
+
 def save_lm(
     model: PreTrainedModel,
     layout: AudioTokenLayout,
     directory: str | os.PathLike,
     tokenizer: AudioTextTokenizer | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Save weights (safetensors), ``generation_config.json`` (eos ``<|audio_end|>``, pad
     ``<|pad|>``), ``semantilm_config.json`` and the text tokenizer (with ``tokenizer.json``: the
     folder opens with ``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``pipeline`` alone).
 
     A peft model is merged first (the saved LM loads without peft). Files are written into a
-    temporary folder beside ``directory`` and moved in place at the end.
+    temporary folder beside ``directory`` and moved in place at the end, with the permissions of
+    the umask. A ``directory`` that holds files is refused (``codec.io.OutputExistsError``) unless
+    ``overwrite``; then the checkpoint files of the old save that the new one does not write
+    (an adapter, weight shards, a codec reference, ...) are removed, so that the folder holds one model.
     """
+    from codec.io import follow_umask
     from semantilm.models.hf_tokenizer import generation_config_for
 
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
@@ -276,6 +346,7 @@ def save_lm(
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but layout.vocab_size={layout.vocab_size}.")
     directory = Path(directory)
+    refuse_checkpoint_folder(directory, overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
@@ -285,12 +356,24 @@ def save_lm(
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)  # also the Hugging Face tokenizer.json of all ids
         layout.save_pretrained(tmp)
+        follow_umask(tmp)  # transformers writes its safetensors 0600
         directory.mkdir(exist_ok=True)
+        written = {p.name for p in tmp.iterdir()}
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == LAYOUT_FILE):  # layout last
+            if item.name == LAYOUT_FILE:
+                _remove_stale(directory, written)
             os.replace(item, directory / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _remove_stale(directory: Path, written: set[str]) -> None:
+    """Delete the checkpoint files of an earlier save in ``directory`` that the new save did not write."""
+    for pattern in CHECKPOINT_FILES:
+        for path in directory.glob(pattern):
+            if path.name not in written and path.is_file():
+                path.unlink()
 
 
 @dataclass
@@ -323,10 +406,9 @@ def load_lm(
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)
     if (directory / "adapter_config.json").is_file():
-        from peft import PeftConfig, PeftModel
+        from peft import PeftModel
 
-        base_path = PeftConfig.from_pretrained(directory).base_model_name_or_path
-        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+        base = _load_base(directory, kwargs)
         if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
         model = PeftModel.from_pretrained(base, directory)
@@ -343,18 +425,29 @@ def load_lm(
     return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
 
 
-def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, **kwargs: Any) -> Path:
+def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, overwrite: bool = False,
+                          **kwargs: Any) -> Path:
     """Merge a LoRA adapter checkpoint (``load_lm`` reads it with its base LM) into a plain
     transformers checkpoint at ``destination``: weights, tokenizer, layout and codec reference,
-    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone)."""
+    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone).
+
+    A ``destination`` that holds files (another checkpoint) is refused unless ``overwrite``
+    (``codec.io.OutputExistsError``, before the models load); the source folder itself always is
+    (the merged weights would sit beside the adapter they came from, and the adapter would be lost).
+    """
     from semantilm.models.hub import load_codec_reference, resolve_checkpoint, save_codec_reference
 
     source = resolve_checkpoint(source)
+    destination = Path(destination)
+    if destination.expanduser().resolve() == source.resolve():
+        raise ValueError(f"merge_lora_checkpoint would write the merged model into its source {str(source)!r}, "
+                         "over the adapter it merges; give another destination folder.")
+    refuse_checkpoint_folder(destination, overwrite)
     loaded = load_lm(source, **kwargs)
     model = loaded.model
     if hasattr(model, "peft_config"):
         model = merge_lora(model)
-    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer)
+    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer, overwrite=overwrite)
     reference = load_codec_reference(source)
     if reference is not None:
         save_codec_reference(out, reference)

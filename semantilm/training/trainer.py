@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
@@ -43,6 +43,7 @@ class TrainConfig:
     logging_steps: int = 50
     seed: int = 0
     max_length: int = 2048  # LM tokens per row
+    on_too_long: Literal["error", "drop", "cut"] = "error"  # an example longer than max_length (pad mode): see docs/recipes.md
     packing: bool = False  # pack rows to max_length instead of padding
     caption_dropout: float = 0.1  # for classifier-free guidance
     mask_text: bool = True  # do not learn captions
@@ -59,6 +60,9 @@ class TrainConfig:
     throughput_log_step: int = 5  # log tokens/s and MFU early, at this step (and at every logging step)
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps",
                      "throughput_log_step", "eval_steps", "eval_batch_size"):
             value = getattr(self, name)
@@ -74,25 +78,40 @@ class TrainConfig:
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
         import yaml
 
-        data = {**(yaml.safe_load(Path(path).read_text()) or {}), **overrides}
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from None
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a TrainConfig file must hold a mapping of keys (`key: value` lines), "
+                             f"but it holds a {type(data).__name__}.")
+        data = {**data, **overrides}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown TrainConfig keys {unknown}; known keys are {sorted(known)}.")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: {err}") from None
 
 
 def _layout_callback(tokenizer: AudioTextTokenizer) -> Any:
     from transformers import TrainerCallback
 
     class SaveLayoutCallback(TrainerCallback):
-        """Writes ``semantilm_config.json`` and the text tokenizer into every checkpoint."""
+        """Writes ``semantilm_config.json`` and the text tokenizer into every checkpoint, and gives its
+        files the permissions of the umask."""
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers signature
             if state.is_world_process_zero:
+                from codec.io import follow_umask
+
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 tokenizer.save_pretrained(folder)
                 tokenizer.layout.save_pretrained(folder)
+                follow_umask(folder)  # the Trainer's safetensors come 0600 through a private temporary file
             return control
 
     return SaveLayoutCallback()
@@ -257,6 +276,24 @@ def _with_lengths(dataset: Any) -> Any:
     return dataset.add_column("length", [2 * int(n) + 3 for n in dataset["num_frames"]])
 
 
+def _checked_rows(tokenizer: AudioTextTokenizer, config: TrainConfig, train_dataset: Any,
+                  eval_dataset: Any) -> tuple[Any, Any]:
+    """The data sets after the checks that need the tokenizer: examples longer than
+    ``config.max_length`` (``semantilm.training.lengths``; nothing is cut when packing) and captions
+    with characters the text tokenizer does not know (a ``CaptionWarning``)."""
+    from semantilm.training.lengths import fit_to_max_length
+
+    checked = []
+    for data, what in ((train_dataset, "training set"), (eval_dataset, "evaluation set")):
+        if data is not None:
+            if not config.packing:
+                data = fit_to_max_length(data, tokenizer, config.max_length, config.on_too_long, what)
+            if "caption" in (data.column_names or []) and int(os.environ.get("RANK", "0")) == 0:
+                tokenizer.warn_unknown_characters(data["caption"], what=f"captions of the {what}")
+        checked.append(data)
+    return checked[0], checked[1]
+
+
 def _resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
     if resume_from_checkpoint is True:
         found = last_checkpoint(output_dir)
@@ -333,8 +370,11 @@ def _save_final(trainer: Any, tokenizer: AudioTextTokenizer, output_dir: str) ->
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(output_dir)  # the Trainer writes from the main process only
     if trainer.is_world_process_zero():
+        from codec.io import follow_umask
+
         tokenizer.save_pretrained(output_dir)
         tokenizer.layout.save_pretrained(output_dir)
+        follow_umask(output_dir)
 
 
 def train_lm(
@@ -370,6 +410,10 @@ def train_lm(
         missing = [c for c in TOKEN_COLUMNS[:2] if data is not None and c not in (data.column_names or [])]
         if missing:
             raise ValueError(f"{name} lacks the token columns {missing}; tokenise it with semantilm.encode_audio_dataset.")
+        if data is not None and len(data) == 0:
+            raise ValueError(f"{name} is empty: the {'training' if name == 'train_dataset' else 'evaluation'} split "
+                             "has no rows to train on; check the data source (and its split and filters).")
+    train_dataset, eval_dataset = _checked_rows(tokenizer, config, train_dataset, eval_dataset)
     resume = _resolve_resume(resume_from_checkpoint, config.output_dir)
     if config.group_by_length:
         train_dataset = _with_lengths(train_dataset)
