@@ -91,6 +91,7 @@ class ModelSection:
     pretrained: str | None = None  # local folder or hub id of a causal LM (replaces `size`)
     lora: LoraSettings | None = None  # LoRA adapters on the pretrained LM (null: full fine-tuning)
     text_vocab_size: int = 4000  # sentencepiece vocabulary trained on the captions (from scratch)
+    lowercase_captions: bool = True  # from scratch: the caption tokenizer folds case (training and generation alike)
     pattern: Literal["interleave", "semantic_first"] = "interleave"
 
     def __post_init__(self) -> None:

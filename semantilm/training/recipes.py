@@ -206,7 +206,8 @@ def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_di
     path = output_dir / SENTENCEPIECE_MODEL
     if main and not path.is_file():  # reused when resuming: the vocabulary must not change
         texts = tokens["caption"] if "caption" in tokens.column_names else _NO_CAPTIONS_TEXT
-        train_sentencepiece(texts, path, vocab_size=config.model.text_vocab_size)
+        train_sentencepiece(texts, path, vocab_size=config.model.text_vocab_size,
+                            lowercase=config.model.lowercase_captions)
     return AudioTextTokenizer.from_sentencepiece(path, codec, pattern=config.model.pattern)
 
 
@@ -238,12 +239,6 @@ def _eval_split(config: RecipeConfig, tokens: Dataset) -> tuple[Dataset, Dataset
     if d.eval_dataset is not None:
         from codec.data.corpus import load_corpus
         from semantilm.data.token_dataset import is_token_dataset
-        from semantilm.training.token_codec import check_same_codec, token_record
-
-        record = token_record(d.eval_dataset)
-        if record is not None:  # evaluated with the training tokens' codec: it must be the one that made them
-            c = config.codec
-            check_same_codec(c.name, c.token_rate, c.vocab, record, f"data.eval_dataset={d.eval_dataset!r}")
         held_out = load_corpus(d.eval_dataset, split=d.split)
         if not is_token_dataset(held_out):
             raise ValueError(f"data.eval_dataset={d.eval_dataset!r} is not a token dataset; tokenise it with "
@@ -288,7 +283,7 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     from transformers import set_seed
 
     from semantilm.models.hub import CodecReference, save_codec_reference
-    from semantilm.training.token_codec import resolve_recipe_codec
+    from semantilm.training.token_codec import check_same_codec, resolve_recipe_codec, token_record
     from semantilm.training.trainer import build_collator, resolve_use_cpu, train_lm
 
     if not isinstance(config, RecipeConfig):
@@ -297,6 +292,10 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
         raise ValueError(f"this is the {task} recipe but the config says task: {config.task}; use the {config.task} recipe.")
     # The codec of token folders given as data, or the check that the config names it: before any work.
     config = dataclasses.replace(config, codec=resolve_recipe_codec(config.codec, config.data.dataset))
+    eval_record = token_record(config.data.eval_dataset)
+    if eval_record is not None:  # evaluated as tokens of the recipe's codec: they must be
+        c = config.codec
+        check_same_codec(c.name, c.token_rate, c.vocab, eval_record, f"data.eval_dataset={config.data.eval_dataset!r}")
     env_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     use_cpu = resolve_use_cpu(config.train.use_cpu) or env_cpu  # what the Trainer will decide too
     state = PartialState(cpu=use_cpu)  # device and process group decided once, here

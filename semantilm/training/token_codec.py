@@ -144,8 +144,8 @@ def check_same_codec(name: str, token_rate: int, vocab: int, record: TokenRecord
             f"{what} holds tokens of the codec {record.describe()} (recorded in {str(record.path)!r}), but the "
             f"recipe's codec is {name!r} at {token_rate} tokens/s ({shown}): the checkpoint would name the wrong "
             f"codec and generate could not decode its tokens. Set {_fix(record)} (--override {_fix(record)}), "
-            "or leave codec.name unset (null) to take the token folder's codec, or tokenise the data again "
-            "with the recipe's codec."
+            "or leave codec.name, codec.token_rate and codec.vocab unset (null) to take the token folder's codec, "
+            "or tokenise the data again with the recipe's codec."
         )
 
 
@@ -160,11 +160,11 @@ def resolve_recipe_codec(section: Any, dataset: str) -> Any:
     name, token_rate, vocab = section.name, section.token_rate, section.vocab
     if record is not None:
         source = record.source
+        token_rate = token_rate if token_rate is not None else source.get("token_rate")
+        vocab = vocab if vocab is not None else source.get("vocab")
         if name is None:
             if source.get("name"):
                 name = str(source["name"])
-                token_rate = token_rate if token_rate is not None else source.get("token_rate")
-                vocab = vocab if vocab is not None else source.get("vocab")
             else:
                 from codec.checkpoints import codec_for_variant
 

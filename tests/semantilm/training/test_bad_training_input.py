@@ -1,0 +1,143 @@
+"""Bad training input is refused or reported before training, in words that name it: examples longer
+than max_length, an empty training set, captions with characters the tokenizer does not know,
+config values of the wrong type, and config files that are not a mapping."""
+
+import dataclasses
+import logging
+
+import pytest
+from datasets import Dataset
+
+from codec.config_file import ConfigError
+from semantilm.models.lm import LMConfig, LoraSettings, build_lm
+from semantilm.tokens.tokenizer import CaptionWarning
+from semantilm.training.recipe_config import (
+    CodecSection,
+    DataSection,
+    ModelSection,
+    RecipeConfig,
+    from_dict,
+    load_config,
+)
+from semantilm.training.trainer import TrainConfig, train_lm
+
+CAPTION = "rain falls on a tin roof"
+
+
+def rows(frames, caption=CAPTION):
+    return Dataset.from_dict({
+        "semantic_ids": [[i % 16 for i in range(n)] for n in frames],
+        "acoustic_ids": [[i % 8 for i in range(n)] for n in frames],
+        "num_frames": list(frames),
+        "caption": [caption] * len(frames),
+    })
+
+
+def small_model(tok):
+    return build_lm(tok.layout, LMConfig(hidden_size=16, num_attention_heads=2), seed=0)
+
+
+def config(tmp_path, **kwargs):
+    return TrainConfig(output_dir=str(tmp_path / "run"), max_steps=1, batch_size=2, save_steps=1000,
+                       logging_steps=1000, disable_tqdm=True, report_to="none", **kwargs)
+
+
+def test_examples_longer_than_max_length_are_counted_then_refused_dropped_or_cut(tmp_path, sp_tok, caplog):
+    max_length = len(sp_tok.text_prompt(CAPTION)) + 2 * 4 + 1  # 4 frames fit exactly
+    data = rows([2, 4, 6, 9])  # two are too long: by 4 and by 10 ids
+    with pytest.raises(ValueError, match=r"2 of 4 examples of the training set are longer than max_length="
+                                         rf"{max_length} LM ids \(by up to 10, 7\.0 on average; row 2: .*"
+                                         r"'drop' to leave them out or 'cut'.*data\.on_too_long"):
+        train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path, max_length=max_length))
+
+    with caplog.at_level(logging.WARNING, logger="semantilm.training.lengths"):
+        dropped = train_lm(small_model(sp_tok), sp_tok, data,
+                           config(tmp_path, max_length=max_length, on_too_long="drop"), save_final=False)
+    assert len(dropped.train_dataset) == 2 and dropped.state.global_step == 1
+    assert "2 of 4 examples" in caplog.text and "left out" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="semantilm.training.lengths"):
+        cut = train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path, max_length=max_length, on_too_long="cut"),
+                       save_final=False)
+    assert len(cut.train_dataset) == 4 and "by up to 10" in caplog.text and "never learnt" in caplog.text
+
+    # The evaluation set is held to the same rule; packed rows cut nothing, so nothing is checked.
+    with pytest.raises(ValueError, match=r"1 of 1 examples of the evaluation set"):
+        train_lm(small_model(sp_tok), sp_tok, rows([2]), config(tmp_path, max_length=max_length),
+                 eval_dataset=rows([8]))
+    packed = train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path, max_length=max_length, packing=True),
+                      save_final=False)
+    assert len(packed.train_dataset) == 4
+
+
+def test_on_too_long_in_a_recipe_config():
+    config = from_dict(RecipeConfig, {"task": "continuation", "data": {"on_too_long": "drop"}})
+    assert config.train.on_too_long == "drop"  # what train_lm reads
+    assert from_dict(RecipeConfig, {"task": "continuation"}).train.on_too_long == "error"
+    with pytest.raises(ConfigError, match=r"key 'data\.on_too_long': value 'trim' is not one of"):
+        from_dict(RecipeConfig, {"task": "continuation", "data": {"on_too_long": "trim"}})
+    with pytest.raises(ConfigError, match=r"data\.on_too_long='drop' but train\.on_too_long='cut'"):
+        from_dict(RecipeConfig, {"task": "continuation", "data": {"on_too_long": "drop"},
+                                 "train": {"on_too_long": "cut"}})
+
+
+def test_an_empty_training_set_is_named(tmp_path, sp_tok):
+    with pytest.raises(ValueError, match=r"train_dataset is empty: the training split has no rows"):
+        train_lm(small_model(sp_tok), sp_tok, rows([]), config(tmp_path))
+    with pytest.raises(ValueError, match=r"eval_dataset is empty: the evaluation split has no rows"):
+        train_lm(small_model(sp_tok), sp_tok, rows([2]), config(tmp_path), eval_dataset=rows([]))
+
+
+def test_training_captions_with_unknown_characters_are_named(tmp_path, sp_tok):
+    data = Dataset.from_dict({**rows([2, 2, 2]).to_dict(), "caption": [CAPTION, "rain at 5 pm", "Café"]})
+    with pytest.warns(CaptionWarning, match=r"2 of the captions of the training set hold characters the caption "
+                                            r"tokenizer does not know, which become <unk>: 'rain at 5 pm' \('5'\); "
+                                            r"'Café' \('é'\)"):
+        train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path), save_final=False)
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, message",
+    [
+        (TrainConfig, {"learning_rate": "3e-4"},
+         r"TrainConfig\.learning_rate: value '3e-4' \(str\) is not of the expected type float \(a number in quotes"),
+        (TrainConfig, {"batch_size": 2.0}, r"TrainConfig\.batch_size: value 2\.0 \(float\) .* type int"),
+        (TrainConfig, {"bf16": "yes"}, r"TrainConfig\.bf16: value 'yes' \(str\) .* type bool"),
+        (TrainConfig, {"report_to": None}, r"TrainConfig\.report_to: value None \(null\) .* type str"),
+        (TrainConfig, {"save_total_limit": "3"}, r"TrainConfig\.save_total_limit: value '3' \(str\) .* type int"),
+        (TrainConfig, {"on_too_long": "trim"}, r"TrainConfig\.on_too_long: value 'trim' is not one of"),
+        (CodecSection, {"token_rate": "50"}, r"CodecSection\.token_rate: value '50' \(str\)"),
+        (DataSection, {"shard_size": "10"}, r"DataSection\.shard_size: value '10' \(str\)"),
+        (DataSection, {"eval_fraction": "0.1"}, r"DataSection\.eval_fraction: value '0\.1' \(str\)"),
+        (ModelSection, {"text_vocab_size": 64.0}, r"ModelSection\.text_vocab_size: value 64\.0 \(float\)"),
+        (LoraSettings, {"r": "4"}, r"LoraSettings\.r: value '4' \(str\)"),
+        (LoraSettings, {"target_modules": ["q_proj", 3]}, r"LoraSettings\.target_modules: value \['q_proj', 3\] \(list\) .* type list\[str\] \| str"),
+        (LMConfig, {"rope_theta": "1e4"}, r"LMConfig\.rope_theta: value '1e4' \(str\)"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_named(cls, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        cls(**kwargs)
+
+
+def test_ints_for_floats_become_floats_and_sections_may_be_objects():
+    config = TrainConfig(learning_rate=1, weight_decay=0)
+    assert isinstance(config.learning_rate, float) and isinstance(config.weight_decay, float)
+    recipe = RecipeConfig(task="continuation", train=dataclasses.replace(config, max_steps=3))
+    assert recipe.train.max_steps == 3
+    with pytest.raises(TypeError, match=r"RecipeConfig\.train: expected a mapping of TrainConfig keys"):
+        RecipeConfig(task="continuation", train="fast")
+
+
+@pytest.mark.parametrize("text, kind", [("- task: continuation\n", "list"), ("just words\n", "str"), ("42\n", "int")])
+def test_a_config_file_that_is_not_a_mapping_is_named(tmp_path, capsys, text, kind):
+    from semantilm.cli.main import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"c\.yaml: a config file must hold a mapping of keys .* holds a {kind}"):
+        load_config(RecipeConfig, path)
+    with pytest.raises(ValueError, match=rf"c\.yaml: a TrainConfig file must hold a mapping .* holds a {kind}"):
+        TrainConfig.from_yaml(path)
+    assert main(["train", "--config", str(path)]) == 2
+    assert "c.yaml: a config file must hold a mapping of keys" in capsys.readouterr().err
