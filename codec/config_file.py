@@ -116,10 +116,18 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_choice(tp: Any) -> bool:
+    """Whether ``tp`` is a ``Literal`` (optionally ``| None``): a wrong value is a value error, not a type error."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return all(_is_choice(a) for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_origin(tp) is Literal
+
+
 def check_field_types(instance: Any) -> None:
     """Check (in ``__post_init__``) that every field of the dataclass ``instance`` holds a value of its
     annotated type; ints given for floats become floats. A ``TypeError`` names the field, the value
-    and the expected type, so that a config built in Python fails here and not deep inside a library."""
+    and the expected type (a ``ValueError`` the allowed values, for a ``Literal`` field), so that a
+    config built in Python fails here and not deep inside a library."""
     cls = type(instance)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -130,7 +138,7 @@ def check_field_types(instance: Any) -> None:
             if text.startswith("key '"):  # "key 'TrainConfig.x': value ..." -> "TrainConfig.x: value ..."
                 key, _, rest = text[len("key '"):].partition("': ")
                 text = f"{key}: {rest}"
-            raise TypeError(text) from None
+            raise (ValueError if _is_choice(hints[f.name]) else TypeError)(text) from None
         if isinstance(value, float) and not isinstance(getattr(instance, f.name), float):
             setattr(instance, f.name, value)
 

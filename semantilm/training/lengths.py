@@ -43,11 +43,11 @@ class LengthReport:
     max_length: int
     rows: list[int] = field(default_factory=list)
     excess: list[int] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)  # the rows' ids, when the data set has an id column
+    names: list[str] = field(default_factory=list)  # the first rows, named (with their ids, when there is an id column)
     no_room: list[int] = field(default_factory=list)
 
     def describe(self) -> str:
-        shown = ", ".join(self.names[:_SHOWN]) + (", ..." if len(self.names) > _SHOWN else "")
+        shown = ", ".join(self.names) + (", ..." if len(self.rows) > len(self.names) else "")
         mean = sum(self.excess) / len(self.excess)
         return (f"{len(self.rows)} of {self.total} examples of the {self.what} are longer than max_length="
                 f"{self.max_length} LM ids (by up to {max(self.excess)}, {mean:.1f} on average; {shown})")
@@ -78,7 +78,8 @@ def length_report(dataset: Dataset, tokenizer: AudioTextTokenizer, max_length: i
         if length > max_length:
             report.rows.append(i)
             report.excess.append(length - max_length)
-            report.names.append(f"row {i}" + (f" (id {ids[i]!r})" if ids is not None else "") + f": {length} ids")
+            if len(report.names) < _SHOWN:
+                report.names.append(f"row {i}" + (f" (id {ids[i]!r})" if ids is not None else "") + f": {length} ids")
             if prompt + 2 > max_length:
                 report.no_room.append(i)
     return report
@@ -111,8 +112,8 @@ def fit_to_max_length(dataset: Dataset, tokenizer: AudioTextTokenizer, max_lengt
         return dataset
     keep = sorted(set(range(len(dataset))) - set(report.rows))
     if not keep:
-        raise ValueError(f"{report.describe()}: on_too_long=drop would leave none of them; raise max_length to "
-                         f"{max_length + max(report.excess)} or use on_too_long=cut.")
+        raise ValueError(f"{report.describe()}: leaving them out (on_too_long=drop) leaves nothing to train on; "
+                         f"raise max_length to {max_length + max(report.excess)} or use on_too_long=cut.")
     if main:
         logger.warning("%s; they are left out (on_too_long=drop): %d examples remain.", report.describe(), len(keep))
     return dataset.select(keep)

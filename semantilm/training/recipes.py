@@ -62,7 +62,7 @@ class RecipeResult:
     output_dir:   the run folder (final model, ``checkpoint-N`` folders, tokens, logs).
     global_step:  optimizer steps done (over all runs, when resumed).
     losses:       (step, training loss) pairs the Trainer logged.
-    num_examples: rows of the token dataset used for training.
+    num_examples: rows of the token dataset used for training (after data.on_too_long: drop).
     """
 
     output_dir: Path
@@ -333,4 +333,4 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     evals = [{k: float(v) for k, v in e.items() if k.startswith("eval_")} | {"step": int(e["step"])}
              for e in trainer.state.log_history if "eval_loss" in e]
-    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens), evals)
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(trainer.train_dataset), evals)

@@ -45,9 +45,11 @@ class TokenRecord:
     def describe(self) -> str:
         c = self.codec
         name = self.source.get("name")
-        facts = (f"variant {c.get('variant')!r}, {2 * float(c.get('frame_rate', 0)):g} tokens/s, "
+        facts = (f"{2 * float(c.get('frame_rate', 0)):g} tokens/s, "
                  f"{c.get('semantic_vocab_size')} semantic / {c.get('acoustic_vocab_size')} acoustic ids")
-        return f"{name!r} ({facts})" if name else f"of variant {c.get('variant')!r} ({facts})"
+        if name:
+            return f"{name!r} (variant {c.get('variant')!r}, {facts})"
+        return f"of variant {c.get('variant')!r} ({facts})"
 
 
 def token_record(folder: str | os.PathLike | None) -> TokenRecord | None:

@@ -9,6 +9,8 @@ import pytest
 from datasets import Dataset
 
 from codec.config_file import ConfigError
+from codec.training.recipe import CodecModelSection
+from codec.training.trainer import CodecTrainArgs
 from semantilm.models.lm import LMConfig, LoraSettings, build_lm
 from semantilm.tokens.tokenizer import CaptionWarning
 from semantilm.training.recipe_config import (
@@ -105,7 +107,6 @@ def test_training_captions_with_unknown_characters_are_named(tmp_path, sp_tok):
         (TrainConfig, {"bf16": "yes"}, r"TrainConfig\.bf16: value 'yes' \(str\) .* type bool"),
         (TrainConfig, {"report_to": None}, r"TrainConfig\.report_to: value None \(null\) .* type str"),
         (TrainConfig, {"save_total_limit": "3"}, r"TrainConfig\.save_total_limit: value '3' \(str\) .* type int"),
-        (TrainConfig, {"on_too_long": "trim"}, r"TrainConfig\.on_too_long: value 'trim' is not one of"),
         (CodecSection, {"token_rate": "50"}, r"CodecSection\.token_rate: value '50' \(str\)"),
         (DataSection, {"shard_size": "10"}, r"DataSection\.shard_size: value '10' \(str\)"),
         (DataSection, {"eval_fraction": "0.1"}, r"DataSection\.eval_fraction: value '0\.1' \(str\)"),
@@ -113,11 +114,19 @@ def test_training_captions_with_unknown_characters_are_named(tmp_path, sp_tok):
         (LoraSettings, {"r": "4"}, r"LoraSettings\.r: value '4' \(str\)"),
         (LoraSettings, {"target_modules": ["q_proj", 3]}, r"LoraSettings\.target_modules: value \['q_proj', 3\] \(list\) .* type list\[str\] \| str"),
         (LMConfig, {"rope_theta": "1e4"}, r"LMConfig\.rope_theta: value '1e4' \(str\)"),
+        (CodecTrainArgs, {"learning_rate": "1e-4"}, r"CodecTrainArgs\.learning_rate: value '1e-4' \(str\)"),
+        (CodecModelSection, {"token_rate": 50.0}, r"CodecModelSection\.token_rate: value 50\.0 \(float\)"),
     ],
 )
 def test_config_values_of_the_wrong_type_are_named(cls, kwargs, message):
     with pytest.raises(TypeError, match=message):
         cls(**kwargs)
+
+
+def test_a_value_outside_a_choice_is_a_value_error():
+    with pytest.raises(ValueError, match=r"TrainConfig\.on_too_long: value 'trim' is not one of \['error', 'drop', "
+                                         r"'cut'\]"):
+        TrainConfig(on_too_long="trim")
 
 
 def test_ints_for_floats_become_floats_and_sections_may_be_objects():
@@ -141,3 +150,17 @@ def test_a_config_file_that_is_not_a_mapping_is_named(tmp_path, capsys, text, ki
         TrainConfig.from_yaml(path)
     assert main(["train", "--config", str(path)]) == 2
     assert "c.yaml: a config file must hold a mapping of keys" in capsys.readouterr().err
+
+
+def test_a_recipe_stops_before_training_on_too_long_examples_unless_told(tmp_path):
+    from semantilm.training.recipes import run_recipe
+    from tests.semantilm.training.test_recipes import tiny_config
+
+    out = tmp_path / "run"
+    steps = ["train.max_steps=1", "train.save_steps=1", "data.synthetic_examples=4", "train.max_length=48"]
+    with pytest.raises(ValueError, match=r"4 of 4 examples of the training set are longer than max_length=48 LM ids "
+                                         r"\(by up to \d+.*in a recipe: data\.on_too_long, train\.max_length"):
+        run_recipe(tiny_config("text_to_audio", out, *steps))
+    assert not list(out.glob("checkpoint-*"))
+    result = run_recipe(tiny_config("text_to_audio", out, *steps, "data.on_too_long=cut"))
+    assert result.global_step == 1 and result.num_examples == 4
