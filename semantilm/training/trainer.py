@@ -286,12 +286,35 @@ def _checked_rows(tokenizer: AudioTextTokenizer, config: TrainConfig, train_data
     checked = []
     for data, what in ((train_dataset, "training set"), (eval_dataset, "evaluation set")):
         if data is not None:
+            _check_token_ranges(data, tokenizer.layout, what)
             if not config.packing:
                 data = fit_to_max_length(data, tokenizer, config.max_length, config.on_too_long, what)
             if "caption" in (data.column_names or []) and int(os.environ.get("RANK", "0")) == 0:
                 tokenizer.warn_unknown_characters(data["caption"], what=f"captions of the {what}")
         checked.append(data)
     return checked[0], checked[1]
+
+
+def _check_token_ranges(dataset: Any, layout: Any, what: str) -> None:
+    """A ``ValueError`` when the token ids of ``dataset`` exceed the layout's vocabularies: tokens of
+    another codec than the one the LM is built for (found with Arrow, without reading rows into Python)."""
+    import pyarrow.compute as pc
+
+    if getattr(dataset, "_indices", None) is not None:  # a selection: its table holds other rows too
+        return
+    table = dataset.data.table
+    for column, size, stream in (("semantic_ids", layout.semantic_vocab_size, "semantic"),
+                                 ("acoustic_ids", layout.acoustic_vocab_size, "acoustic")):
+        ids = pc.list_flatten(table.column(column))
+        if len(ids) == 0:
+            continue
+        bounds = pc.min_max(ids).as_py()
+        if bounds["min"] < 0 or bounds["max"] >= size:
+            raise ValueError(
+                f"the {what} holds {stream} ids in [{bounds['min']}, {bounds['max']}] but the LM's layout (codec "
+                f"variant {layout.codec_variant!r}) has {size}: the tokens come from another codec. Build the "
+                "layout and the LM for the codec that made them, or tokenise the data with this one."
+            )
 
 
 def _resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:

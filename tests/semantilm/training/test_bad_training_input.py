@@ -164,3 +164,11 @@ def test_a_recipe_stops_before_training_on_too_long_examples_unless_told(tmp_pat
     assert not list(out.glob("checkpoint-*"))
     result = run_recipe(tiny_config("text_to_audio", out, *steps, "data.on_too_long=cut"))
     assert result.global_step == 1 and result.num_examples == 4
+
+
+def test_tokens_of_another_codec_are_refused_by_train_lm(tmp_path, sp_tok):
+    data = rows([2, 3])
+    wide = Dataset.from_dict({**data.to_dict(), "acoustic_ids": [[0, 200], [1, 2, 3]]})  # the layout has 8
+    with pytest.raises(ValueError, match=r"the training set holds acoustic ids in \[0, 200\] but the LM's layout "
+                                         r"\(codec variant 'fake-test-double'\) has 8: the tokens come from another codec"):
+        train_lm(small_model(sp_tok), sp_tok, wide, config(tmp_path))
