@@ -53,7 +53,7 @@ class AudioLMCollator:
                      an example longer than ``max_length`` keeps its first whole frames and
                      loses its ``<|audio_end|>`` (``train_lm`` counts such examples before training
                      and, by ``TrainConfig.on_too_long``, stops, leaves them out or lets them be
-                     cut: ``semantilm.training.lengths``). ``"pack"``: all examples of the batch are
+                     cut: ``semantilm.training.data_checks``). ``"pack"``: all examples of the batch are
                      concatenated and cut into rows of exactly ``max_length`` (the last one
                      padded); attention crosses example boundaries, as in GPT pre-training.
     caption_dropout: probability of dropping a row's caption (drawn from torch's global RNG, so

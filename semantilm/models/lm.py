@@ -254,70 +254,16 @@ def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraS
         **kwargs,
     )
     peft_model = get_peft_model(model, config)
+    from semantilm.models.hub import base_location
+
     for adapter in peft_model.peft_config.values():  # the adapter names its base by this: findable from any folder
-        adapter.base_model_name_or_path = _base_location(adapter.base_model_name_or_path)
+        adapter.base_model_name_or_path = base_location(adapter.base_model_name_or_path)
     return peft_model
-
-
-def _base_location(name: str | None) -> str | None:
-    """A base LM's name as a LoRA adapter records it: a local folder as an absolute path, a hub id as it is."""
-    if not name:
-        return name
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.is_dir() else name
-
-
-def _load_base(adapter_dir: Path, kwargs: dict[str, Any]) -> Any:
-    """The base LM of the LoRA adapter in ``adapter_dir``; a missing base is named, with what to do."""
-    from peft import PeftConfig
-    from transformers import AutoModelForCausalLM
-
-    from codec.checkpoints import looks_like_a_path
-
-    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
-    fix = (f"put the base LM there, or set base_model_name_or_path in {str(adapter_dir / 'adapter_config.json')!r} to "
-           "its folder (an absolute path) or hub id; semantilm.models.lm.merge_lora_checkpoint then writes a "
-           "checkpoint that needs no base")
-    if not base:
-        raise ValueError(f"the LoRA adapter in {str(adapter_dir)!r} does not name its base LM; {fix}.")
-    path = Path(base).expanduser()
-    if not path.is_dir() and (path.exists() or looks_like_a_path(base)):
-        raise FileNotFoundError(f"the LoRA adapter in {str(adapter_dir)!r} was trained on the base LM {base!r}, which "
-                                f"is not a folder here (a relative path is relative to the working folder); {fix}.")
-    try:
-        return AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    except OSError as err:
-        raise OSError(f"the base LM {base!r} of the LoRA adapter in {str(adapter_dir)!r} could not be loaded "
-                      f"({type(err).__name__}: {err}); {fix}.") from err
 
 
 def merge_lora(peft_model: Any) -> PreTrainedModel:
     """Fold LoRA weights and trained token rows into a plain transformers model."""
     return peft_model.merge_and_unload()
-
-
-# Files of a checkpoint that a new save into the same folder must not leave behind (another model's
-# weights, adapter, tokenizer or codec), by glob pattern.
-CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "model*.safetensors",
-                    "model.safetensors.index.json", "pytorch_model*.bin", "semantilm_codec.json",
-                    "semantilm_text.model", "semantilm_tokenizer.json", "tokenizer.json", "tokenizer_config.json",
-                    "special_tokens_map.json", "generation_config.json", "config.json", LAYOUT_FILE)
-
-
-def refuse_checkpoint_folder(directory: str | os.PathLike, overwrite: bool) -> None:
-    """An ``OutputExistsError`` when ``directory`` holds files and ``overwrite`` is false: a save there
-    would replace another checkpoint's files."""
-    from codec.io import OutputExistsError
-
-    directory = Path(directory)
-    if overwrite or not directory.is_dir():
-        return
-    names = sorted(p.name for p in directory.iterdir())
-    if names:
-        raise OutputExistsError(
-            f"{str(directory)!r} is not empty (it holds {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
-            "nothing was written. Pass overwrite=True to replace the checkpoint in it, or save to a new folder."
-        )
 
 
 def save_lm(
@@ -339,6 +285,7 @@ def save_lm(
     """
     from codec.io import follow_umask
     from semantilm.models.hf_tokenizer import generation_config_for
+    from semantilm.models.hub import refuse_checkpoint_folder, remove_stale_checkpoint_files
 
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         raise TypeError("model is a peft model; call semantilm.merge_lora(model) first (or save its adapter).")
@@ -361,19 +308,11 @@ def save_lm(
         written = {p.name for p in tmp.iterdir()}
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == LAYOUT_FILE):  # layout last
             if item.name == LAYOUT_FILE:
-                _remove_stale(directory, written)
+                remove_stale_checkpoint_files(directory, written)
             os.replace(item, directory / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
-
-
-def _remove_stale(directory: Path, written: set[str]) -> None:
-    """Delete the checkpoint files of an earlier save in ``directory`` that the new save did not write."""
-    for pattern in CHECKPOINT_FILES:
-        for path in directory.glob(pattern):
-            if path.name not in written and path.is_file():
-                path.unlink()
 
 
 @dataclass
@@ -408,7 +347,9 @@ def load_lm(
     if (directory / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        base = _load_base(directory, kwargs)
+        from semantilm.models.hub import load_adapter_base
+
+        base = load_adapter_base(directory, **kwargs)
         if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
         model = PeftModel.from_pretrained(base, directory)
@@ -435,7 +376,12 @@ def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathL
     (``codec.io.OutputExistsError``, before the models load); the source folder itself always is
     (the merged weights would sit beside the adapter they came from, and the adapter would be lost).
     """
-    from semantilm.models.hub import load_codec_reference, resolve_checkpoint, save_codec_reference
+    from semantilm.models.hub import (
+        load_codec_reference,
+        refuse_checkpoint_folder,
+        resolve_checkpoint,
+        save_codec_reference,
+    )
 
     source = resolve_checkpoint(source)
     destination = Path(destination)

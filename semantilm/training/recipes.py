@@ -239,6 +239,7 @@ def _eval_split(config: RecipeConfig, tokens: Dataset) -> tuple[Dataset, Dataset
     if d.eval_dataset is not None:
         from codec.data.corpus import load_corpus
         from semantilm.data.token_dataset import is_token_dataset
+
         held_out = load_corpus(d.eval_dataset, split=d.split)
         if not is_token_dataset(held_out):
             raise ValueError(f"data.eval_dataset={d.eval_dataset!r} is not a token dataset; tokenise it with "

@@ -76,25 +76,11 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-        import yaml
+        """A YAML file of TrainConfig keys (every key and value checked, errors naming the file), then ``overrides``."""
+        from codec.config_file import load_config
 
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from None
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a TrainConfig file must hold a mapping of keys (`key: value` lines), "
-                             f"but it holds a {type(data).__name__}.")
-        data = {**data, **overrides}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown TrainConfig keys {unknown}; known keys are {sorted(known)}.")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}: {err}") from None
+        config = load_config(cls, path)
+        return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def _layout_callback(tokenizer: AudioTextTokenizer) -> Any:
@@ -276,47 +262,6 @@ def _with_lengths(dataset: Any) -> Any:
     return dataset.add_column("length", [2 * int(n) + 3 for n in dataset["num_frames"]])
 
 
-def _checked_rows(tokenizer: AudioTextTokenizer, config: TrainConfig, train_dataset: Any,
-                  eval_dataset: Any) -> tuple[Any, Any]:
-    """The data sets after the checks that need the tokenizer: examples longer than
-    ``config.max_length`` (``semantilm.training.lengths``; nothing is cut when packing) and captions
-    with characters the text tokenizer does not know (a ``CaptionWarning``)."""
-    from semantilm.training.lengths import fit_to_max_length
-
-    checked = []
-    for data, what in ((train_dataset, "training set"), (eval_dataset, "evaluation set")):
-        if data is not None:
-            _check_token_ranges(data, tokenizer.layout, what)
-            if not config.packing:
-                data = fit_to_max_length(data, tokenizer, config.max_length, config.on_too_long, what)
-            if "caption" in (data.column_names or []) and int(os.environ.get("RANK", "0")) == 0:
-                tokenizer.warn_unknown_characters(data["caption"], what=f"captions of the {what}")
-        checked.append(data)
-    return checked[0], checked[1]
-
-
-def _check_token_ranges(dataset: Any, layout: Any, what: str) -> None:
-    """A ``ValueError`` when the token ids of ``dataset`` exceed the layout's vocabularies: tokens of
-    another codec than the one the LM is built for (found with Arrow, without reading rows into Python)."""
-    import pyarrow.compute as pc
-
-    if getattr(dataset, "_indices", None) is not None:  # a selection: its table holds other rows too
-        return
-    table = dataset.data.table
-    for column, size, stream in (("semantic_ids", layout.semantic_vocab_size, "semantic"),
-                                 ("acoustic_ids", layout.acoustic_vocab_size, "acoustic")):
-        ids = pc.list_flatten(table.column(column))
-        if len(ids) == 0:
-            continue
-        bounds = pc.min_max(ids).as_py()
-        if bounds["min"] < 0 or bounds["max"] >= size:
-            raise ValueError(
-                f"the {what} holds {stream} ids in [{bounds['min']}, {bounds['max']}] but the LM's layout (codec "
-                f"variant {layout.codec_variant!r}) has {size}: the tokens come from another codec. Build the "
-                "layout and the LM for the codec that made them, or tokenise the data with this one."
-            )
-
-
 def _resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
     if resume_from_checkpoint is True:
         found = last_checkpoint(output_dir)
@@ -421,22 +366,15 @@ def train_lm(
                             and its semantic / acoustic parts (``eval_loss_semantic``, ...).
     Every log also has ``tokens_per_s`` (and ``mfu`` on a GPU of known peak): ``ThroughputCallback``.
     """
-    from semantilm.data.tokenize import TOKEN_COLUMNS
     from semantilm.models.hf_tokenizer import generation_config_for
     from semantilm.models.lm import embedding_rows
+    from semantilm.training.data_checks import check_training_data
 
     layout = tokenizer.layout
     rows = embedding_rows(model)
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but the tokenizer's layout {layout.vocab_size}.")
-    for name, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
-        missing = [c for c in TOKEN_COLUMNS[:2] if data is not None and c not in (data.column_names or [])]
-        if missing:
-            raise ValueError(f"{name} lacks the token columns {missing}; tokenise it with semantilm.encode_audio_dataset.")
-        if data is not None and len(data) == 0:
-            raise ValueError(f"{name} is empty: the {'training' if name == 'train_dataset' else 'evaluation'} split "
-                             "has no rows to train on; check the data source (and its split and filters).")
-    train_dataset, eval_dataset = _checked_rows(tokenizer, config, train_dataset, eval_dataset)
+    train_dataset, eval_dataset = check_training_data(tokenizer, config, train_dataset, eval_dataset)
     resume = _resolve_resume(resume_from_checkpoint, config.output_dir)
     if config.group_by_length:
         train_dataset = _with_lengths(train_dataset)

@@ -52,13 +52,13 @@ def test_examples_longer_than_max_length_are_counted_then_refused_dropped_or_cut
                                          r"'drop' to leave them out or 'cut'.*data\.on_too_long"):
         train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path, max_length=max_length))
 
-    with caplog.at_level(logging.WARNING, logger="semantilm.training.lengths"):
+    with caplog.at_level(logging.WARNING, logger="semantilm.training.data_checks"):
         dropped = train_lm(small_model(sp_tok), sp_tok, data,
                            config(tmp_path, max_length=max_length, on_too_long="drop"), save_final=False)
     assert len(dropped.train_dataset) == 2 and dropped.state.global_step == 1
     assert "2 of 4 examples" in caplog.text and "left out" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="semantilm.training.lengths"):
+    with caplog.at_level(logging.WARNING, logger="semantilm.training.data_checks"):
         cut = train_lm(small_model(sp_tok), sp_tok, data, config(tmp_path, max_length=max_length, on_too_long="cut"),
                        save_final=False)
     assert len(cut.train_dataset) == 4 and "by up to 10" in caplog.text and "never learnt" in caplog.text
@@ -146,7 +146,7 @@ def test_a_config_file_that_is_not_a_mapping_is_named(tmp_path, capsys, text, ki
     path.write_text(text)
     with pytest.raises(ConfigError, match=rf"c\.yaml: a config file must hold a mapping of keys .* holds a {kind}"):
         load_config(RecipeConfig, path)
-    with pytest.raises(ValueError, match=rf"c\.yaml: a TrainConfig file must hold a mapping .* holds a {kind}"):
+    with pytest.raises(ConfigError, match=rf"c\.yaml: a config file must hold a mapping of keys .* holds a {kind}"):
         TrainConfig.from_yaml(path)
     assert main(["train", "--config", str(path)]) == 2
     assert "c.yaml: a config file must hold a mapping of keys" in capsys.readouterr().err

@@ -1,14 +1,19 @@
-"""Examples longer than ``max_length`` LM ids, found before training.
+"""Checks of the training data before the first step (``train_lm`` runs them on its training and
+evaluation sets), so that nothing is cut, dropped or misread without a word:
 
-The collator pads each example to its own row (``TrainConfig.packing: false``); one longer than
-``max_length`` could only be cut, and its ``<|audio_end|>`` would never be learnt. ``fit_to_max_length``
-counts such examples over the whole data set first and, by ``on_too_long``:
+* token rows need the token columns and at least one row;
+* their ids must fit the LM's layout (tokens of another codec do not);
+* examples longer than ``max_length`` LM ids (rows padded one example each, no packing) are handled
+  by ``on_too_long``: the collator could only cut them, and a cut example never teaches the LM its
+  ``<|audio_end|>``. :func:`fit_to_max_length` counts them over the whole data set first, then
 
-* ``"error"`` (the default): stops, saying how many there are and by how much they are too long;
-* ``"drop"``: leaves them out, with a warning that says the same;
-* ``"cut"``: trains on their first ``max_length`` ids (first whole frames), with that warning.
+  - ``"error"`` (the default): stops, saying how many there are and by how much they are too long;
+  - ``"drop"``: leaves them out, with a warning that says the same;
+  - ``"cut"``: trains on their first ``max_length`` ids (first whole frames), with that warning;
 
-Packed rows (``packing: true``) cut nothing: examples run on across rows.
+  packed rows (``packing: true``) cut nothing: examples run on across rows;
+* captions with characters the text tokenizer does not know (they would become ``<unk>``) are
+  named in a ``CaptionWarning``.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
-__all__ = ["ON_TOO_LONG", "LengthReport", "example_lengths", "length_report", "fit_to_max_length"]
+__all__ = ["ON_TOO_LONG", "LengthReport", "check_training_data", "check_token_ranges", "example_lengths",
+           "length_report", "fit_to_max_length"]
 
 logger = logging.getLogger(__name__)
 ON_TOO_LONG = ("error", "drop", "cut")
@@ -117,3 +123,52 @@ def fit_to_max_length(dataset: Dataset, tokenizer: AudioTextTokenizer, max_lengt
     if main:
         logger.warning("%s; they are left out (on_too_long=drop): %d examples remain.", report.describe(), len(keep))
     return dataset.select(keep)
+
+
+def check_token_ranges(dataset: Dataset, layout: Any, what: str) -> None:
+    """A ``ValueError`` when the token ids of ``dataset`` exceed the layout's vocabularies: tokens of
+    another codec than the one the LM is built for (found with Arrow, without reading rows into Python)."""
+    import pyarrow.compute as pc
+
+    if getattr(dataset, "_indices", None) is not None:  # a selection: its table holds other rows too
+        return
+    table = dataset.data.table
+    for column, size, stream in (("semantic_ids", layout.semantic_vocab_size, "semantic"),
+                                 ("acoustic_ids", layout.acoustic_vocab_size, "acoustic")):
+        ids = pc.list_flatten(table.column(column))
+        if len(ids) == 0:
+            continue
+        bounds = pc.min_max(ids).as_py()
+        if bounds["min"] < 0 or bounds["max"] >= size:
+            raise ValueError(
+                f"the {what} holds {stream} ids in [{bounds['min']}, {bounds['max']}] but the LM's layout (codec "
+                f"variant {layout.codec_variant!r}) has {size}: the tokens come from another codec. Build the "
+                "layout and the LM for the codec that made them, or tokenise the data with this one."
+            )
+
+
+def check_training_data(tokenizer: AudioTextTokenizer, config: Any, train_dataset: Dataset,
+                        eval_dataset: Dataset | None) -> tuple[Dataset, Dataset | None]:
+    """``train_lm``'s data sets after the checks of the module docstring (long examples dropped when
+    ``config.on_too_long == "drop"``; ``config``: the run's ``TrainConfig``); a ``ValueError`` names
+    the first problem."""
+    from semantilm.data.tokenize import TOKEN_COLUMNS
+
+    checked = []
+    for name, data, what in (("train_dataset", train_dataset, "training set"),
+                             ("eval_dataset", eval_dataset, "evaluation set")):
+        if data is not None:
+            missing = [c for c in TOKEN_COLUMNS[:2] if c not in (data.column_names or [])]
+            if missing:
+                raise ValueError(f"{name} lacks the token columns {missing}; tokenise it with "
+                                 "semantilm.encode_audio_dataset.")
+            if len(data) == 0:
+                raise ValueError(f"{name} is empty: the {what.split()[0]} split has no rows to train on; check the "
+                                 "data source (and its split and filters).")
+            check_token_ranges(data, tokenizer.layout, what)
+            if not config.packing:
+                data = fit_to_max_length(data, tokenizer, config.max_length, config.on_too_long, what)
+            if "caption" in (data.column_names or []) and int(os.environ.get("RANK", "0")) == 0:
+                tokenizer.warn_unknown_characters(data["caption"], what=f"captions of the {what}")
+        checked.append(data)
+    return checked[0], checked[1]
