@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.config_file import check_field_types
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.sampling import SAMPLERS, DecodeSettings
@@ -97,6 +98,7 @@ class VocoderTrainingConfig:
     decoded_cfg_scale: float | None = None  # None: the codec's config.cfg_scale
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start", "stft_weight",
                      "mel_floor", "floor_decay_start", "floor_decay_steps"):
             if getattr(self, name) < 0:

@@ -52,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _warning_printer(command: str):
     """``warnings.showwarning`` for the command line: warnings about the user's input (``AudioWarning``:
-    clipping, cut-off files) as ``semantilm CMD: warning: message`` on stderr; others as usual."""
+    clipping, cut-off files; ``CaptionWarning``: characters a caption tokenizer does not know) as ``semantilm CMD: warning: message`` on stderr; others as usual."""
     usual = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        if category.__name__ == "AudioWarning":
+        if category.__name__ in ("AudioWarning", "CaptionWarning"):
             print(f"semantilm {command}: warning: {message}", file=sys.stderr)
         else:
             usual(message, category, filename, lineno, file, line)

@@ -62,6 +62,9 @@ class LMConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -204,6 +207,9 @@ class LoraSettings:
     new_tokens: str = "trainable_tokens"
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         if self.new_tokens not in ("trainable_tokens", "modules_to_save"):
             raise ValueError(f"new_tokens={self.new_tokens!r}; use 'trainable_tokens' or 'modules_to_save'.")
         if self.r <= 0:
@@ -247,7 +253,12 @@ def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraS
         task_type="CAUSAL_LM",
         **kwargs,
     )
-    return get_peft_model(model, config)
+    peft_model = get_peft_model(model, config)
+    from semantilm.models.hub import base_location
+
+    for adapter in peft_model.peft_config.values():  # the adapter names its base by this: findable from any folder
+        adapter.base_model_name_or_path = base_location(adapter.base_model_name_or_path)
+    return peft_model
 
 
 def merge_lora(peft_model: Any) -> PreTrainedModel:
@@ -260,15 +271,21 @@ def save_lm(
     layout: AudioTokenLayout,
     directory: str | os.PathLike,
     tokenizer: AudioTextTokenizer | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Save weights (safetensors), ``generation_config.json`` (eos ``<|audio_end|>``, pad
     ``<|pad|>``), ``semantilm_config.json`` and the text tokenizer (with ``tokenizer.json``: the
     folder opens with ``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``pipeline`` alone).
 
     A peft model is merged first (the saved LM loads without peft). Files are written into a
-    temporary folder beside ``directory`` and moved in place at the end.
+    temporary folder beside ``directory`` and moved in place at the end, with the permissions of
+    the umask. A ``directory`` that holds files is refused (``codec.io.OutputExistsError``) unless
+    ``overwrite``; then the checkpoint files of the old save that the new one does not write
+    (an adapter, weight shards, a codec reference, ...) are removed, so that the folder holds one model.
     """
+    from codec.io import follow_umask
     from semantilm.models.hf_tokenizer import generation_config_for
+    from semantilm.models.hub import refuse_checkpoint_folder, remove_stale_checkpoint_files
 
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         raise TypeError("model is a peft model; call semantilm.merge_lora(model) first (or save its adapter).")
@@ -276,6 +293,7 @@ def save_lm(
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but layout.vocab_size={layout.vocab_size}.")
     directory = Path(directory)
+    refuse_checkpoint_folder(directory, overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
@@ -285,8 +303,12 @@ def save_lm(
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)  # also the Hugging Face tokenizer.json of all ids
         layout.save_pretrained(tmp)
+        follow_umask(tmp)  # transformers writes its safetensors 0600
         directory.mkdir(exist_ok=True)
+        written = {p.name for p in tmp.iterdir()}
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == LAYOUT_FILE):  # layout last
+            if item.name == LAYOUT_FILE:
+                remove_stale_checkpoint_files(directory, written)
             os.replace(item, directory / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -323,10 +345,11 @@ def load_lm(
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)
     if (directory / "adapter_config.json").is_file():
-        from peft import PeftConfig, PeftModel
+        from peft import PeftModel
 
-        base_path = PeftConfig.from_pretrained(directory).base_model_name_or_path
-        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+        from semantilm.models.hub import load_adapter_base
+
+        base = load_adapter_base(directory, **kwargs)
         if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
         model = PeftModel.from_pretrained(base, directory)
@@ -343,18 +366,34 @@ def load_lm(
     return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
 
 
-def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, **kwargs: Any) -> Path:
+def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, overwrite: bool = False,
+                          **kwargs: Any) -> Path:
     """Merge a LoRA adapter checkpoint (``load_lm`` reads it with its base LM) into a plain
     transformers checkpoint at ``destination``: weights, tokenizer, layout and codec reference,
-    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone)."""
-    from semantilm.models.hub import load_codec_reference, resolve_checkpoint, save_codec_reference
+    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone).
+
+    A ``destination`` that holds files (another checkpoint) is refused unless ``overwrite``
+    (``codec.io.OutputExistsError``, before the models load); the source folder itself always is
+    (the merged weights would sit beside the adapter they came from, and the adapter would be lost).
+    """
+    from semantilm.models.hub import (
+        load_codec_reference,
+        refuse_checkpoint_folder,
+        resolve_checkpoint,
+        save_codec_reference,
+    )
 
     source = resolve_checkpoint(source)
+    destination = Path(destination)
+    if destination.expanduser().resolve() == source.resolve():
+        raise ValueError(f"merge_lora_checkpoint would write the merged model into its source {str(source)!r}, "
+                         "over the adapter it merges; give another destination folder.")
+    refuse_checkpoint_folder(destination, overwrite)
     loaded = load_lm(source, **kwargs)
     model = loaded.model
     if hasattr(model, "peft_config"):
         model = merge_lora(model)
-    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer)
+    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer, overwrite=overwrite)
     reference = load_codec_reference(source)
     if reference is not None:
         save_codec_reference(out, reference)
