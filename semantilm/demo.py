@@ -87,6 +87,9 @@ class DemoConfig:
         for name in ("clips_per_caption", "train_steps", "batch_size", "decode_steps", "top_k", "takes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        if self.takes > 1 and self.top_k == 1:
+            raise ValueError(f"top_k=1 draws only the likeliest id, so the {self.takes} takes of every prompt would be "
+                             "identical; use top_k >= 2, or takes=1.")
         if self.seconds <= 0.2:
             raise ValueError(f"seconds must be above 0.2, got {self.seconds!r}.")
         from semantilm.resources import resolve_config

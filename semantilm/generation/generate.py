@@ -61,7 +61,9 @@ def generate_audio(
     decode:         how the codec's decoder samples (``codec.DecodeSettings``; None: its defaults).
     generator:      draws the decoder's noise; None: a generator seeded from torch's global state
                     for window-by-window codecs (``stream``), torch's global generator for others.
-    num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i).
+    num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i);
+                    more than one needs sampling (``do_sample=True``, ``top_k`` not 1): a ``ValueError``
+                    otherwise, as the takes would be identical.
     lm_speed:       the LM's KV cache and ``torch.compile`` (``LMSpeed``; None: dynamic cache, eager).
     returns:        ``AudioGenerationOutput`` with audio FloatTensor[B * n, N] at the codec's rate.
     """

@@ -36,7 +36,7 @@ from codec.sampling import DecodeSettings
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread
 from semantilm.generation.outputs import AudioGenerationOutput
-from semantilm.generation.prepare import last_audio_span, positive_int
+from semantilm.generation.prepare import check_takes, last_audio_span, positive_int
 from semantilm.generation.token_generation import continue_tokens, text_to_tokens
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
@@ -141,6 +141,7 @@ def generate_audio_stream(
     layout.check_codec(codec)
     max_frames = layout.frames_for_seconds(seconds)
     n = positive_int(num_return_sequences, "num_return_sequences")
+    check_takes(do_sample, top_k, n)
     sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
                     speed=lm_speed)
 
@@ -183,6 +184,7 @@ def continue_audio_stream(
     layout.check_codec(codec)
     new_frames = layout.frames_for_seconds(seconds)
     n = positive_int(num_return_sequences, "num_return_sequences")
+    check_takes(do_sample, top_k, n)
     settings = _settings(codec, decode, generator)
     clips = codec.encode(audio, sample_rate, lengths).unbatch()
     sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
