@@ -309,7 +309,7 @@ class DiffusionDecoder(nn.Module):
             chunk_noise = (noise[lo : lo + batch_size] if noise is not None
                            else self.draw_noise(len(cond), draws, generator, device))
             latents.append(self.sample(cond, uncond, chunk_noise, steps=settings.steps, sampler=settings.sampler,
-                                       cfg_scale=cfg_scale, eta=settings.eta, progress=progress))
+                                       cfg_scale=cfg_scale, eta=settings.ddim_eta, progress=progress))
         return torch.cat(latents).float(), plan, lengths_list
 
     def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,

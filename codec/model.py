@@ -231,7 +231,8 @@ class SemantiCodec(nn.Module):
             ``config.cfg_scale`` (official 2.0). The other samplers of ``codec.sampling.SAMPLERS`` are
             deterministic, good with 10-25 steps.
         steps / sampler / cfg_scale / eta: replace that field of ``settings`` when given (not None);
-            an invalid value raises DecodeSettings' ValueError / TypeError.
+            an invalid value raises DecodeSettings' ValueError / TypeError (so does an eta with a
+            sampler other than ddim, which would ignore it).
         generator: seeds the sampler's Gaussian draws (window by window, so results do not
             depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
             for DDIM (1 draw for the deterministic samplers), windows ordered clip by clip.

@@ -167,8 +167,14 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
 
 
 def _settings_record(settings: DecodeSettings) -> dict[str, Any]:
-    """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used)."""
-    return {k: v for k, v in asdict(settings).items() if v is not None}
+    """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used;
+    eta, the one DDIM ran with, only for DDIM)."""
+    from codec.sampling import STEP_NOISE_SAMPLERS
+
+    record = {k: v for k, v in asdict(settings).items() if v is not None}
+    if settings.sampler in STEP_NOISE_SAMPLERS:
+        record["eta"] = settings.ddim_eta
+    return record
 
 
 def evaluate_codec(
