@@ -143,6 +143,7 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
 
 
 def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
+    from codec.progress import progress_enabled
     from semantilm.resources import resolve_config
     from semantilm.training.recipe_config import RecipeConfig, from_dict
 
@@ -157,7 +158,7 @@ def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
                   "learning_rate": config.learning_rate, "weight_decay": 0.0, "warmup_steps": 20,
                   "lr_scheduler_type": "cosine", "save_steps": config.train_steps, "save_total_limit": 1,
                   "logging_steps": 10, "max_length": 2 * frames + 40, "caption_dropout": 0.1,
-                  "seed": config.seed, "use_cpu": True, "report_to": "none", "disable_tqdm": False},
+                  "seed": config.seed, "use_cpu": True, "report_to": "none", "disable_tqdm": not progress_enabled()},
         "resume": False,
     })
 

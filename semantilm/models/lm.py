@@ -314,6 +314,7 @@ def load_lm(
     """
     from transformers import AutoModelForCausalLM
 
+    from codec.progress import library_bars
     from semantilm.models.hub import check_weight_files, resolve_checkpoint
     from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 
@@ -326,12 +327,15 @@ def load_lm(
         from peft import PeftConfig, PeftModel
 
         base_path = PeftConfig.from_pretrained(directory).base_model_name_or_path
-        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+        with library_bars():  # the weight-loading bar only on a terminal
+            base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
         if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
-        model = PeftModel.from_pretrained(base, directory)
+        with library_bars():
+            model = PeftModel.from_pretrained(base, directory)
     else:
-        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+        with library_bars():
+            model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
         rows = embedding_rows(model)
         if rows != layout.vocab_size:
             raise ValueError(
