@@ -180,8 +180,7 @@ class DiffusionDecoder(nn.Module):
         """Final latents [N, C, H, W] (fp32) of N windows.
 
         noise: [N, draws, C, H, W], ``draws = num_noise_draws(sampler, steps)``; ``[:, 0]`` is x_T
-        and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0).
-        bar:   a progress bar (``codec.progress``) advanced by one per UNet step.
+        and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0); ``bar`` advances per step.
         """
         scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
         latents = noise[:, 0].float() * scheduler.init_noise_sigma
@@ -258,8 +257,7 @@ class DiffusionDecoder(nn.Module):
                 accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for the
                 deterministic samplers (which also accept steps + 1 and use only x_T).
             batch_size: windows per UNet call (the UNet sees twice as many with CFG).
-            progress: bars over the UNet steps and the VAE + vocoder batches; None shows them only
-                when stderr is a terminal.
+            progress: bars over the UNet steps and VAE + vocoder batches (None: on a terminal only).
         Returns:
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
         """
@@ -267,9 +265,8 @@ class DiffusionDecoder(nn.Module):
             tokens, acoustic_codebook, semantic_centroids, lengths, settings, generator=generator, noise=noise,
             batch_size=batch_size, progress=progress)
         used = self.used_samples(plan, lengths_list)
-        batches = progress_bar(range(0, len(plan), batch_size), desc="VAE + vocoder", unit="batch", progress=progress)
         waves = [self.latents_to_waveform(latents[lo : lo + batch_size], used[lo : lo + batch_size])[1]
-                 for lo in batches]
+                 for lo in progress_bar(range(0, len(plan), batch_size), desc="VAE + vocoder", progress=progress)]
         return self._assemble(torch.cat(waves), plan, lengths_list)
 
     @torch.no_grad()
@@ -288,8 +285,7 @@ class DiffusionDecoder(nn.Module):
     ) -> tuple[torch.Tensor, WindowPlan, list[int]]:
         """The sampled VAE latents of token sequences, before the VAE and vocoder: (latents
         [n_windows, C, H, W] fp32, the window plan, valid frames per clip). Arguments as
-        :meth:`decode` (but no bar unless ``progress`` asks: training stages call it every step).
-        Used by :meth:`decode` and by training stages that need the decoder's mels."""
+        :meth:`decode`, but no bar by default. Used by :meth:`decode` and by training stages that need mels."""
         c = self.config
         settings = decode_settings(settings)
         tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
@@ -308,9 +304,8 @@ class DiffusionDecoder(nn.Module):
                                         semantic_centroids.to(device).float())
         latents = []
         chunks = range(0, len(plan), batch_size)
-        unet_steps = len(chunks) * num_sampler_steps(settings.sampler, settings.steps, c.diffusion_steps_train)
-        with progress_bar(total=unet_steps, desc=f"{settings.sampler} ({len(plan)} windows)", unit="step",
-                          progress=progress) as bar:
+        with progress_bar(total=len(chunks) * num_sampler_steps(settings.sampler, settings.steps, c.diffusion_steps_train),
+                          desc=f"{settings.sampler} ({len(plan)} windows)", unit="step", progress=progress) as bar:
             for lo in chunks:
                 cond, uncond = self.context(features[lo : lo + batch_size])
                 # Drawn per chunk but window by window, so the stream does not depend on batch_size.

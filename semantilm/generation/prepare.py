@@ -29,8 +29,11 @@ def positive_int(value: Any, name: str) -> int:
     return check_int(value, name, minimum=1)
 
 
-def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """A ``ValueError`` for sampling settings ``generate`` would reject or misread."""
+def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None,
+                   num_return_sequences: int = 1, num_beams: int = 1) -> None:
+    """A ``ValueError`` for sampling settings ``generate`` would reject or misread, or that would
+    give identical takes (:func:`check_takes`)."""
+    check_takes(do_sample, top_k, num_return_sequences, num_beams)
     if not do_sample:
         return
     check_float(temperature, "temperature", minimum=0, above=True)
