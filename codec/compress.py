@@ -148,11 +148,13 @@ def planned_outputs(
     return targets
 
 
-def _batches(n: int, batch_size: int, desc: str):
-    from tqdm.auto import tqdm
+def _batches(n: int, batch_size: int, desc: str, progress: bool | None):
+    """The first index of every batch, with a bar over the batches when there are several (the
+    codec's own bars show the work inside each one)."""
+    from codec.progress import progress_bar, progress_enabled
 
     starts = range(0, n, batch_size)
-    return tqdm(starts, desc=desc, unit="batch", disable=len(starts) <= 1)
+    return progress_bar(starts, desc=desc, unit="batch", progress=progress_enabled(progress) and len(starts) > 1)
 
 
 def compress(
@@ -164,12 +166,14 @@ def compress(
     mono: str = "first",
     root: PathLike | None = None,
     overwrite: bool = False,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Encode audio files (or folders of them) to token files under ``out_dir``; returns the files written.
 
     codec: a ``SemantiCodec``. mono: "first" channel (official) or "mean" of the channels.
     batch_size: files per ``codec.encode`` call. root: name outputs relative to this folder.
     overwrite: replace token files that exist (otherwise ``OutputExistsError`` before any work).
+    progress: bars over the batches and inside each; None shows them only when stderr is a terminal.
     """
     from codec.audio import check_long_enough, check_mono, load_audio, probe_audio, resampled_length
     from codec.token_file import TokenFile, save_tokens
@@ -184,11 +188,11 @@ def compress(
         frames, rate = probe_audio(path)
         check_long_enough(resampled_length(frames, rate, codec.sample_rate), codec.sample_rate,
                           codec.config.win_length, f"audio file {str(path)!r}")
-    for start in _batches(len(files), batch_size, "encode"):
+    for start in _batches(len(files), batch_size, "encode", progress):
         batch = files[start : start + batch_size]
         loaded = [load_audio(path, mono=mono) for path in batch]
         result = codec.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size,
-                              names=[f"audio file {str(path)!r}" for path in batch])
+                              names=[f"audio file {str(path)!r}" for path in batch], progress=progress)
         for i, tokens in enumerate(result.unbatch()):
             wave, rate = loaded[i]
             record = TokenFile(
@@ -220,6 +224,7 @@ def decompress(
     generator: torch.Generator | None = None,
     root: PathLike | None = None,
     overwrite: bool = False,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Decode token files (or folders of them) to 16-bit wavs of their original length; returns the files written.
 
@@ -228,6 +233,8 @@ def decompress(
     settings: sampler, steps, guidance and eta (default ``DecodeSettings()``, the official DDIM).
     batch_size: clips per ``codec.decode`` call; generator: seeds the sampler's noise.
     overwrite: replace wavs that exist (otherwise ``OutputExistsError`` before any work).
+    progress: bars over the batches and inside each (UNet steps, VAE + vocoder); None shows them
+    only when stderr is a terminal.
     """
     from codec.io import pad_stack
     from codec.token_file import load_tokens
@@ -246,12 +253,13 @@ def decompress(
                 f"{str(path)!r} holds tokens of codec {record.codec_variant!r} ({record.token_rate} tokens/s) but the "
                 f"codec is {codec.variant!r}; decode with the codec that made them."
             )
-    for start in _batches(len(records), batch_size, "decode"):
+    for start in _batches(len(records), batch_size, "decode", progress):
         batch = records[start : start + batch_size]
         tokens, lengths = pad_stack([r.tokens for r in batch])
         decoded = codec.decode(
             tokens.to(codec.device), lengths.to(codec.device), steps=settings.steps, sampler=settings.sampler,
             cfg_scale=settings.cfg_scale, eta=settings.eta, generator=generator, batch_size=batch_size,
+            progress=progress,
         )
         for i, wave in enumerate(decoded.unbatch()):
             _write_wav(targets[start + i], wave[: batch[i].num_samples], decoded.sample_rate)

@@ -248,7 +248,8 @@ class VocoderTrainingStep(nn.Module):
         """[B, frames, mel_bins] the codec's reconstruction of each window's mel (encode ->
         diffusion decode -> VAE), one decoder window per training window; noise from ``generator``."""
         codec, decoder, c = self.codec, self.codec.decoder, self.config
-        encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate)
+        encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate,
+                               progress=False)
         windows = len(decoder.plan_windows(encoded.lengths.tolist()))
         if windows != real.shape[0]:
             raise ValueError(f"vocoder.input_mel='decoded' needs each training window to fit one decoder window "

@@ -73,6 +73,17 @@ def _generation_plan(args: argparse.Namespace) -> tuple[list[str], list[str], li
     return names, sources, prompts
 
 
+def _check_takes(args: argparse.Namespace) -> None:
+    """A ``CliError`` when the takes of a prompt could only be identical (greedy, or top-k 1)."""
+    n = args.num_return_sequences
+    if n > 1 and args.greedy:
+        raise CliError(f"--greedy with --num-return-sequences {n} would write {n} identical takes of every prompt; "
+                       "drop --greedy to sample different takes, or ask for one take.")
+    if n > 1 and args.top_k == 1:
+        raise CliError(f"--top-k 1 with --num-return-sequences {n} would write {n} identical takes of every prompt "
+                       "(only the likeliest id is drawn); use --top-k 2 or more (0: no limit), or ask for one take.")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
@@ -83,6 +94,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
+    _check_takes(args)
     names, sources, prompts = _generation_plan(args)
     wav_out = not args.tokens_only
     if args.stream and not wav_out:
@@ -153,7 +165,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
                                    ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
                                    ("takes", args.takes)) if v is not None}
-    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
+    try:
+        config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
+    except ValueError as err:  # a combination of options the demo cannot run
+        raise CliError(str(err)) from None
     result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
     print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
@@ -199,7 +214,8 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="classifier-free guidance scale, 1 = off (default 3)")
     p.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=nonnegative_int, default=250, help="top-k sampling, 0 = off (default 250)")
-    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--greedy", action="store_true",
+                   help="greedy decoding instead of sampling (one take per prompt: greedy takes would be identical)")
     p.add_argument("--num-return-sequences", type=positive_int, default=1, metavar="N",
                    help="clips per prompt, written as NAME_0 ... NAME_{N-1} (default 1)")
     p.add_argument("--kv-cache", default="dynamic", choices=KV_CACHES,

@@ -93,7 +93,10 @@ def _encode(codec: Any, waves: torch.Tensor, lengths: torch.Tensor, device: torc
             segment_batch: int) -> list[torch.Tensor]:
     """A padded batch -> one LongTensor[T_b, 2] per clip (on the CPU)."""
     waves = waves.to(device, non_blocking=True)
-    kwargs = {"batch_size": segment_batch} if "batch_size" in inspect.signature(codec.encode).parameters else {}
+    params = inspect.signature(codec.encode).parameters
+    kwargs = {"batch_size": segment_batch} if "batch_size" in params else {}
+    if "progress" in params:  # the shard's bar counts the clips; no bar per batch
+        kwargs["progress"] = False
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     with autocast, codec_warnings_silenced():
         out = codec.encode(waves, int(codec.sample_rate), lengths, **kwargs)

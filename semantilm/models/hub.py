@@ -229,7 +229,7 @@ def load_adapter_base(adapter_dir: Path, **kwargs: Any) -> Any:
 
     base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
     fix = (f"put the base LM there, or set base_model_name_or_path in {str(adapter_dir / 'adapter_config.json')!r} to "
-           "its folder (an absolute path) or hub id; semantilm.models.lm.merge_lora_checkpoint then writes a "
+           "its folder (an absolute path) or hub id; semantilm.models.lora.merge_lora_checkpoint then writes a "
            "checkpoint that needs no base")
     if not base:
         raise ValueError(f"the LoRA adapter in {str(adapter_dir)!r} does not name its base LM; {fix}.")

@@ -27,14 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "LMConfig",
-    "LoraSettings",
     "LoadedLM",
     "build_lm",
     "layout_for_pretrained",
     "extend_pretrained_lm",
-    "apply_lora",
-    "merge_lora",
-    "merge_lora_checkpoint",
     "save_lm",
     "load_lm",
 ]
@@ -191,81 +187,6 @@ def extend_pretrained_lm(model: PreTrainedModel, layout: AudioTokenLayout) -> Pr
     return model
 
 
-@dataclass
-class LoraSettings:
-    """LoRA on a pretrained LM whose new (audio and special) token rows train too.
-
-    new_tokens: ``"trainable_tokens"`` trains only the new rows of the embedding table (and of
-                the head when it is not tied) through peft's ``trainable_token_indices``;
-                ``"modules_to_save"`` trains full copies of the embedding table and head.
-    """
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] | str = "all-linear"
-    new_tokens: str = "trainable_tokens"
-
-    def __post_init__(self) -> None:
-        from codec.config_file import check_field_types
-
-        check_field_types(self)
-        if self.new_tokens not in ("trainable_tokens", "modules_to_save"):
-            raise ValueError(f"new_tokens={self.new_tokens!r}; use 'trainable_tokens' or 'modules_to_save'.")
-        if self.r <= 0:
-            raise ValueError(f"r must be positive, got {self.r}.")
-
-
-def _module_name(model: Any, module: Any) -> str:
-    for name, candidate in model.named_modules():
-        if candidate is module:
-            return name
-    raise ValueError("module not found in the model")  # pragma: no cover - internal invariant
-
-
-def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraSettings | None = None) -> Any:
-    """Wrap an extended pretrained LM in a peft LoRA model (new token rows trainable)."""
-    from peft import LoraConfig, get_peft_model
-
-    settings = settings or LoraSettings()
-    if embedding_rows(model) != layout.vocab_size:
-        raise ValueError(
-            f"the model has {embedding_rows(model)} embedding rows but the layout "
-            f"{layout.vocab_size}; call extend_pretrained_lm(model, layout) first."
-        )
-    embeddings, head = model.get_input_embeddings(), model.get_output_embeddings()
-    tied = head is not None and head.weight is embeddings.weight
-    emb_name = _module_name(model, embeddings).split(".")[-1]
-    head_name = _module_name(model, head).split(".")[-1] if head is not None else None
-    kwargs: dict[str, Any] = {}
-    if settings.new_tokens == "trainable_tokens":
-        indices = {emb_name: layout.new_token_ids()}
-        if head_name is not None and not tied:
-            indices[head_name] = layout.new_token_ids()
-        kwargs["trainable_token_indices"] = indices
-    else:
-        kwargs["modules_to_save"] = [emb_name] + ([head_name] if head_name and not tied else [])
-    config = LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=settings.target_modules,
-        task_type="CAUSAL_LM",
-        **kwargs,
-    )
-    peft_model = get_peft_model(model, config)
-    from semantilm.models.hub import base_location
-
-    for adapter in peft_model.peft_config.values():  # the adapter names its base by this: findable from any folder
-        adapter.base_model_name_or_path = base_location(adapter.base_model_name_or_path)
-    return peft_model
-
-
-def merge_lora(peft_model: Any) -> PreTrainedModel:
-    """Fold LoRA weights and trained token rows into a plain transformers model."""
-    return peft_model.merge_and_unload()
-
-
 def save_lm(
     model: PreTrainedModel,
     layout: AudioTokenLayout,
@@ -334,8 +255,7 @@ def load_lm(
     codec:  when given, the layout is checked against it (``ValueError`` on mismatch).
     kwargs: passed to ``from_pretrained`` (e.g. ``torch_dtype``).
     """
-    from transformers import AutoModelForCausalLM
-
+    from codec.progress import library_bars
     from semantilm.models.hub import check_weight_files, resolve_checkpoint
     from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 
@@ -344,6 +264,18 @@ def load_lm(
     check_weight_files(directory)  # a damaged weights file is named, not a bare SafetensorError
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)
+    with library_bars():  # the weight-loading bars only on a terminal
+        model = _load_weights(directory, layout, kwargs)
+    tokenizer = None
+    if (directory / TOKENIZER_INFO_FILE).is_file():
+        tokenizer = AudioTextTokenizer.from_pretrained(directory, layout=layout)
+    return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
+
+
+def _load_weights(directory: Path, layout: AudioTokenLayout, kwargs: dict[str, Any]) -> Any:
+    """The checkpoint's model: a LoRA adapter on its base (extended to the layout) or a whole LM."""
+    from transformers import AutoModelForCausalLM
+
     if (directory / "adapter_config.json").is_file():
         from peft import PeftModel
 
@@ -352,49 +284,10 @@ def load_lm(
         base = load_adapter_base(directory, **kwargs)
         if embedding_rows(base) != layout.vocab_size:
             extend_pretrained_lm(base, layout)
-        model = PeftModel.from_pretrained(base, directory)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
-        rows = embedding_rows(model)
-        if rows != layout.vocab_size:
-            raise ValueError(
-                f"{directory}: the model has {rows} embedding rows but its layout says {layout.vocab_size}."
-            )
-    tokenizer = None
-    if (directory / TOKENIZER_INFO_FILE).is_file():
-        tokenizer = AudioTextTokenizer.from_pretrained(directory, layout=layout)
-    return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
-
-
-def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, overwrite: bool = False,
-                          **kwargs: Any) -> Path:
-    """Merge a LoRA adapter checkpoint (``load_lm`` reads it with its base LM) into a plain
-    transformers checkpoint at ``destination``: weights, tokenizer, layout and codec reference,
-    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone).
-
-    A ``destination`` that holds files (another checkpoint) is refused unless ``overwrite``
-    (``codec.io.OutputExistsError``, before the models load); the source folder itself always is
-    (the merged weights would sit beside the adapter they came from, and the adapter would be lost).
-    """
-    from semantilm.models.hub import (
-        load_codec_reference,
-        refuse_checkpoint_folder,
-        resolve_checkpoint,
-        save_codec_reference,
-    )
-
-    source = resolve_checkpoint(source)
-    destination = Path(destination)
-    if destination.expanduser().resolve() == source.resolve():
-        raise ValueError(f"merge_lora_checkpoint would write the merged model into its source {str(source)!r}, "
-                         "over the adapter it merges; give another destination folder.")
-    refuse_checkpoint_folder(destination, overwrite)
-    loaded = load_lm(source, **kwargs)
-    model = loaded.model
-    if hasattr(model, "peft_config"):
-        model = merge_lora(model)
-    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer, overwrite=overwrite)
-    reference = load_codec_reference(source)
-    if reference is not None:
-        save_codec_reference(out, reference)
-    return out
+        return PeftModel.from_pretrained(base, directory)
+    model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+    if embedding_rows(model) != layout.vocab_size:
+        raise ValueError(
+            f"{directory}: the model has {embedding_rows(model)} embedding rows but its layout says {layout.vocab_size}."
+        )
+    return model

@@ -10,7 +10,8 @@ from typing import Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES
 from codec.config_file import ConfigError, apply_overrides, check_field_types, from_dict, load_config, to_dict
-from semantilm.models.lm import LMConfig, LoraSettings
+from semantilm.models.lm import LMConfig
+from semantilm.models.lora import LoraSettings
 from semantilm.training.trainer import TrainConfig
 
 __all__ = [

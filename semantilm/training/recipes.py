@@ -212,7 +212,8 @@ def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_di
 
 
 def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool, state: Any):
-    from semantilm.models.lm import apply_lora, build_lm, extend_pretrained_lm, layout_for_pretrained
+    from semantilm.models.lm import build_lm, extend_pretrained_lm, layout_for_pretrained
+    from semantilm.models.lora import apply_lora
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
     m = config.model

@@ -13,14 +13,13 @@ from codec.io import OutputExistsError
 from semantilm.models.hub import CodecReference, load_codec_reference, save_codec_reference
 from semantilm.models.lm import (
     LMConfig,
-    apply_lora,
     build_lm,
     extend_pretrained_lm,
     layout_for_pretrained,
     load_lm,
-    merge_lora_checkpoint,
     save_lm,
 )
+from semantilm.models.lora import apply_lora, merge_lora_checkpoint
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 

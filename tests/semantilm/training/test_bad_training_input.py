@@ -11,7 +11,8 @@ from datasets import Dataset
 from codec.config_file import ConfigError
 from codec.training.recipe import CodecModelSection
 from codec.training.trainer import CodecTrainArgs
-from semantilm.models.lm import LMConfig, LoraSettings, build_lm
+from semantilm.models.lm import LMConfig, build_lm
+from semantilm.models.lora import LoraSettings
 from semantilm.tokens.tokenizer import CaptionWarning
 from semantilm.training.recipe_config import (
     CodecSection,

@@ -19,7 +19,7 @@ def files(*folders: Path) -> list[Path]:
 def test_every_checkpoint_file_follows_the_umask(tmp_path, umask, hf_pretrained_dir):
     from codec.training.export import export_codec
     from semantilm.codec_api import load_codec
-    from semantilm.models.lm import merge_lora_checkpoint
+    from semantilm.models.lora import merge_lora_checkpoint
 
     full, lora = tmp_path / "full", tmp_path / "lora"
     previous = os.umask(umask)
