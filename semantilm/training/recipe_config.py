@@ -11,6 +11,7 @@ from typing import Literal
 from codec.config import OFFICIAL_TOKEN_RATES
 from codec.config_file import ConfigError, apply_overrides, from_dict, load_config, to_dict
 from semantilm.models.lm import LMConfig, LoraSettings
+from semantilm.training.generation_eval import GenerationEvalSection
 from semantilm.training.trainer import TrainConfig
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "CodecSection",
     "DataSection",
     "ModelSection",
+    "GenerationEvalSection",
     "RecipeConfig",
 ]
 
@@ -112,9 +114,15 @@ class RecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     resume: bool = True  # continue from the newest checkpoint in train.output_dir, if any
     log_data_order: bool = False  # write the example ids each process collated to <output_dir>/data_order/
+    eval: GenerationEvalSection = field(default_factory=GenerationEvalSection)  # judge generated audio after training
 
     def __post_init__(self) -> None:
         if self.task == "text_to_audio" and self.data.caption_column is None:
             raise ValueError("task text_to_audio needs data.caption_column (the captions to condition on).")
+        if self.eval.generation and self.task != "text_to_audio":
+            raise ValueError("eval.generation judges audio generated for captions: it needs task text_to_audio.")
+        if self.eval.generation and not (self.data.eval_fraction or self.data.eval_dataset):
+            raise ValueError("eval.generation generates the captions of held-out rows: set data.eval_fraction or "
+                             "data.eval_dataset.")
 
 

@@ -69,6 +69,7 @@ class RecipeResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     num_examples: int = 0
     evaluations: list[dict[str, float]] = field(default_factory=list)  # eval_* metrics and step, per evaluation
+    generation_metrics: dict[str, float] | None = None  # eval.generation: the generation_* numbers (main process)
 
 
 class _RecordedCodec:
@@ -291,6 +292,10 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     main = state.is_main_process
     set_seed(config.train.seed)
     output_dir = Path(config.train.output_dir)
+    if main and config.eval.generation:  # judge models out of reach stop the run before the work
+        from semantilm.training.generation_eval import check_judges
+
+        check_judges(config.eval, config.codec.cache_dir)
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
@@ -316,7 +321,12 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     )
     if main:
         save_codec_reference(output_dir, reference)
+    generation = None
+    if main and config.eval.generation:
+        from semantilm.training.generation_eval import evaluate_trained_generation
+
+        generation = evaluate_trained_generation(config, output_dir, eval_tokens, trainer)
     losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     evals = [{k: float(v) for k, v in e.items() if k.startswith("eval_")} | {"step": int(e["step"])}
              for e in trainer.state.log_history if "eval_loss" in e]
-    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens), evals)
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens), evals, generation)
