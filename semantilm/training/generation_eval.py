@@ -18,7 +18,7 @@ from typing import Any
 from semantilm.eval.generation_settings import METRICS
 from semantilm.eval.pretrained_audio_models import DEFAULT_CLAP, DEFAULT_TAGGER
 
-__all__ = ["GENERATION_METRICS_FILE", "GENERATION_EVAL_DIR", "GenerationEvalSection", "check_judges",
+__all__ = ["GENERATION_METRICS_FILE", "GENERATION_EVAL_DIR", "GenerationEvalSection", "check_generation_eval",
            "evaluate_trained_generation"]
 
 logger = logging.getLogger(__name__)
@@ -77,12 +77,16 @@ class GenerationEvalSection:
         )
 
 
-def check_judges(section: GenerationEvalSection, cache_dir: str | None = None) -> None:
-    """Read the judge models' configs before training, so that a model out of reach stops the run
-    before the work rather than after it."""
+def check_generation_eval(config: Any, eval_rows: Any) -> None:
+    """Before training: the eval rows have captions, and the judge models are in reach (their configs
+    are read), so that neither stops the run after the work."""
     from semantilm.eval.pretrained_audio_models import load_config_of
 
-    settings = section.metric_settings(cache_dir=cache_dir)
+    if eval_rows is None or "caption" not in eval_rows.column_names:
+        raise ValueError("eval.generation generates the captions of the eval rows, and they have none; give "
+                         "data.eval_dataset a caption column (semantilm tokenize --caption-column).")
+    cache_dir = config.codec.cache_dir
+    settings = config.eval.metric_settings(cache_dir=cache_dir)
     if "clap" in settings.metrics or ("fad" in settings.metrics and settings.fad_model is None):
         load_config_of(settings.clap_model, "CLAP model", "eval.clap_model", cache_dir)
     if "fad" in settings.metrics and settings.fad_model is not None:

@@ -292,10 +292,6 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     main = state.is_main_process
     set_seed(config.train.seed)
     output_dir = Path(config.train.output_dir)
-    if main and config.eval.generation:  # judge models out of reach stop the run before the work
-        from semantilm.training.generation_eval import check_judges
-
-        check_judges(config.eval, config.codec.cache_dir)
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / RESOLVED_CONFIG_FILE).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
@@ -309,6 +305,10 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
 
     reference = CodecReference(config.codec.name, config.codec.token_rate, config.codec.vocab, info["variant"])
     tokens, eval_tokens = _eval_split(config, tokens)
+    if main and config.eval.generation:  # rows without captions or judges out of reach stop before training
+        from semantilm.training.generation_eval import check_generation_eval
+
+        check_generation_eval(config, eval_tokens)
     collator = build_collator(tokenizer, config.train)
     if config.log_data_order:
         tokens = tokens.add_column("example_id", list(range(len(tokens))))

@@ -71,4 +71,18 @@ def test_judge_models_out_of_reach_stop_the_run_before_training(tmp_path, monkey
                f"eval.tagger={tiny_ast}", f"codec.cache_dir={tmp_path / 'hub'}")
     with pytest.raises(ModelUnavailableError, match=r"'nobody/no-clap' \(eval.clap_model\) could not be loaded"):
         run_recipe(c)
-    assert not (tmp_path / "run").exists()
+    assert not list((tmp_path / "run").glob("checkpoint-*")) and not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_eval_rows_without_captions_stop_the_run_before_training(tmp_path, tiny_clap, tiny_ast):
+    from datasets import load_dataset
+
+    first = tmp_path / "first"
+    run_recipe(config(first, "train.max_steps=1", "train.save_steps=1"))  # a token folder to hold out
+    rows = load_dataset("parquet", data_files=str(first / "tokens" / "train" / "*.parquet"), split="train")
+    rows.remove_columns("caption").save_to_disk(str(tmp_path / "held_out"))
+    c = config(tmp_path / "run", f"data.eval_dataset={tmp_path / 'held_out'}", "eval.generation=true",
+               f"eval.clap_model={tiny_clap}", f"eval.tagger={tiny_ast}")
+    with pytest.raises(ValueError, match="generates the captions of the eval rows, and they have none"):
+        run_recipe(c)
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
