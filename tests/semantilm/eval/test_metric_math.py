@@ -120,3 +120,18 @@ def test_clap_scores_are_cosines_with_each_clips_caption():
         assert scores[i] == pytest.approx(audio[i] @ t / np.linalg.norm(audio[i]) / np.linalg.norm(t))
     assert scores[2] is None
     assert cosine_similarity(np.zeros((1, 3)), np.ones((1, 3)))[0] == 0.0
+
+
+def test_semantilm_eval_exports_load_on_first_use():
+    import subprocess
+    import sys
+
+    import semantilm.eval
+
+    code = ("import sys, semantilm.eval, semantilm.cli.main; "
+            "print([m for m in ('torch', 'transformers', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # `semantilm --help` and `import semantilm.eval` stay instant
+    assert {"evaluate_generation", "GenerationMetricsSettings", "frechet_audio_distance"} <= set(semantilm.eval.__all__)
+    for name in semantilm.eval.__all__:
+        assert getattr(semantilm.eval, name) is not None
