@@ -163,5 +163,5 @@ def evaluate_trained_generation(config: Any, output_dir: Path, eval_rows: Any, t
     logger.info("generated audio for %d eval captions, judged against their reference clips:\n%s", len(files),
                 result.table())
     if trainer is not None:
-        trainer.log(values)
+        trainer.log(dict(values))  # the Trainer adds epoch and step to what it is given
     return values

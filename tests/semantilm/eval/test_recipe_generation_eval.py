@@ -43,6 +43,7 @@ def test_the_recipe_judges_its_generated_audio(tmp_path, tiny_clap, tiny_ast, ca
     assert [r["file_name"] for r in listed] == ["eval_000.wav", "eval_001.wav"]
     assert all((out / "generation_eval" / r["file_name"]).is_file() for r in listed)
     assert result.generation_metrics["generation_fad"] == pytest.approx(summary["fad"])
+    assert all(k.startswith("generation_") for k in result.generation_metrics)  # what the training log got
     assert result.generation_metrics["generation_clap_score"] == pytest.approx(summary["clap_score"])
     assert "generated audio for 2 eval captions, judged against their reference clips" in caplog.text
     assert "| FAD ↓" in caplog.text
