@@ -84,31 +84,39 @@ class ClipSource:
 
 
 class AudioFolderClips(ClipSource):
-    """Audio files of a folder tree with their audiofolder captions; a metadata row whose file is not
-    there is a failure."""
+    """Audio files of a folder tree with their audiofolder captions, as ``semantilm tokenize`` reads them:
+    every file that looks like audio and every file a metadata file lists; one that is missing, or whose
+    caption file cannot be read, is a failure."""
 
     def __init__(self, folder: str | os.PathLike):
+        import warnings
+
+        from codec.audio import AudioWarning
         from semantilm.data.sources import FolderSource
 
         self.folder = Path(folder)
-        source = FolderSource(self.folder, shard_size=1 << 30, max_examples=None)
+        with warnings.catch_warnings():  # its warning speaks of tokenising; said below in this command's terms
+            warnings.simplefilter("ignore", AudioWarning)
+            source = FolderSource(self.folder, shard_size=1 << 30, max_examples=None)
         self.items = source.shard(0)
-        present = {f.resolve() for f in source.files}
-        root = self.folder.resolve()
-        self.missing = sorted(p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
-                              for p in source.meta if p not in present)
+        uncaptioned = getattr(source, "not_in_metadata", [])
+        if uncaptioned:
+            examples = ", ".join(repr(i) for i in uncaptioned[:3])
+            warnings.warn(f"{len(uncaptioned)} of the {len(self.items)} audio files of {str(self.folder)!r} are in "
+                          f"no metadata file (e.g. {examples}): they are judged without a caption (no CLAP score, "
+                          "no KL pair).", AudioWarning, stacklevel=2)
         self.description = f"audio folder {str(self.folder)!r}"
 
     def __len__(self) -> int:
-        return len(self.items) + len(self.missing)
+        return len(self.items)
 
     def __iter__(self) -> Iterator[Clip | ClipFailure]:
         from codec.audio import load_audio
 
-        for path in self.missing:
-            yield ClipFailure(path, f"a metadata file of {str(self.folder)!r} names {path!r}, which is not an "
-                                    "audio file in the folder")
         for item in self.items:
+            if item.get("error"):
+                yield ClipFailure(item["id"], item["error"])
+                continue
             try:
                 wave, rate = load_audio(item["audio"])
             except (OSError, ValueError) as err:
@@ -225,7 +233,8 @@ def open_clips(path: str | os.PathLike, decoding: TokenDecoding | None = None, w
     what: how errors call the input (``"GENERATED"``, ``"--reference"``). A missing path is a
     ``FileNotFoundError``; a folder that holds neither a ``ValueError``.
     """
-    from codec.data.corpus import AUDIO_SUFFIXES, audio_files
+    from codec.data.corpus import AUDIO_SUFFIXES, audio_like_files
+    from semantilm.data.folder_metadata import METADATA_FILES
     from semantilm.data.token_dataset import is_token_folder, load_token_dataset
 
     folder = Path(path).expanduser()
@@ -235,7 +244,7 @@ def open_clips(path: str | os.PathLike, decoding: TokenDecoding | None = None, w
         decoding = decoding or TokenDecoding()
         codec = token_folder_codec(folder, decoding)
         return TokenRowClips(load_token_dataset(folder), codec, decoding, f"token folder {str(folder)!r}")
-    if folder.is_dir() and audio_files(folder):
+    if folder.is_dir() and (audio_like_files(folder) or any(next(folder.rglob(n), None) for n in METADATA_FILES)):
         return AudioFolderClips(folder)
     raise ValueError(f"{what} {str(path)!r} is neither a folder of audio files ({', '.join(AUDIO_SUFFIXES)}) nor a "
                      "token folder (semantilm tokenize); pass one of those.")

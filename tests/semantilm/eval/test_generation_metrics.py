@@ -82,15 +82,19 @@ def test_unreadable_short_and_missing_clips_are_listed_not_dropped(tiny_clap, ti
     sf.write(gen / "short.wav", tone(500, 0.05), 16000)
     with (gen / "metadata.csv").open("a") as f:
         f.write("gone.wav,a tone that is not there\n")
-    result = evaluate_generation(gen, sound_folders["tones"], settings(tiny_clap, tiny_ast))
+    from codec.audio import AudioWarning
+
+    with pytest.warns(AudioWarning, match="2 of the 6 audio files .* are in no metadata file .* judged without a caption"):
+        result = evaluate_generation(gen, sound_folders["tones"], settings(tiny_clap, tiny_ast))
     errors = {c["name"]: c["error"] for c in result.clips if c["error"]}
     assert set(errors) == {"broken.wav", "short.wav", "gone.wav"}
-    assert "could not read audio file" in errors["broken.wav"] and "names 'gone.wav', which is not" in errors["gone.wav"]
+    assert "could not read audio file" in errors["broken.wav"]
+    assert "'metadata.csv' line 5 lists 'gone.wav', but there is no such file" in errors["gone.wav"]
     assert errors["short.wav"] == "clip 'short.wav' lasts 0.050 s; the judge models need at least 0.1 s"
     assert result.summary["num_generated"] == 3 and result.summary["num_failed"] == 3
     assert result.summary["kl_paired_clips"] == 2  # "x" has no reference clip
     assert "3 clip(s) could not be judged" in result.table()
-    with pytest.raises(ValueError, match="generated clip 'gone.wav' cannot be judged: a metadata file of"):
+    with pytest.raises(ValueError, match="generated clip 'broken.wav' cannot be judged: could not read audio file"):
         evaluate_generation(gen, sound_folders["tones"], settings(tiny_clap, tiny_ast, on_error="stop"))
 
 
