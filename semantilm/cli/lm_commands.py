@@ -84,6 +84,18 @@ def _check_takes(args: argparse.Namespace) -> None:
                        "(only the likeliest id is drawn); use --top-k 2 or more (0: no limit), or ask for one take.")
 
 
+def _planned_metadata(args: argparse.Namespace, names: list[str]) -> str:
+    """The ``metadata.csv`` of ``--out`` with a ``file_name,caption`` row per wav of the text prompts,
+    checked before any work (an existing file that is no such table is a usage error)."""
+    from semantilm.generation.metadata import planned_metadata
+
+    captions = [text for text in args.text for _ in range(args.num_return_sequences)]
+    try:
+        return planned_metadata(args.out, [f"{name}.wav" for name in names], captions)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
@@ -91,12 +103,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from semantilm.cli.common import decode_settings, lm_speed
     from semantilm.cli.wav_stream import generate_wavs
     from semantilm.generation.generate import continue_tokens, text_to_tokens
+    from semantilm.generation.metadata import write_metadata
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
     _check_takes(args)
     names, sources, prompts = _generation_plan(args)
     wav_out = not args.tokens_only
+    metadata = _planned_metadata(args, names) if wav_out and args.text else None
     if args.stream and not wav_out:
         raise CliError("--stream writes wav files while they are generated; it cannot be combined with --tokens-only.")
     settings = decode_settings(args) if wav_out else None
@@ -131,6 +145,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         record = TokenFile(t[:n].cpu(), codec.variant, token_rate, layout.semantic_vocab_size,
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
         token_files.append(save_tokens(out / (name + SUFFIX), record))
+    if metadata is not None:  # file_name,caption beside the wavs: `semantilm eval-generation` reads it
+        write_metadata(out, metadata)
     what = "wav + token files" if wav_out else "token files"
     print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
     return 0

@@ -7,7 +7,7 @@ import logging
 import sys
 import warnings
 
-from semantilm.cli import codec_commands, data_commands, lm_commands, train_commands
+from semantilm.cli import codec_commands, data_commands, eval_commands, lm_commands, train_commands
 from semantilm.cli.common import CliError
 
 EPILOG = """examples:
@@ -26,6 +26,7 @@ EPILOG = """examples:
   semantilm eval-codec examples/audio --codec tiny-random --steps 5 --out outputs/eval/codec.json
   semantilm eval-codec --dataset synthetic --max-examples 16 --token-rate 50 --device cuda --out eval/r50.json
   semantilm eval-lm --checkpoint outputs/text_to_audio/tiny_cpu --dataset outputs/synthetic_tokens --out eval/lm.json
+  semantilm eval-generation gen/ --reference data/clips --out eval/generation.json   # FAD, KL, CLAP score
   semantilm encode examples/audio --codec tiny --out outputs/tokens     # the small trained codec in the package
   semantilm export-codec outputs/tiny_codec/decoder/codec codec/pretrained/tiny --dtype float16 --name tiny
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (codec_commands, data_commands, train_commands, lm_commands):
+    for group in (codec_commands, data_commands, train_commands, lm_commands, eval_commands):
         group.add_commands(sub, EPILOG)
     return parser
 

@@ -12,6 +12,7 @@ from codec.config import OFFICIAL_TOKEN_RATES
 from codec.config_file import ConfigError, apply_overrides, check_field_types, from_dict, load_config, to_dict
 from semantilm.models.lm import LMConfig
 from semantilm.models.lora import LoraSettings
+from semantilm.training.generation_eval import GenerationEvalSection
 from semantilm.training.trainer import TrainConfig
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CodecSection",
     "DataSection",
     "ModelSection",
+    "GenerationEvalSection",
     "RecipeConfig",
 ]
 
@@ -127,6 +129,7 @@ class RecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     resume: bool = True  # continue from the newest checkpoint in train.output_dir, if any
     log_data_order: bool = False  # write the example ids each process collated to <output_dir>/data_order/
+    eval: GenerationEvalSection = field(default_factory=GenerationEvalSection)  # judge generated audio after training
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -138,6 +141,11 @@ class RecipeConfig:
                              f"{self.train.on_too_long!r}; set data.on_too_long only.")
         if wanted:  # train_lm reads train.on_too_long; the recipe's key is data.on_too_long
             self.data.on_too_long = self.train.on_too_long = wanted.pop()
+        if self.eval.generation and self.task != "text_to_audio":
+            raise ValueError("eval.generation judges audio generated for captions: it needs task text_to_audio.")
+        if self.eval.generation and not (self.data.eval_fraction or self.data.eval_dataset):
+            raise ValueError("eval.generation generates the captions of held-out rows: set data.eval_fraction or "
+                             "data.eval_dataset.")
 
 
 def _pretrained_location(name: str) -> str:

@@ -70,6 +70,7 @@ class RecipeResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     num_examples: int = 0
     evaluations: list[dict[str, float]] = field(default_factory=list)  # eval_* metrics and step, per evaluation
+    generation_metrics: dict[str, float] | None = None  # eval.generation: the generation_* numbers (main process)
 
 
 class _RecordedCodec:
@@ -320,6 +321,10 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     if len(tokens) == 0:
         raise ValueError(f"the training split is empty: data.dataset={config.data.dataset!r} (split "
                          f"{config.data.split!r}) gave no rows to train on; check the data source.")
+    if main and config.eval.generation:  # rows without captions or judges out of reach stop before training
+        from semantilm.training.generation_eval import check_generation_eval
+
+        check_generation_eval(config, eval_tokens)
     collator = build_collator(tokenizer, config.train)
     if config.log_data_order:
         tokens = tokens.add_column("example_id", list(range(len(tokens))))
@@ -332,7 +337,13 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     )
     if main:
         save_codec_reference(output_dir, reference)
+    generation = None
+    if main and config.eval.generation:
+        from semantilm.training.generation_eval import evaluate_trained_generation
+
+        generation = evaluate_trained_generation(config, output_dir, eval_tokens, trainer)
     losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     evals = [{k: float(v) for k, v in e.items() if k.startswith("eval_")} | {"step": int(e["step"])}
              for e in trainer.state.log_history if "eval_loss" in e]
-    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(trainer.train_dataset), evals)
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(trainer.train_dataset), evals,
+                        generation)
