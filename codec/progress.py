@@ -27,15 +27,16 @@ def progress_enabled(progress: bool | None = None) -> bool:
 
 
 def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it",
-                 progress: bool | None = None, leave: bool = False) -> Any:
+                 progress: bool | None = None, leave: bool = False, **options: Any) -> Any:
     """A ``tqdm`` bar on stderr (a widget in notebooks), disabled unless :func:`progress_enabled`.
 
     It is removed when it closes (``leave=False``), so the bars of inner steps leave nothing behind.
+    options: more ``tqdm`` arguments (``position`` for one bar per process, ``dynamic_ncols``).
     """
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=not progress_enabled(progress), leave=leave,
-                file=sys.stderr)
+                file=sys.stderr, **options)
 
 
 @contextmanager

@@ -126,7 +126,7 @@ def tokenize_corpus(
     rank: int = 0,
     world_size: int = 1,
     codec_source: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TokenisedCorpus:
     """Tokenise ``source`` (see ``semantilm.data.sources.open_source``) into the token folder ``out_dir``.
 
@@ -194,9 +194,8 @@ def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], p
 
 
 def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: dict[str, Any],
-         rename: Callable, rank: int, world_size: int, progress: bool) -> TokenisedCorpus:
-    from tqdm.auto import tqdm
-
+         rename: Callable, rank: int, world_size: int, progress: bool | None) -> TokenisedCorpus:
+    from codec.progress import progress_bar
     from semantilm.data.pipeline import DTYPES, encode_shard
     from semantilm.data.token_dataset import (
         busy_since,
@@ -211,8 +210,8 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
     start = time.time()
     result = TokenisedCorpus(out, str(model.variant), None)
     types = _carried_types(src.types, run_info["caption_column"])
-    bar = tqdm(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", position=rank, disable=not progress,
-               dynamic_ncols=True, leave=True)
+    bar = progress_bar(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", progress=progress, leave=True,
+                       position=rank, dynamic_ncols=True)
     bar.hours = 0.0
 
     stream = getattr(src, "stream", False)

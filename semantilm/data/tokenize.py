@@ -117,7 +117,8 @@ def encode_audio_dataset(
     returns:     a ``Dataset`` with the token columns (+ ``caption``), rows in input order.
     """
     from datasets import concatenate_datasets, load_from_disk
-    from tqdm.auto import tqdm
+
+    from codec.progress import progress_bar
 
     check_codec(codec, methods=("encode",))
     check_columns(dataset.column_names, audio_column, caption_column)
@@ -160,7 +161,7 @@ def encode_audio_dataset(
 
     parts = []
     n_shards = max(1, -(-len(dataset) // shard_size))
-    for k in tqdm(range(n_shards), desc="encode audio shards", disable=n_shards == 1):
+    for k in progress_bar(range(n_shards), desc="encode audio shards", unit="shard", progress=None if n_shards > 1 else False):
         shard_dir = cache_dir / f"shard-{k:05d}"
         if shard_dir.is_dir():
             parts.append(load_from_disk(str(shard_dir)))

@@ -205,6 +205,7 @@ def save_lm(
     (an adapter, weight shards, a codec reference, ...) are removed, so that the folder holds one model.
     """
     from codec.io import follow_umask
+    from codec.progress import library_bars
     from semantilm.models.hf_tokenizer import generation_config_for
     from semantilm.models.hub import refuse_checkpoint_folder, remove_stale_checkpoint_files
 
@@ -218,7 +219,8 @@ def save_lm(
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
-        model.save_pretrained(tmp)
+        with library_bars():  # the weight-writing bar only on a terminal
+            model.save_pretrained(tmp)
         bos = tokenizer.bos_id if tokenizer is not None and tokenizer.add_bos else None
         generation_config_for(layout, bos).save_pretrained(tmp)  # stops at <|audio_end|>
         if tokenizer is not None:

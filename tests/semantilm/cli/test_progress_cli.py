@@ -87,3 +87,23 @@ def test_the_demo_trains_with_a_bar_on_a_terminal_only(tmp_path, terminal):
     assert _recipe_config(config, Path("data"), Path("lm")).train.disable_tqdm
     with terminal:
         assert not _recipe_config(config, Path("data"), Path("lm")).train.disable_tqdm
+
+
+def test_tokenize_and_save_lm(wavs, tmp_path, terminal, capsys):
+    """tokenize's clip bar and the LM's weight-writing bar: on a terminal only."""
+    from codec.model import SemantiCodec
+    from semantilm.models.lm import LMConfig, build_lm, save_lm
+    from semantilm.tokens.layout import AudioTokenLayout
+
+    folder = str(Path(wavs[0]).parent)
+    run(["tokenize", folder, "--out", str(tmp_path / "tok_tty"), *CODEC], terminal)
+    assert "tokenize 1/1" in terminal.getvalue()
+    capsys.readouterr()
+    run(["tokenize", folder, "--out", str(tmp_path / "tok_pipe"), *CODEC])
+    assert capsys.readouterr().err == ""
+
+    layout = AudioTokenLayout.for_codec(SemantiCodec.tiny_random(with_decoder=False), text_vocab_size=8)
+    config = LMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                      max_position_embeddings=64)
+    save_lm(build_lm(layout, config, seed=0), layout, tmp_path / "lm")
+    assert capsys.readouterr().err == ""
