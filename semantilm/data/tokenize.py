@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codec.data.corpus import audio_cell_to_waveform, check_columns, undecoded_audio
+from codec.progress import progress_bar
 from semantilm.codec_api import check_codec, codec_description
 from semantilm.data.input_warnings import codec_warnings_silenced, input_notes, warn_about_input
 
@@ -117,8 +118,6 @@ def encode_audio_dataset(
     returns:     a ``Dataset`` with the token columns (+ ``caption``), rows in input order.
     """
     from datasets import concatenate_datasets, load_from_disk
-
-    from codec.progress import progress_bar
 
     check_codec(codec, methods=("encode",))
     check_columns(dataset.column_names, audio_column, caption_column)
