@@ -31,6 +31,7 @@ from codec.fast.context_cache import remembering_projection
 from codec.fast.conv_layout import channels_last_vae_decoding, conv1d_as_channels_last_2d
 from codec.fast.forward_override import (
     carries_foreign_forward,
+    hooked,
     overridden_forwards,
     runs_override,
     warn_skipped,
@@ -56,16 +57,15 @@ def fast_forms(module: nn.Module, *, context: torch.Tensor | None = None) -> Abs
     if not fast_paths_enabled() or torch.is_grad_enabled():
         return nullcontext(0)
     title = type(module).__name__
-    hooked = [name for name, part in module.named_modules() if carries_foreign_forward(part)]
+    carriers = [name for name, part in module.named_modules() if carries_foreign_forward(part)]
     forms: list[tuple[str, nn.Module, Callable]] = []
     skipped: dict[str, str] = {}
     for name, part, build in _candidates(module, context):
         if runs_override(part):
             continue  # a block that still runs gave it its fast form
-        holder = _innermost(name, hooked)
+        holder = _innermost(name, carriers)
         if holder is not None:
-            who = "it" if holder == name else _join(title, holder)
-            skipped[_join(title, name)] = f"{who} carries a forward of its own, as offloading hooks set"
+            skipped[_join(title, name)] = hooked("it" if holder == name else _join(title, holder))
             continue
         forward = build()
         if isinstance(forward, str):

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from torch import nn
 
-__all__ = ["FastFormSkipped", "carries_foreign_forward", "overridden_forwards", "runs_override", "warn_skipped"]
+__all__ = ["FastFormSkipped", "carries_foreign_forward", "hooked", "overridden_forwards", "runs_override", "warn_skipped"]
 
 _lock = threading.Lock()
 _ours: weakref.WeakSet = weakref.WeakSet()  # the forwards installed by a block that is still running
@@ -42,6 +42,11 @@ def carries_foreign_forward(module: nn.Module) -> bool:
     """Whether ``module`` has an instance ``forward`` that is neither an override nor the class's own."""
     forward = module.__dict__.get("forward")
     return forward is not None and forward not in _ours and not _class_forward(module, forward)
+
+
+def hooked(who: str = "it") -> str:
+    """Why a module that carries (or sits inside one that carries) a forward of its own keeps its plain forward."""
+    return f"{who} carries a forward of its own, as offloading hooks set"
 
 
 def warn_skipped(skipped: dict[str, str]) -> None:
@@ -72,7 +77,7 @@ def overridden_forwards(replacements: Iterable[tuple[str, nn.Module, Callable]])
                     _ours.add(forward)
                     replaced.append((module, forward, previous))
                 elif carries_foreign_forward(module):
-                    skipped[name] = "it carries a forward of its own, as offloading hooks set"
+                    skipped[name] = hooked()
         warn_skipped(skipped)
         yield len(replaced)
     finally:
