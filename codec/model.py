@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from codec.audiomae import AudioMAEEncoder
 from codec.checkpoints import (
     EMBEDDED_CODECS,
     OFFICIAL_REPO,
+    check_codec_choice,
     check_codec_folder,
     embedded_codec_folder,
     is_native_folder,
@@ -34,7 +37,7 @@ from codec.checkpoints import (
     resolve_official_files,
     save_native,
 )
-from codec.config import TINY_RANDOM, SemantiCodecConfig
+from codec.config import OFFICIAL_TOKEN_RATES, TINY_RANDOM, SemantiCodecConfig
 from codec.convert.encoder import convert_official_encoder
 from codec.convert.state_dict import check_state_dict
 from codec.encoding import (
@@ -301,30 +304,44 @@ class SemantiCodec(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | Path = OFFICIAL_REPO,
+        name_or_path: str | os.PathLike = OFFICIAL_REPO,
         *,
-        token_rate: int = 100,
-        semantic_vocab_size: int = 16384,
-        cache_dir: str | Path | None = None,
+        token_rate: int | None = None,
+        semantic_vocab_size: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         load_decoder: bool = True,
     ) -> SemantiCodec:
         """Load a codec.
 
         name_or_path: ``"tiny"`` (the small codec shipped in the package, trained by
-            ``recipes/codec/train_tiny_codec.sh``; offline); ``"tiny-random"`` (see :meth:`tiny_random`);
-            a folder written by ``save_pretrained``;
+            ``recipes/codec/train_tiny_codec.sh``, 50 tokens/s; offline); ``"tiny-random"`` (see
+            :meth:`tiny_random`); a folder written by ``save_pretrained``;
             a local folder with the official layout; or a hub repository with the official layout (default
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
-        token_rate / semantic_vocab_size: which official variant (ignored for our folders;
-            ``tiny-random`` takes only the token rate).
+        token_rate / semantic_vocab_size: which official variant (None: 100 tokens/s, 16384). A codec whose
+            files fix them (``"tiny"``, ``save_pretrained`` folders) takes only its own values or None:
+            another value is a ``ValueError`` naming the codec, its rate and the one asked.
+            ``tiny-random`` takes a token rate; its semantic vocabulary is always 64.
         load_decoder: False builds an encode-only codec (skips the decoder download). A folder saved
             from an encode-only codec loads encode-only either way (a warning; ``decode`` says why).
         A name meant as a local path (see ``codec.checkpoints.looks_like_a_path``) that does not exist,
         or a ``save_pretrained`` folder lacking one of its files, is a ``FileNotFoundError``.
         """
+        for name, value, allowed in (("token_rate", token_rate, OFFICIAL_TOKEN_RATES),
+                                     ("semantic_vocab_size", semantic_vocab_size, None)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise TypeError(f"{name} must be an int or None, got {type(value).__name__} ({value!r}).")
+            if value is not None and allowed is not None and value not in allowed:
+                raise ValueError(f"{name}={value!r} is not supported; use one of {allowed} (or None).")
+        if isinstance(name_or_path, os.PathLike):
+            name_or_path = Path(name_or_path)
+        elif not isinstance(name_or_path, str):
+            raise TypeError(f"name_or_path must be a codec name, hub repository or folder (str or os.PathLike), "
+                            f"got {type(name_or_path).__name__}.")
         if name_or_path == TINY_RANDOM:
-            return cls.tiny_random(token_rate, with_decoder=load_decoder)
+            return cls.tiny_random(token_rate or 100, with_decoder=load_decoder)
+        check_codec_choice(name_or_path, token_rate, semantic_vocab_size)
         if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
             name_or_path = embedded_codec_folder(name_or_path)
         check_codec_folder(name_or_path)  # a missing or incomplete local folder never becomes a hub lookup
@@ -340,6 +357,8 @@ class SemantiCodec(nn.Module):
                 if load_decoder:
                     logger.warning("codec %s can encode but not decode: %s.", name_or_path, model._no_decoder)
             return model
+        token_rate = 100 if token_rate is None else token_rate
+        semantic_vocab_size = 16384 if semantic_vocab_size is None else semantic_vocab_size
         files = resolve_official_files(
             name_or_path,
             token_rate=token_rate,
