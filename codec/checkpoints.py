@@ -250,16 +250,17 @@ def codec_for_variant(variant: str) -> tuple[str, int | None, int | None] | None
     return None
 
 
-def codec_for_token_files(paths: list[Path]) -> tuple[str, int | None, int | None]:
-    """(name, token_rate, vocab) of the codec that wrote the token files ``paths`` (all by one codec).
+def codec_for_token_files(paths: str | Path | list[str | Path]) -> tuple[str, int | None, int | None]:
+    """(name, token_rate, vocab) of the codec that wrote the token files ``paths`` (one file or a list, all
+    by one codec).
 
     A ``ValueError`` names the file when the files come from several codecs or from one that cannot
     be found by its variant name (a ``save_pretrained`` folder, ``tiny-random``): pass the codec then.
     """
+    from codec.io import path_list
     from codec.token_file import load_tokens
 
-    if not paths:
-        raise ValueError("no token files given.")
+    paths = path_list(paths, "paths")
     variants: dict[str, Path] = {}
     for path in paths:
         variants.setdefault(load_tokens(path).codec_variant, path)

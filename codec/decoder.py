@@ -41,6 +41,7 @@ from codec.sampling import (
     STEP_NOISE_SAMPLERS,
     DecodeSettings,
     build_scheduler,
+    check_not_settings,
     check_sampler_args,
     decode_settings,
     num_noise_draws,
@@ -356,6 +357,8 @@ class DiffusionDecoder(nn.Module):
                 shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
                 raise ValueError(f"{name} must be a tensor [rows, feature_dim={width}], got {shape}.")
         b, t = tokens.shape[:2]
+        check_not_settings(lengths, "lengths", "decode(tokens, acoustic_codebook, semantic_centroids, lengths=None, "
+                           "settings=None, ...)")
         if lengths is None:
             lengths_list = [t] * b
         else:

@@ -75,6 +75,8 @@ def check_output_path(path: str | os.PathLike, kind: str = "folder", what: str =
     """
     if kind not in ("folder", "file"):
         raise ValueError(f"kind must be 'folder' or 'file', got {kind!r}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__} ({path!r:.80}).")
     path = Path(path)
     text = f"{what} {str(path)!r}"
     try:

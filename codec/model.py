@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from codec.acoustic import AcousticEncoder
-from codec.audio import as_waveform_list, load_audio, prepare_clips
+from codec.audio import as_waveform_list, check_sample_rate_arg, load_audio, prepare_clips
 from codec.audiomae import AudioMAEEncoder
 from codec.checkpoints import (
     EMBEDDED_CODECS,
@@ -49,8 +49,9 @@ from codec.encoding import (
     pad_tokens,
     valid_token_frames,
 )
+from codec.io import path_list
 from codec.outputs import DecodeOutput, EncodeOutput
-from codec.sampling import DecodeSettings, decode_settings
+from codec.sampling import DecodeSettings, check_not_settings, decode_settings
 from codec.semantic import SemanticQuantizer
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class SemantiCodec(nn.Module):
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        check_sample_rate_arg(sample_rate, audio, lengths)
         clips = as_waveform_list(audio, lengths, mono=mono)
         prepared = prepare_clips(clips, sample_rate, self.config.sample_rate, self.config.win_length, names)
         per_clip = [None] * len(prepared)
@@ -160,20 +162,18 @@ class SemantiCodec(nn.Module):
     @torch.inference_mode()
     def encode_file(
         self,
-        paths: str | Path | Sequence[str | Path],
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
         *,
         mono: str = "first",
         batch_size: int = 8,
         progress: bool = False,
     ) -> EncodeOutput:
-        """Read audio files (any rate, any channel count) and encode them in batches.
+        """Read audio files (any rate, any channel count) and encode them in batches; ``paths`` is one file
+        (``str`` or ``os.PathLike``) or a list of them.
 
         ``mono="first"`` keeps the first channel as the official code does; ``"mean"`` averages.
         """
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        if len(paths) == 0:
-            raise ValueError("paths is empty; pass at least one audio file.")
+        paths = path_list(paths, "paths")
         loaded = [load_audio(path, mono=mono) for path in paths]
         return self.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size, progress=progress,
                            names=[f"audio file {str(p)!r}" for p in paths])
@@ -241,6 +241,7 @@ class SemantiCodec(nn.Module):
         batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
+        check_not_settings(lengths, "lengths", "decode(tokens, lengths=None, settings=None, ...)")
         settings = decode_settings(settings, steps=steps, sampler=sampler, cfg_scale=cfg_scale, eta=eta)
         if self.decoder is None and self._no_decoder:
             raise RuntimeError(f"this codec has no decoder: {self._no_decoder}.")

@@ -131,6 +131,16 @@ def decode_settings(settings: DecodeSettings | None = None, **changes: Any) -> D
     return dataclasses.replace(settings, **given) if given else settings
 
 
+def check_not_settings(value: Any, name: str, signature: str) -> None:
+    """A ``TypeError`` when decode settings landed in the positional parameter ``name`` of ``signature``
+    (e.g. ``codec.decode(tokens, DecodeSettings(...))`` fills ``lengths``): pass them as ``settings=``."""
+    if isinstance(value, DecodeSettings) or (isinstance(value, dict) and set(value) & {"sampler", "steps", "eta"}):
+        raise TypeError(
+            f"{name} got decode settings ({value!r}); the parameters are {signature}: pass them by keyword, "
+            "settings=DecodeSettings(...) (or steps= / sampler= / cfg_scale= / eta=)."
+        )
+
+
 def official_betas(config: SemantiCodecConfig) -> torch.Tensor:
     """float64 betas of the official schedule."""
     import torch

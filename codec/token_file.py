@@ -16,6 +16,7 @@ import io
 import json
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,9 @@ class TokenFile:
 def save_tokens(path: str | Path, record: TokenFile) -> Path:
     """Check ``record`` (:meth:`TokenFile.validate`), then write it atomically (temporary name, then
     rename); returns the path written. A bad record writes nothing."""
+    if not isinstance(record, TokenFile) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_tokens(path, record) takes the file first and a TokenFile second, got "
+                        f"{type(path).__name__} and {type(record).__name__}.")
     path = Path(path)
     record.validate(f"token record for {str(path)!r}")
     buffer = io.BytesIO()

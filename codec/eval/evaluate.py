@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,11 +133,13 @@ def codec_bitrate(codec: SemantiCodec) -> float:
     return float(codec.frame_rate) * (math.log2(codec.semantic_vocab_size) + math.log2(codec.acoustic_vocab_size))
 
 
-def file_clips(paths: Sequence[str | Path], mono: str = "first") -> Iterator[tuple[str, torch.Tensor, int]]:
-    """(name, waveform FloatTensor[N], sample rate) for each audio file."""
+def file_clips(paths: str | os.PathLike | Sequence[str | os.PathLike],
+               mono: str = "first") -> Iterator[tuple[str, torch.Tensor, int]]:
+    """(name, waveform FloatTensor[N], sample rate) for each audio file (one path or a list of them)."""
     from codec.audio import load_audio
+    from codec.io import path_list
 
-    for path in paths:
+    for path in path_list(paths, "paths"):
         wave, rate = load_audio(path, mono=mono)
         yield str(path), wave, rate
 
@@ -184,15 +187,19 @@ def evaluate_codec(
 
     clips:   (name, FloatTensor[N] mono waveform, sample rate) triples, e.g. from
              :func:`file_clips` or :func:`dataset_clips`; resampled to the codec's rate.
-    metrics: names from ``METRICS``; optional ones whose package is missing are listed in
+    metrics: names from ``METRICS`` (one name or a list); optional ones whose package is missing are listed in
              ``unavailable`` with the reason instead of failing.
     settings: how ``codec.decode`` samples (default ``DecodeSettings()``); generator: seeds its draws.
     The reconstruction is trimmed to the input's length (the codec pads to whole frames).
     """
     from codec.audio import check_long_enough, check_waveform, resample
     from codec.eval.metrics import metric_unavailable
-    from codec.sampling import decode_settings
+    from codec.sampling import check_not_settings, decode_settings
 
+    for name, value in (("metrics", metrics), ("batch_size", batch_size)):
+        check_not_settings(value, name, "evaluate_codec(codec, clips, metrics=..., batch_size=8, settings=None, ...)")
+    if isinstance(metrics, str):
+        metrics = [metrics]
     settings = decode_settings(settings)
     missing = [name for name in ("encode", "decode", "sample_rate", "frame_rate") if not hasattr(codec, name)]
     if missing:

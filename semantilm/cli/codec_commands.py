@@ -79,7 +79,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from codec.compress import VariantMismatchError, decompress, find_token_files, planned_outputs
-
     from codec.token_file import load_tokens
 
     files = find_token_files(args.inputs)

@@ -160,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                    ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
                                    ("takes", args.takes)) if v is not None}
     config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
+    check_output_path(args.out, "folder", "--out")
     result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
     print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
