@@ -141,7 +141,7 @@ def file_clips(paths: str | os.PathLike | Sequence[str | os.PathLike],
 
     for path in path_list(paths, "paths"):
         wave, rate = load_audio(path, mono=mono)
-        yield str(path), wave, rate
+        yield os.fspath(path), wave, rate
 
 
 def dataset_clips(
