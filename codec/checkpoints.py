@@ -231,6 +231,19 @@ def official_selectors(name_or_path: str | Path, token_rate: int | None, semanti
     return token_rate, semantic_vocab_size
 
 
+def codec_options(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None,
+                  ) -> tuple[int | None, int | None]:
+    """(token_rate, semantic_vocab_size) that load ``name_or_path`` with ``from_pretrained``, the defaults
+    filled in: both for official checkpoints (100, 16384 when None), the rate for ``tiny-random`` (100),
+    neither for a codec whose files fix them. One codec gets one record, however it was named."""
+    token_rate, semantic_vocab_size = official_selectors(name_or_path, token_rate, semantic_vocab_size)
+    if name_or_path == TINY_RANDOM:
+        return token_rate or 100, None
+    if name_or_path in EMBEDDED_CODECS or is_native_folder(Path(name_or_path).expanduser()):
+        return None, None
+    return token_rate or 100, semantic_vocab_size or 16384
+
+
 def codec_for_variant(variant: str) -> tuple[str, int | None, int | None] | None:
     """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant or an
     embedded codec, whose rate and vocabulary are None: its files fix them), or None when the variant

@@ -103,6 +103,15 @@ def check_codec_choice(args: argparse.Namespace) -> None:
         raise CliError(str(err)) from None
 
 
+def codec_source(args: argparse.Namespace) -> dict[str, Any]:
+    """How to load the ``--codec`` of ``args`` again (name, token rate, vocabulary; defaults filled in, None
+    where the codec's files fix them), as recorded beside what it made."""
+    from codec.checkpoints import codec_options
+
+    token_rate, vocab = codec_options(args.codec, args.token_rate, args.vocab)
+    return {"name": args.codec, "token_rate": token_rate, "vocab": vocab}
+
+
 def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
     """The codec that ``--codec`` / ``--token-rate`` / ``--vocab`` / ``--device`` name."""
     from semantilm.codec_api import load_codec

@@ -43,6 +43,16 @@ def test_a_saved_folder_refuses_another_rate(folder_25):
     assert SemantiCodec.from_pretrained(folder_25, load_decoder=False).config.token_rate == 25
 
 
+def test_one_codec_one_record(folder_25):
+    """What is recorded about how to load a codec does not depend on whether the defaults were spelled out."""
+    from codec.checkpoints import codec_options
+
+    assert codec_options("haoheliu/SemantiCodec", None, None) == codec_options("haoheliu/SemantiCodec", 100, 16384)
+    assert codec_options("tiny-random", None, None) == codec_options("tiny-random", 100, None) == (100, None)
+    assert codec_options("tiny", None, None) == codec_options("tiny", 50, 64) == (None, None)
+    assert codec_options(str(folder_25), 25, None) == (None, None)
+
+
 def test_bad_rate_values_are_named():
     with pytest.raises(TypeError, match=r"token_rate must be an int or None, got str \('50'\)"):
         SemantiCodec.from_pretrained("tiny", token_rate="50")
