@@ -46,7 +46,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def expected_variant(args: argparse.Namespace) -> str | None:
-    """The variant name of the codec that ``--codec`` / ``--token-rate`` / ``--vocab`` load, known before it loads."""
+    """The variant name of the codec that ``--codec`` / ``--token-rate`` / ``--vocab`` load, known before it loads
+    (None when its folder cannot tell: then the loaded codec's variant decides which outputs are kept)."""
     from codec.checkpoints import variant_name
 
     try:
@@ -63,9 +64,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from codec.compress import compress, planned_outputs
 
     check_codec_choice(args)
+    variant = expected_variant(args)
     plan = planned_outputs(args.inputs, args.out, "encode", args.overwrite, mono=args.mono,
-                           variant=expected_variant(args))  # before the codec loads
-    if not plan.pending:
+                           variant=variant)  # before the codec loads
+    if not plan.pending and variant is not None:
         print(f"nothing to encode: the {len(plan.targets)} token files in {args.out} are there from an earlier run "
               "of this command (--overwrite encodes them again)")
         return 0
@@ -100,9 +102,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
         args.codec = name
         args.token_rate = args.token_rate if token_rate is None else token_rate
         args.vocab = args.vocab if vocab is None else vocab
+    variant = expected_variant(args)
     plan = planned_outputs(args.inputs, args.out, "decode", args.overwrite, settings=settings, seed=args.seed,
-                           decoder_dtype=args.decoder_dtype, variant=expected_variant(args))  # before the codec loads
-    if not plan.pending:
+                           decoder_dtype=args.decoder_dtype, variant=variant)  # before the codec loads
+    if not plan.pending and variant is not None:
         print(f"nothing to decode: the {len(plan.targets)} wav files in {args.out} are there from an earlier run "
               "of this command (--overwrite decodes them again)")
         return 0
