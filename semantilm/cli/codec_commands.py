@@ -22,6 +22,13 @@ from semantilm.cli.common import (
     print_rows,
 )
 
+EMBEDDED_NOTE = """
+The embedded codecs are for trying the pipeline offline, not for real audio: tiny was trained only on
+synthetic sounds; it brings tones back at the right pitch but cannot carry speech (STOI 0.25, SI-SDR
+-42 dB on espeak-ng speech; benchmarks/codec_speech.py). tiny-random (random weights, --token-rate
+25/50/100, not listed) decodes every input to a constant level. For speech and music use the official
+variants above (--codec haoheliu/SemantiCodec --token-rate R --vocab V)."""
+
 
 def cmd_info(args: argparse.Namespace) -> int:
     if args.checkpoint:
@@ -42,6 +49,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             c = SemantiCodecConfig.from_json_file(folder / "config.json")
             print(f"{name + ' (embedded)':<24}{c.token_rate:>9}{c.frame_rate:>9g}{c.semantic_codebook_size:>11}"
                   f"{c.bitrate / 1000:>7.2f}")
+    print(EMBEDDED_NOTE)
     return 0
 
 

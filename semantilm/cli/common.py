@@ -72,10 +72,11 @@ def add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/S
         "--codec",
         default=default,
         help="codec to use: a hub repo or local folder with the official layout, a folder written by "
-        f"save_pretrained, '{TINY}' (the small codec shipped in the package, 50 tokens/s, offline: trained on "
-        "synthetic tones and sweeps, it round-trips tones but not speech or music; for trying the pipeline, "
-        "not for real audio) "
-        f"or '{TINY_RANDOM}' (tiny codec with random weights: tries the pipeline offline, tokens carry no meaning). "
+        f"save_pretrained, '{TINY}' (the small codec shipped in the package, 50 tokens/s, offline; for trying the "
+        "pipeline, not for real audio: trained only on synthetic sounds, it brings tones back at the right pitch "
+        "but cannot carry speech, STOI 0.25 and SI-SDR -42 dB on speech, see README) "
+        f"or '{TINY_RANDOM}' (random weights: tries the pipeline offline; tokens carry no meaning and every input "
+        "decodes to a constant level). "
         "Default: " + (default or f"the codec recorded in {recorded_in}"),
     )
     p.add_argument("--token-rate", type=int, default=None, choices=OFFICIAL_TOKEN_RATES,
