@@ -113,7 +113,7 @@ def decode(decoder: DiffusionDecoder, window, sampler: str, steps: int) -> tuple
     tokens, tables, x_t = window
     noise = torch.cat([x_t, x_t.new_zeros(1, num_noise_draws(sampler, steps) - 1, *x_t.shape[2:])], dim=1)
     t0 = time.perf_counter()
-    latents = decoder.decode_latents(tokens, *tables, settings=DecodeSettings(sampler=sampler, steps=steps, eta=0.0),
+    latents = decoder.decode_latents(tokens, *tables, settings=DecodeSettings(sampler=sampler, steps=steps, eta=0.0 if sampler == "ddim" else None),
                                      noise=noise)[0]
     if latents.is_cuda:
         torch.cuda.synchronize()

@@ -200,16 +200,21 @@ def check_waveform(wave: torch.Tensor, name: str = "audio", min_samples: int = 1
         raise ValueError(f"{name} contains {bad} NaN or Inf samples; clean or clip the audio first.")
 
 
+def clipping_message(wave: torch.Tensor, name: str = "audio") -> str | None:
+    """What is wrong when ``wave`` has samples beyond [-1, 1] (clipped, or not scaled); None when nothing is."""
+    peak = float(wave.abs().max()) if wave.numel() else 0.0
+    if not peak > 1.0:
+        return None
+    over = int((wave.abs() > 1.0).sum())
+    return (f"{name} has {over} samples beyond [-1, 1] (peak {peak:.3g}): the codec expects float audio in "
+            "[-1, 1]; scale it (e.g. divide by the peak, or integer PCM by 32768) unless the overshoot is meant.")
+
+
 def warn_if_clipping(wave: torch.Tensor, name: str = "audio") -> None:
     """An :class:`AudioWarning` when ``wave`` has samples beyond [-1, 1] (clipped, or not scaled)."""
-    peak = float(wave.abs().max()) if wave.numel() else 0.0
-    if peak > 1.0:
-        over = int((wave.abs() > 1.0).sum())
-        warnings.warn(
-            f"{name} has {over} samples beyond [-1, 1] (peak {peak:.3g}): the codec expects float audio in "
-            "[-1, 1]; scale it (e.g. divide by the peak, or integer PCM by 32768) unless the overshoot is meant.",
-            AudioWarning, stacklevel=4,
-        )
+    message = clipping_message(wave, name)
+    if message is not None:
+        warnings.warn(message, AudioWarning, stacklevel=4)
 
 
 def _as_tensor(value: object, name: str) -> object:

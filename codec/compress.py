@@ -193,11 +193,13 @@ def _report_kept(plan: OutputPlan, what: str) -> None:
                     len(plan.kept), what, plan.targets[plan.kept[0]])
 
 
-def _batches(n: int, batch_size: int, desc: str):
-    from tqdm.auto import tqdm
+def _batches(n: int, batch_size: int, desc: str, progress: bool | None):
+    """The first index of every batch, with a bar over the batches when there are several (the
+    codec's own bars show the work inside each one)."""
+    from codec.progress import progress_bar, progress_enabled
 
     starts = range(0, n, batch_size)
-    return tqdm(starts, desc=desc, unit="batch", disable=len(starts) <= 1)
+    return progress_bar(starts, desc=desc, unit="batch", progress=progress_enabled(progress) and len(starts) > 1)
 
 
 def compress(
@@ -209,6 +211,7 @@ def compress(
     mono: str = "first",
     root: PathLike | None = None,
     overwrite: bool = False,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Encode audio files (or folders of them) to token files under ``out_dir``; returns the files written.
 
@@ -217,6 +220,7 @@ def compress(
     outputs relative to this folder. overwrite: replace token files that exist; otherwise token files
     that the same call wrote before (an interrupted run) are kept and any other existing one is an
     ``OutputExistsError`` before any work.
+    progress: bars over the batches and inside each; None shows them only when stderr is a terminal.
     """
     from codec.audio import check_long_enough, check_mono, load_audio, probe_audio, resampled_length
     from codec.token_file import TokenFile, save_tokens
@@ -232,11 +236,11 @@ def compress(
         frames, rate = probe_audio(path)
         check_long_enough(resampled_length(frames, rate, codec.sample_rate), codec.sample_rate,
                           codec.config.win_length, f"audio file {str(path)!r}")
-    for start in _batches(len(files), batch_size, "encode"):
+    for start in _batches(len(files), batch_size, "encode", progress):
         batch = files[start : start + batch_size]
         loaded = [load_audio(path, mono=mono) for path in batch]
         result = codec.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size,
-                              names=[f"audio file {str(path)!r}" for path in batch])
+                              names=[f"audio file {str(path)!r}" for path in batch], progress=progress)
         for i, tokens in enumerate(result.unbatch()):
             wave, rate = loaded[i]
             record = TokenFile(
@@ -304,6 +308,7 @@ def decompress(
     generator: torch.Generator | None = None,
     root: PathLike | None = None,
     overwrite: bool = False,
+    progress: bool | None = None,
 ) -> list[Path]:
     """Decode token files (or folders of them) to 16-bit wavs of their original length; returns the files written.
 
@@ -314,11 +319,12 @@ def decompress(
     interrupted call gives the files of an uninterrupted one). Each wav records the token file and the
     settings in its comment field. overwrite: replace wavs that exist; otherwise wavs that the same call
     wrote before are kept and any other existing one is an ``OutputExistsError`` before any work.
+    progress: bars over the batches and inside each (UNet steps, VAE + vocoder); None shows them
+    only when stderr is a terminal.
     """
-    from tqdm.auto import tqdm
-
     from codec.earlier_outputs import decode_stamp
     from codec.io import pad_stack
+    from codec.progress import progress_bar, progress_enabled
     from codec.token_file import load_tokens
 
     _check_codec(codec, "decode", "decompress")
@@ -346,9 +352,9 @@ def decompress(
     for keep, group in groupby(range(len(records)), key=lambda i: i in kept):
         group = list(group)
         steps += [(True, group)] if keep else [(False, group[j : j + batch_size]) for j in range(0, len(group), batch_size)]
-    todo = [s for s in steps if not s[0]]
+    todo = sum(not keep for keep, _ in steps)
     written: list[Path] = []
-    with tqdm(total=len(todo), desc="decode", unit="batch", disable=len(todo) <= 1) as bar:
+    with progress_bar(total=todo, desc="decode", unit="batch", progress=progress_enabled(progress) and todo > 1) as bar:
         for n, (keep, indices) in enumerate(steps):
             if keep:
                 if generator is not None and any(not k for k, _ in steps[n + 1 :]):
@@ -359,6 +365,7 @@ def decompress(
             decoded = codec.decode(
                 tokens.to(codec.device), lengths.to(codec.device), steps=settings.steps, sampler=settings.sampler,
                 cfg_scale=settings.cfg_scale, eta=settings.eta, generator=generator, batch_size=batch_size,
+                progress=progress,
             )
             for i, wave in zip(indices, decoded.unbatch()):
                 stamp = decode_stamp(inputs[i][0], **stamp_of)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ConfigError", "from_dict", "load_config", "apply_overrides", "to_dict"]
+__all__ = ["ConfigError", "from_dict", "load_config", "apply_overrides", "to_dict", "check_field_types"]
 
 
 class ConfigError(ValueError):
@@ -42,13 +42,19 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
     args = typing.get_args(tp)
 
     def wrong() -> ConfigError:
+        hint = ""
+        if tp is float and isinstance(value, str) and _is_number(value):
+            hint = " (a number in quotes, or YAML's 3e-4, which it reads as a string: write 3.0e-4)"
         return ConfigError(
-            f"key {key!r}: value {value!r} ({_type_name(type(value))}) is not of the expected type {_type_name(tp)}."
+            f"key {key!r}: value {value!r} ({_type_name(type(value))}) is not of the expected type {_type_name(tp)}"
+            f"{hint}."
         )
 
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):  # a section built in Python
+            return value
         if not isinstance(value, Mapping):
             raise ConfigError(f"key {key!r}: expected a mapping of {tp.__name__} keys, got {value!r}.")
         return from_dict(tp, value, prefix=key)
@@ -100,6 +106,41 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
             raise wrong()
         return None
     raise TypeError(f"recipe_config cannot check values of type {tp!r} (key {key!r}).")  # schema bug
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_choice(tp: Any) -> bool:
+    """Whether ``tp`` is a ``Literal`` (optionally ``| None``): a wrong value is a value error, not a type error."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return all(_is_choice(a) for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_origin(tp) is Literal
+
+
+def check_field_types(instance: Any) -> None:
+    """Check (in ``__post_init__``) that every field of the dataclass ``instance`` holds a value of its
+    annotated type; ints given for floats become floats. A ``TypeError`` names the field, the value
+    and the expected type (a ``ValueError`` the allowed values, for a ``Literal`` field), so that a
+    config built in Python fails here and not deep inside a library."""
+    cls = type(instance)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        try:
+            value = _check_value(getattr(instance, f.name), hints[f.name], f"{cls.__name__}.{f.name}")
+        except ConfigError as err:
+            text = str(err)
+            if text.startswith("key '"):  # "key 'TrainConfig.x': value ..." -> "TrainConfig.x: value ..."
+                key, _, rest = text[len("key '"):].partition("': ")
+                text = f"{key}: {rest}"
+            raise (ValueError if _is_choice(hints[f.name]) else TypeError)(text) from None
+        if isinstance(value, float) and not isinstance(getattr(instance, f.name), float):
+            setattr(instance, f.name, value)
 
 
 def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
@@ -177,13 +218,22 @@ def load_config(cls: type, path: str | os.PathLike, overrides: Iterable[str] = (
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: a config file must hold a mapping of keys (`key: value` lines at the top level), "
+                          f"but it holds a {_type_name(type(data))}: {_short(data)}.")
     try:
         return from_dict(cls, apply_overrides(data, overrides))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import torch
 
 from codec.decoder import DiffusionDecoder
 from codec.io import pad_stack
+from codec.progress import progress_enabled
 from codec.sampling import DecodeSettings, decode_settings
 from codec.vocoder import vocoder_output_samples
 from codec.windowing import overlap_add, split_windows
@@ -60,12 +61,14 @@ class WindowStream:
     settings:           sampler, steps, guidance and eta (default ``DecodeSettings()``).
     generator:          draws the sampler's noise (None: torch's global generator).
     batch_size:         windows per UNet call.
+    progress:           a bar over the UNet steps of each window group; None shows it only when
+                        stderr is a terminal.
     """
 
     def __init__(
         self, decoder: DiffusionDecoder, acoustic_codebook: torch.Tensor, semantic_centroids: torch.Tensor,
         rows: int, settings: DecodeSettings | None = None, *, generator: torch.Generator | None = None,
-        batch_size: int = 8,
+        batch_size: int = 8, progress: bool | None = None,
     ) -> None:
         for name, value in (("rows", rows), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -75,6 +78,7 @@ class WindowStream:
         self.settings = decode_settings(settings)
         self.generator = generator
         self.batch_size = batch_size
+        self.progress = progress_enabled(progress)
         self.rows = rows
         c = decoder.config
         self.sample_rate = c.sample_rate
@@ -164,7 +168,7 @@ class WindowStream:
             # Each window as a clip of at most window_tokens frames: decode_latents plans it as one window.
             latents, _, _ = self.decoder.decode_latents(
                 tokens, codebook, centroids, lengths, self.settings, generator=self.generator,
-                batch_size=self.batch_size)
+                batch_size=self.batch_size, progress=self.progress)
             waves = self.decoder.latents_to_waveform(latents, self._wanted(part))[1]
             for (b, _, _, _), wave in zip(part, waves, strict=True):
                 self._add_window(b, wave)
@@ -222,14 +226,14 @@ class WindowStream:
 
 def open_decode_stream(
     codec: Any, rows: int, settings: DecodeSettings | None = None, *, generator: torch.Generator | None = None,
-    batch_size: int = 8,
+    batch_size: int = 8, progress: bool | None = None,
 ) -> WindowStream | None:
     """A ``WindowStream`` over ``codec``'s diffusion decoder (a ``SemantiCodec`` with its decoder);
     None for a codec without one, which can only decode whole clips."""
     if not decodes_by_window(codec):
         return None
     return WindowStream(codec.decoder, codec.acoustic.codebook, codec.semantic.centroids, rows, settings,
-                        generator=generator, batch_size=batch_size)
+                        generator=generator, batch_size=batch_size, progress=progress)
 
 
 def decodes_by_window(codec: Any) -> bool:

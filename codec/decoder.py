@@ -29,6 +29,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ from codec.config import SemantiCodecConfig
 from codec.context_cache import cached_context_projections
 from codec.io import pad_stack
 from codec.outputs import DecodeOutput
+from codec.progress import progress_bar
 from codec.sampling import (
     STEP_NOISE_SAMPLERS,
     DecodeSettings,
@@ -45,6 +47,7 @@ from codec.sampling import (
     check_sampler_args,
     decode_settings,
     num_noise_draws,
+    num_sampler_steps,
     variance_preserving,
 )
 from codec.upsample_conv import subpixel_upsampling
@@ -173,25 +176,19 @@ class DiffusionDecoder(nn.Module):
 
     def sample(
         self, cond: torch.Tensor, uncond: torch.Tensor, noise: torch.Tensor, *, steps: int, sampler: str = "ddim",
-        cfg_scale: float = 2.0, eta: float = 1.0, progress: bool = False,
+        cfg_scale: float = 2.0, eta: float = 1.0, bar: Any | None = None,
     ) -> torch.Tensor:
         """Final latents [N, C, H, W] (fp32) of N windows.
 
         noise: [N, draws, C, H, W], ``draws = num_noise_draws(sampler, steps)``; ``[:, 0]`` is x_T
-        and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0).
+        and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0); ``bar`` advances per step.
         """
         scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
         latents = noise[:, 0].float() * scheduler.init_noise_sigma
-        timesteps = scheduler.timesteps
-        iterator = timesteps
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(timesteps, desc=f"{sampler} ({len(cond)} windows)")
         context = self.guidance_context(cond, uncond, cfg_scale)
         # the same cross-attention keys and values at every step; upsampling without the x2 image
         with cached_context_projections(self.unet, context), subpixel_upsampling(self.unet):
-            for i, t in enumerate(iterator):
+            for i, t in enumerate(scheduler.timesteps):
                 model_t = int(t) if float(t).is_integer() else float(t)
                 v = self.predict(scheduler.scale_model_input(latents, t), model_t, context, cfg_scale)
                 if sampler in STEP_NOISE_SAMPLERS:
@@ -199,6 +196,8 @@ class DiffusionDecoder(nn.Module):
                     latents = scheduler.step(v, int(t), latents, return_dict=False, **extra)[0]
                 else:
                     latents = scheduler.step(v, t, latents, return_dict=False)[0]
+                if bar is not None:
+                    bar.update(1)
         return variance_preserving(scheduler, latents)
 
     def latents_to_mel(self, latents: torch.Tensor) -> torch.Tensor:
@@ -242,7 +241,7 @@ class DiffusionDecoder(nn.Module):
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 16,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> DecodeOutput:
         """Waveforms of token sequences.
 
@@ -259,6 +258,7 @@ class DiffusionDecoder(nn.Module):
                 accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for the
                 deterministic samplers (which also accept steps + 1 and use only x_T).
             batch_size: windows per UNet call (the UNet sees twice as many with CFG).
+            progress: bars over the UNet steps and VAE + vocoder batches (None: on a terminal only).
         Returns:
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
         """
@@ -267,7 +267,7 @@ class DiffusionDecoder(nn.Module):
             batch_size=batch_size, progress=progress)
         used = self.used_samples(plan, lengths_list)
         waves = [self.latents_to_waveform(latents[lo : lo + batch_size], used[lo : lo + batch_size])[1]
-                 for lo in range(0, len(plan), batch_size)]
+                 for lo in progress_bar(range(0, len(plan), batch_size), desc="VAE + vocoder", progress=progress)]
         return self._assemble(torch.cat(waves), plan, lengths_list)
 
     @torch.no_grad()
@@ -282,11 +282,11 @@ class DiffusionDecoder(nn.Module):
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 16,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> tuple[torch.Tensor, WindowPlan, list[int]]:
         """The sampled VAE latents of token sequences, before the VAE and vocoder: (latents
         [n_windows, C, H, W] fp32, the window plan, valid frames per clip). Arguments as
-        :meth:`decode`. Used by :meth:`decode` and by training stages that need the decoder's mels."""
+        :meth:`decode`, but no bar by default. Used by :meth:`decode` and by training stages that need mels."""
         c = self.config
         settings = decode_settings(settings)
         tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
@@ -304,13 +304,16 @@ class DiffusionDecoder(nn.Module):
         features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
                                         semantic_centroids.to(device).float())
         latents = []
-        for lo in range(0, len(plan), batch_size):
-            cond, uncond = self.context(features[lo : lo + batch_size])
-            # Drawn per chunk but window by window, so the stream does not depend on batch_size.
-            chunk_noise = (noise[lo : lo + batch_size] if noise is not None
-                           else self.draw_noise(len(cond), draws, generator, device))
-            latents.append(self.sample(cond, uncond, chunk_noise, steps=settings.steps, sampler=settings.sampler,
-                                       cfg_scale=cfg_scale, eta=settings.eta, progress=progress))
+        chunks = range(0, len(plan), batch_size)
+        with progress_bar(total=len(chunks) * num_sampler_steps(settings.sampler, settings.steps, c.diffusion_steps_train),
+                          desc=f"{settings.sampler} ({len(plan)} windows)", unit="step", progress=progress) as bar:
+            for lo in chunks:
+                cond, uncond = self.context(features[lo : lo + batch_size])
+                # Drawn per chunk but window by window, so the stream does not depend on batch_size.
+                chunk_noise = (noise[lo : lo + batch_size] if noise is not None
+                               else self.draw_noise(len(cond), draws, generator, device))
+                latents.append(self.sample(cond, uncond, chunk_noise, steps=settings.steps, sampler=settings.sampler,
+                                           cfg_scale=cfg_scale, eta=settings.ddim_eta, bar=bar))
         return torch.cat(latents).float(), plan, lengths_list
 
     def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -142,10 +142,11 @@ def encode_segments(codec: nn.Module, fbank: torch.Tensor, keep: bool) -> Segmen
     return SegmentEncoding(semantic, acoustic, valid, features.float(), stacked.float(), pre_quant.float())
 
 
-def encode_clips(codec: nn.Module, clips: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
-    """Token frames [T_b, 2] (semantic, acoustic) of each 16 kHz clip, trimmed to its duration."""
+def encode_clips(codec: nn.Module, clips: list[torch.Tensor], batch_size: int, bar: Any | None = None) -> list[torch.Tensor]:
+    """Token frames [T_b, 2] (semantic, acoustic) of each 16 kHz clip, trimmed to its duration;
+    ``bar`` (``codec.progress``) advances by the segments of each forward."""
     fbank, segments = fbank_segments(clips, codec.config, codec.device)
-    enc = codec.encode_fbank(fbank, batch_size=batch_size)
+    enc = codec.encode_fbank(fbank, batch_size=batch_size, bar=bar)
     out = []
     start = 0
     for clip, n_seg in zip(clips, segments):

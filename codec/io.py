@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "atomic_write", "write_json", "read_json_object", "pad_sequences", "pad_stack", "OutputExistsError",
-    "refuse_existing", "OutputPathError", "check_output_path", "path_list",
+    "refuse_existing", "follow_umask", "OutputPathError", "check_output_path", "path_list",
 ]
 
 
@@ -120,6 +120,22 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def follow_umask(*paths: str | os.PathLike) -> None:
+    """Give each file of ``paths`` (a folder: the files directly in it) the permissions of a plain
+    ``open(path, "w")``: 0666 less the umask.
+
+    For files that libraries write through private temporary files (``save_pretrained`` of
+    transformers and peft writes its safetensors 0600), so that a checkpoint is readable as far
+    as the umask allows, like every other file the toolkit writes.
+    """
+    mode = 0o666 & ~_umask()
+    for path in map(Path, paths):
+        files = [p for p in path.iterdir() if p.is_file() and not p.is_symlink()] if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and (file.stat().st_mode & 0o777) != mode:
+                os.chmod(file, mode)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], Any]) -> Path:

@@ -46,11 +46,13 @@ from codec.encoding import (
     encode_segments,
     fbank_segments,
     group_clips,
+    num_segments,
     pad_tokens,
     valid_token_frames,
 )
 from codec.io import path_list
 from codec.outputs import DecodeOutput, EncodeOutput
+from codec.progress import progress_bar
 from codec.sampling import DecodeSettings, check_not_settings, decode_settings
 from codec.semantic import SemanticQuantizer
 
@@ -126,7 +128,7 @@ class SemantiCodec(nn.Module):
         lengths: torch.Tensor | Sequence[int] | None = None,
         *,
         batch_size: int = 8,
-        progress: bool = False,
+        progress: bool | None = None,
         mono: str = "first",
         names: Sequence[str] | None = None,
     ) -> EncodeOutput:
@@ -139,6 +141,8 @@ class SemantiCodec(nn.Module):
         mono: multi-channel clips keep the "first" channel (official) or the "mean".
         names: one name per clip for errors and warnings (default ``audio[i]``).
         batch_size: 10.24 s segments per AudioMAE/LSTM forward (bounds memory).
+        progress: a bar over the 10.24 s segments; None shows it only when stderr is a terminal
+            and there is more than one batch of them.
         Returns EncodeOutput(tokens LongTensor[B, T, 2], lengths LongTensor[B]); T_b is the
         official token count ceil(8 * d / 0.16 / K) for a clip of d seconds rounded up to 0.16 s.
         """
@@ -148,15 +152,13 @@ class SemantiCodec(nn.Module):
         clips = as_waveform_list(audio, lengths, mono=mono)
         prepared = prepare_clips(clips, sample_rate, self.config.sample_rate, self.config.win_length, names)
         per_clip = [None] * len(prepared)
-        groups = list(group_clips(prepared, batch_size, self.config))
-        iterator = groups
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(groups, desc="encode", unit="batch")
-        for group in iterator:
-            for index, tokens in zip(group, encode_clips(self, [prepared[i] for i in group], batch_size)):
-                per_clip[index] = tokens
+        segments = sum(num_segments(clip.numel(), self.config) for clip in prepared)
+        if progress is None and segments <= batch_size:  # one forward: no bar by default
+            progress = False
+        with progress_bar(total=segments, desc="encode", unit="segment", progress=progress) as bar:
+            for group in group_clips(prepared, batch_size, self.config):
+                for index, tokens in zip(group, encode_clips(self, [prepared[i] for i in group], batch_size, bar)):
+                    per_clip[index] = tokens
         return pad_tokens(per_clip)
 
     @torch.inference_mode()
@@ -166,7 +168,7 @@ class SemantiCodec(nn.Module):
         *,
         mono: str = "first",
         batch_size: int = 8,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> EncodeOutput:
         """Read audio files (any rate, any channel count) and encode them in batches; ``paths`` is one file
         (``str`` or ``os.PathLike``) or a list of them.
@@ -187,18 +189,21 @@ class SemantiCodec(nn.Module):
 
     @torch.inference_mode()
     def encode_fbank(
-        self, fbank: torch.Tensor, *, batch_size: int = 8, return_intermediates: bool = False
+        self, fbank: torch.Tensor, *, batch_size: int = 8, return_intermediates: bool = False, bar: Any | None = None
     ) -> SegmentEncoding:
-        """Encode normalised fbank segments [N, 1024, 128] (batches of ``batch_size``)."""
+        """Encode normalised fbank segments [N, 1024, 128] (batches of ``batch_size``); ``bar``, a
+        progress bar (``codec.progress``), advances by the segments of each batch."""
         cfg = self.config
         if fbank.dim() != 3 or fbank.shape[1:] != (cfg.segment_frames, cfg.n_mels):
             raise ValueError(
                 f"fbank must be [segments, {cfg.segment_frames}, {cfg.n_mels}], got {tuple(fbank.shape)}."
             )
-        return SegmentEncoding.concatenate([
-            encode_segments(self, fbank[i : i + batch_size].to(self.device), return_intermediates)
-            for i in range(0, fbank.shape[0], batch_size)
-        ])
+        parts = []
+        for i in range(0, fbank.shape[0], batch_size):
+            parts.append(encode_segments(self, fbank[i : i + batch_size].to(self.device), return_intermediates))
+            if bar is not None:
+                bar.update(min(batch_size, fbank.shape[0] - i))
+        return SegmentEncoding.concatenate(parts)
 
     def valid_token_frames(self, fbank: torch.Tensor) -> torch.Tensor:
         """Token frames before each segment's padding cutoff, as the official mask computes it.
@@ -223,7 +228,7 @@ class SemantiCodec(nn.Module):
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 8,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> DecodeOutput:
         """Decode token frames to 16 kHz waveforms.
 
@@ -234,11 +239,14 @@ class SemantiCodec(nn.Module):
             ``config.cfg_scale`` (official 2.0). The other samplers of ``codec.sampling.SAMPLERS`` are
             deterministic, good with 10-25 steps.
         steps / sampler / cfg_scale / eta: replace that field of ``settings`` when given (not None);
-            an invalid value raises DecodeSettings' ValueError / TypeError.
+            an invalid value raises DecodeSettings' ValueError / TypeError (so does an eta with a
+            sampler other than ddim, which would ignore it).
         generator: seeds the sampler's Gaussian draws (window by window, so results do not
             depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
             for DDIM (1 draw for the deterministic samplers), windows ordered clip by clip.
         batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
+        progress: bars over the UNet steps and the VAE + vocoder batches; None shows them only
+            when stderr is a terminal.
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
         check_not_settings(lengths, "lengths", "decode(tokens, lengths=None, settings=None, ...)")

@@ -84,8 +84,9 @@ SAMPLER_SPECS: dict[str, SamplerSpec] = {
     "euler": SamplerSpec("EulerDiscreteScheduler", dict(_LAST_AT_T0), "Euler (k-diffusion sigmas)"),
 }
 SAMPLERS = tuple(SAMPLER_SPECS)
-# Samplers that add fresh Gaussian noise at every step (taken from ``noise[:, 1:]``).
+# Samplers that add fresh Gaussian noise at every step (taken from ``noise[:, 1:]``); only they take ``eta``.
 STEP_NOISE_SAMPLERS = ("ddim",)
+OFFICIAL_ETA = 1.0  # the official decode's DDIM noise scale
 
 
 @dataclass(frozen=True)
@@ -97,24 +98,36 @@ class DecodeSettings:
                "deis", "euler", "dpmsolver++"; good with 10-25 steps). See :data:`SAMPLER_SPECS`.
     steps:     sampler steps, 1..1000 (DDIM runs ``ceil(1000 / (1000 // steps))`` like the official code).
     cfg_scale: classifier-free guidance scale; None takes the codec's ``config.cfg_scale`` (official 2.0).
-    eta:       DDIM noise scale (official 1.0; 0 makes DDIM deterministic); the other samplers ignore it.
+    eta:       DDIM noise scale (0 makes DDIM deterministic); None takes the official 1.0. Only DDIM
+               adds noise at each step: an eta given with another sampler is a ``ValueError``, not
+               silently ignored.
     """
 
     sampler: str = "ddim"
     steps: int = 50
     cfg_scale: float | None = None
-    eta: float = 1.0
+    eta: float | None = None
 
     def __post_init__(self) -> None:
         check_sampler_args(self.sampler, self.steps)
         for name in ("cfg_scale", "eta"):
             value = getattr(self, name)
-            if value is None and name == "cfg_scale":
+            if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}.")
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}.")
+        if self.eta is not None and self.sampler not in STEP_NOISE_SAMPLERS:
+            raise ValueError(
+                f"eta={self.eta!r} only applies to the ddim sampler; sampler={self.sampler!r} is deterministic (it adds "
+                "no noise per step) and would ignore it: leave eta unset (None), or use sampler='ddim'."
+            )
+
+    @property
+    def ddim_eta(self) -> float:
+        """The noise scale DDIM samples with: ``eta``, or the official 1.0 when it is unset."""
+        return OFFICIAL_ETA if self.eta is None else float(self.eta)
 
 
 def decode_settings(settings: DecodeSettings | None = None, **changes: Any) -> DecodeSettings:

@@ -18,12 +18,12 @@ _EXPORTS = {
     "AudioTextTokenizer": "tokens.tokenizer",
     "train_sentencepiece": "tokens.tokenizer",
     "LMConfig": "models.lm",
-    "LoraSettings": "models.lm",
+    "LoraSettings": "models.lora",
     "build_lm": "models.lm",
     "layout_for_pretrained": "models.lm",
     "extend_pretrained_lm": "models.lm",
-    "apply_lora": "models.lm",
-    "merge_lora": "models.lm",
+    "apply_lora": "models.lora",
+    "merge_lora": "models.lora",
     "save_lm": "models.lm",
     "load_lm": "models.lm",
     "encode_audio_dataset": "data.tokenize",
@@ -106,15 +106,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from semantilm.models.hub import push_to_hub
     from semantilm.models.lm import (
         LMConfig,
-        LoraSettings,
-        apply_lora,
         build_lm,
         extend_pretrained_lm,
         layout_for_pretrained,
         load_lm,
-        merge_lora,
         save_lm,
     )
+    from semantilm.models.lora import LoraSettings, apply_lora, merge_lora
     from semantilm.tokens.layout import AudioTokenLayout, LayoutNotFoundError
     from semantilm.tokens.tokenizer import AudioTextTokenizer, train_sentencepiece
     from semantilm.training.recipe_config import RecipeConfig

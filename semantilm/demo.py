@@ -87,6 +87,9 @@ class DemoConfig:
         for name in ("clips_per_caption", "train_steps", "batch_size", "decode_steps", "top_k", "takes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        if self.takes > 1 and self.top_k == 1:
+            raise ValueError(f"top_k=1 draws only the likeliest id, so the {self.takes} takes of every prompt would be "
+                             "identical; use top_k >= 2, or takes=1.")
         if self.seconds <= 0.2:
             raise ValueError(f"seconds must be above 0.2, got {self.seconds!r}.")
         from semantilm.resources import resolve_config
@@ -140,6 +143,7 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
 
 
 def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
+    from codec.progress import progress_enabled
     from semantilm.resources import resolve_config
     from semantilm.training.recipe_config import RecipeConfig, from_dict
 
@@ -154,7 +158,7 @@ def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
                   "learning_rate": config.learning_rate, "weight_decay": 0.0, "warmup_steps": 20,
                   "lr_scheduler_type": "cosine", "save_steps": config.train_steps, "save_total_limit": 1,
                   "logging_steps": 10, "max_length": 2 * frames + 40, "caption_dropout": 0.1,
-                  "seed": config.seed, "use_cpu": True, "report_to": "none", "disable_tqdm": False},
+                  "seed": config.seed, "use_cpu": True, "report_to": "none", "disable_tqdm": not progress_enabled()},
         "resume": False,
     })
 

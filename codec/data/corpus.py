@@ -28,9 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "AUDIO_LIKE_SUFFIXES",
+    "READABLE_FORMATS",
     "SYNTHETIC",
     "load_corpus",
     "audio_folder_dataset",
+    "audio_like_files",
     "audio_cell_to_waveform",
     "decode_audio_cell",
     "undecoded_audio",
@@ -40,6 +43,14 @@ __all__ = [
 ]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+# Files that look like audio: tokenising takes every one as an input, and one that soundfile cannot
+# read becomes a failure that says so, instead of being passed over.
+AUDIO_LIKE_SUFFIXES = AUDIO_SUFFIXES + (
+    ".opus", ".oga", ".caf", ".au", ".snd", ".w64", ".aifc", ".m4a", ".m4b", ".aac", ".alac", ".wma", ".webm",
+    ".weba", ".mka", ".mp4", ".mp2", ".mpga", ".amr", ".3gp", ".ac3", ".dts", ".ape", ".wv", ".tta", ".spx", ".ra",
+)
+READABLE_FORMATS = ("soundfile (libsndfile) reads wav, flac, ogg (vorbis, opus), mp3, aiff, caf, au and w64; "
+                    "convert other formats (m4a, aac, wma, webm, ...) first, e.g. ffmpeg -i IN.m4a OUT.flac")
 SYNTHETIC = "synthetic"
 
 
@@ -67,6 +78,11 @@ def parquet_files(path: str | os.PathLike) -> tuple[str, list[Path]] | None:
 def audio_files(folder: str | os.PathLike) -> list[Path]:
     """Audio files under ``folder`` (recursive, sorted)."""
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def audio_like_files(folder: str | os.PathLike) -> list[Path]:
+    """Files under ``folder`` that look like audio (:data:`AUDIO_LIKE_SUFFIXES`; recursive, sorted)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_LIKE_SUFFIXES)
 
 
 def audio_folder_dataset(folder: str | os.PathLike, mono: str = "first") -> Dataset:
@@ -173,7 +189,7 @@ def _read_encoded(source: Any) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(source, dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise ValueError(f"cannot decode the audio ({type(err).__name__}: {err})") from err
+        raise ValueError(f"cannot decode the audio ({type(err).__name__}: {err}); {READABLE_FORMATS}") from err
     return data, int(rate)
 
 

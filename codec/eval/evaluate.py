@@ -170,8 +170,14 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
 
 
 def _settings_record(settings: DecodeSettings) -> dict[str, Any]:
-    """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used)."""
-    return {k: v for k, v in asdict(settings).items() if v is not None}
+    """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used;
+    eta, the one DDIM ran with, only for DDIM)."""
+    from codec.sampling import STEP_NOISE_SAMPLERS
+
+    record = {k: v for k, v in asdict(settings).items() if v is not None}
+    if settings.sampler in STEP_NOISE_SAMPLERS:
+        record["eta"] = settings.ddim_eta
+    return record
 
 
 def evaluate_codec(
@@ -182,6 +188,7 @@ def evaluate_codec(
     settings: DecodeSettings | None = None,
     *,
     generator: torch.Generator | None = None,
+    progress: bool | None = None,
 ) -> CodecEvaluation:
     """Encode and decode every clip with ``codec`` and score the reconstruction against the input.
 
@@ -190,10 +197,13 @@ def evaluate_codec(
     metrics: names from ``METRICS`` (one name or a list); optional ones whose package is missing are listed in
              ``unavailable`` with the reason instead of failing.
     settings: how ``codec.decode`` samples (default ``DecodeSettings()``); generator: seeds its draws.
+    progress: a bar over the clips (and the codec's own bars inside); None shows them only when
+             stderr is a terminal.
     The reconstruction is trimmed to the input's length (the codec pads to whole frames).
     """
     from codec.audio import check_long_enough, check_waveform, resample
     from codec.eval.metrics import metric_unavailable
+    from codec.progress import progress_bar
     from codec.sampling import check_not_settings, decode_settings
 
     for name, value in (("metrics", metrics), ("batch_size", batch_size)):
@@ -217,9 +227,13 @@ def evaluate_codec(
     functions = _metric_functions(rate)
     results: list[ClipScores] = []
 
+    shown = {} if progress is None else {"progress": progress}  # a codec's own default otherwise
+    bar = progress_bar(total=len(clips) if hasattr(clips, "__len__") else None, desc="eval-codec", unit="clip",
+                       progress=progress)
+
     def flush(batch: list[tuple[str, torch.Tensor]]) -> None:
-        encoded = codec.encode([w for _, w in batch], rate)
-        decoded = codec.decode(encoded.tokens, encoded.lengths, settings=settings, generator=generator)
+        encoded = codec.encode([w for _, w in batch], rate, **shown)
+        decoded = codec.decode(encoded.tokens, encoded.lengths, settings=settings, generator=generator, **shown)
         for (name, ref), audio, n in zip(batch, decoded.audio, decoded.lengths.tolist()):
             length = min(ref.numel(), int(n))
             ref, est = ref[:length].to(audio.device), audio[:length].float()
@@ -230,18 +244,21 @@ def evaluate_codec(
                 except ValueError as err:  # e.g. PESQ finds no speech-like activity in the clip
                     scores[metric], notes[metric] = float("nan"), f"{name}: {err}"
             results.append(ClipScores(name, length / rate, scores, notes))
+        bar.update(len(batch))
 
     batch: list[tuple[str, torch.Tensor]] = []
-    for name, wave, sample_rate in clips:
-        check_waveform(wave, name=f"clip {name!r}")
-        wave = resample(wave.float(), int(sample_rate), rate)
-        check_long_enough(wave.numel(), rate, getattr(getattr(codec, "config", None), "win_length", 1), f"clip {name!r}")
-        batch.append((name, wave))
-        if len(batch) == batch_size:
+    with bar:
+        for name, wave, sample_rate in clips:
+            check_waveform(wave, name=f"clip {name!r}")
+            wave = resample(wave.float(), int(sample_rate), rate)
+            check_long_enough(wave.numel(), rate, getattr(getattr(codec, "config", None), "win_length", 1),
+                              f"clip {name!r}")
+            batch.append((name, wave))
+            if len(batch) == batch_size:
+                flush(batch)
+                batch = []
+        if batch:
             flush(batch)
-            batch = []
-    if batch:
-        flush(batch)
     if not results:
         raise ValueError("no clips to evaluate; pass at least one audio file or dataset row.")
     return CodecEvaluation(str(codec.variant), codec_bitrate(codec), rate, running, unavailable, results,

@@ -113,7 +113,7 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     import tempfile
 
     from codec.checkpoints import TRAINING_NOTES, export_native, load_native
-    from codec.io import check_output_path, path_list
+    from codec.io import check_output_path, follow_umask, path_list
     from codec.training.parts import resolve_codec_folder
 
     folder = resolve_codec_folder(source)
@@ -147,6 +147,5 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     config, _ = load_native(out)
     text = training_notes(config, weights, dtype, folder, summaries, command)
     (out / TRAINING_NOTES).write_text(text)
-    for path in (weights, out / "config.json", out / TRAINING_NOTES):
-        path.chmod(0o644)  # package data: readable by everyone (save_native writes private temp files)
+    follow_umask(weights, out / "config.json", out / TRAINING_NOTES)  # as every file the toolkit writes
     return out

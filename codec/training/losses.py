@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.config_file import check_field_types
 from codec.fbank import kaldi_fbank
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
@@ -67,6 +68,7 @@ class CodecTrainingConfig:
     train_encoder: bool = True
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not 0.0 <= self.p_uncond <= 1.0:
             raise ValueError(f"p_uncond must be in [0, 1], got {self.p_uncond}.")
         if self.commitment_weight < 0:

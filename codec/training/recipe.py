@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES, TINY_RANDOM
+from codec.config_file import check_field_types
 from codec.training.losses import CodecTrainingConfig
 from codec.training.semantic_stage import SemanticStageConfig
 from codec.training.trainer import CodecTrainArgs, CodecTrainResult
@@ -66,6 +67,7 @@ class CodecModelSection:
     vocoder_from: str | None = None  # output_dir (or codec folder) of a vocoder stage: take its vocoder
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.token_rate not in OFFICIAL_TOKEN_RATES:
             raise ValueError(f"token_rate must be 25, 50 or 100, got {self.token_rate}.")
 
@@ -88,6 +90,7 @@ class CodecDataSection:
     synthetic_peak_range: tuple[float, float] | None = None  # each clip's peak drawn from [lo, hi]; null: all 0.5
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.synthetic_examples <= 0 or self.synthetic_seconds <= 0:
             raise ValueError("synthetic_examples and synthetic_seconds must be positive.")
         if self.max_examples is not None and self.max_examples <= 0:
@@ -110,6 +113,7 @@ class CodecRecipeConfig:
     resume: bool = True
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.task != "codec":
             raise ValueError(f"task must be 'codec' in a codec recipe config, got {self.task!r}.")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from codec.config_file import check_field_types
 from codec.training.history import HistoryLog
 from codec.training.kmeans import (
     KMeansConfig,
@@ -45,6 +46,7 @@ class SemanticStageConfig:
     window_passes: int = 1  # passes over the corpus windows (each pass draws new window offsets)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.num_clusters is not None and self.num_clusters < 2:
             raise ValueError(f"num_clusters must be at least 2 or null, got {self.num_clusters}.")
         for name in ("batch_size", "epochs", "reassign_dead_after", "feature_batch_size", "window_passes"):

@@ -47,6 +47,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from codec.config_file import check_field_types
 from codec.training.history import CHECKPOINT_DONE, HistoryLog, latest_checkpoint
 from codec.training.windows import ClipWindows, EpochWindows, collate_windows
 
@@ -87,6 +88,7 @@ class CodecTrainArgs:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "logging_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")

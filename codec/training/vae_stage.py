@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.config_file import check_field_types
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.training.losses import check_windows
@@ -48,6 +49,7 @@ class VAETrainingConfig:
     scale_windows: int = 256
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.kl_weight < 0 or self.l2_weight < 0:
             raise ValueError(f"kl_weight and l2_weight must be >= 0, got {self.kl_weight}, {self.l2_weight}.")
         if self.scale_windows <= 0:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.config_file import check_field_types
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.sampling import SAMPLERS, DecodeSettings
@@ -97,6 +98,7 @@ class VocoderTrainingConfig:
     decoded_cfg_scale: float | None = None  # None: the codec's config.cfg_scale
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("mel_weight", "feature_weight", "adversarial_weight", "adversarial_start", "stft_weight",
                      "mel_floor", "floor_decay_start", "floor_decay_steps"):
             if getattr(self, name) < 0:
@@ -246,7 +248,8 @@ class VocoderTrainingStep(nn.Module):
         """[B, frames, mel_bins] the codec's reconstruction of each window's mel (encode ->
         diffusion decode -> VAE), one decoder window per training window; noise from ``generator``."""
         codec, decoder, c = self.codec, self.codec.decoder, self.config
-        encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate)
+        encoded = codec.encode([real[i, : int(n)] for i, n in enumerate(lengths)], codec.config.sample_rate,
+                               progress=False)
         windows = len(decoder.plan_windows(encoded.lengths.tolist()))
         if windows != real.shape[0]:
             raise ValueError(f"vocoder.input_mel='decoded' needs each training window to fit one decoder window "

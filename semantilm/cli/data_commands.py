@@ -48,7 +48,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, shard_size=args.shard_size, num_workers=args.num_workers, dtype=args.dtype,
         device=device, on_error=args.on_error, streaming=args.streaming, rank=rank, world_size=world,
         codec_source=codec_source(args),
-        progress=not args.no_progress,
+        progress=False if args.no_progress else None,
     )
     if rank == 0:
         if result.manifest is None:  # another process is finishing the last shards; it writes the manifest
@@ -92,7 +92,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="encoder precision (default float32; half precisions on CUDA only)")
     p.add_argument("--on-error", default="skip", choices=("skip", "stop"),
                    help="skip: record bad inputs in failures.jsonl and go on (default); stop: exit at the first")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one on a terminal, none off one)")
     p.add_argument("--synthetic-examples", type=positive_int, default=64, help="size of the synthetic set (default 64)")
     p.add_argument("--synthetic-seconds", type=positive_float, default=2.0,
                    help="clip length of the synthetic set (default 2)")

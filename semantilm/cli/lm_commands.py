@@ -78,6 +78,29 @@ def _generation_plan(args: argparse.Namespace) -> tuple[list[str], list[str], li
     return names, sources, prompts
 
 
+def _check_takes(args: argparse.Namespace) -> None:
+    """A ``CliError`` when the takes of a prompt could only be identical (greedy, or top-k 1)."""
+    n = args.num_return_sequences
+    if n > 1 and args.greedy:
+        raise CliError(f"--greedy with --num-return-sequences {n} would write {n} identical takes of every prompt; "
+                       "drop --greedy to sample different takes, or ask for one take.")
+    if n > 1 and args.top_k == 1:
+        raise CliError(f"--top-k 1 with --num-return-sequences {n} would write {n} identical takes of every prompt "
+                       "(only the likeliest id is drawn); use --top-k 2 or more (0: no limit), or ask for one take.")
+
+
+def _planned_metadata(args: argparse.Namespace, names: list[str]) -> str:
+    """The ``metadata.csv`` of ``--out`` with a ``file_name,caption`` row per wav of the text prompts,
+    checked before any work (an existing file that is no such table is a usage error)."""
+    from semantilm.generation.metadata import planned_metadata
+
+    captions = [text for text in args.text for _ in range(args.num_return_sequences)]
+    try:
+        return planned_metadata(args.out, [f"{name}.wav" for name in names], captions)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
@@ -85,11 +108,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from semantilm.cli.common import decode_settings, lm_speed
     from semantilm.cli.wav_stream import generate_wavs
     from semantilm.generation.generate import continue_tokens, text_to_tokens
+    from semantilm.generation.metadata import write_metadata
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
+    _check_takes(args)
     names, sources, prompts = _generation_plan(args)
     wav_out = not args.tokens_only
+    metadata = _planned_metadata(args, names) if wav_out and args.text else None
     if args.stream and not wav_out:
         raise CliError("--stream writes wav files while they are generated; it cannot be combined with --tokens-only.")
     settings = decode_settings(args) if wav_out else None
@@ -124,6 +150,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         record = TokenFile(t[:n].cpu(), codec.variant, token_rate, layout.semantic_vocab_size,
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
         token_files.append(save_tokens(out / (name + SUFFIX), record))
+    if metadata is not None:  # file_name,caption beside the wavs: `semantilm eval-generation` reads it
+        write_metadata(out, metadata)
     what = "wav + token files" if wav_out else "token files"
     print(f"wrote {len(names)} {what} to {out} ({', '.join(str(int(n)) for n in lengths)} frames)")
     return 0
@@ -159,7 +187,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
                                    ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
                                    ("takes", args.takes)) if v is not None}
-    config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
+    try:
+        config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
+    except ValueError as err:  # a combination of options the demo cannot run
+        raise CliError(str(err)) from None
     check_output_path(args.out, "folder", "--out")
     result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
@@ -206,7 +237,8 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="classifier-free guidance scale, 1 = off (default 3)")
     p.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=nonnegative_int, default=250, help="top-k sampling, 0 = off (default 250)")
-    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--greedy", action="store_true",
+                   help="greedy decoding instead of sampling (one take per prompt: greedy takes would be identical)")
     p.add_argument("--num-return-sequences", type=positive_int, default=1, metavar="N",
                    help="clips per prompt, written as NAME_0 ... NAME_{N-1} (default 1)")
     p.add_argument("--kv-cache", default="dynamic", choices=KV_CACHES,

@@ -7,7 +7,7 @@ import logging
 import sys
 import warnings
 
-from semantilm.cli import codec_commands, data_commands, lm_commands, train_commands
+from semantilm.cli import codec_commands, data_commands, eval_commands, lm_commands, train_commands
 from semantilm.cli.common import CliError
 
 EPILOG = """examples:
@@ -26,6 +26,7 @@ EPILOG = """examples:
   semantilm eval-codec examples/audio --codec tiny-random --steps 5 --out outputs/eval/codec.json
   semantilm eval-codec --dataset synthetic --max-examples 16 --token-rate 50 --device cuda --out eval/r50.json
   semantilm eval-lm --checkpoint outputs/text_to_audio/tiny_cpu --dataset outputs/synthetic_tokens --out eval/lm.json
+  semantilm eval-generation gen/ --reference data/clips --out eval/generation.json   # FAD, KL, CLAP score
   semantilm encode examples/audio --codec tiny --out outputs/tokens     # the small trained codec in the package
   semantilm export-codec outputs/tiny_codec/decoder/codec codec/pretrained/tiny --dtype float16 --name tiny
 
@@ -46,18 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (codec_commands, data_commands, train_commands, lm_commands):
+    for group in (codec_commands, data_commands, train_commands, lm_commands, eval_commands):
         group.add_commands(sub, EPILOG)
     return parser
 
 
 def _warning_printer(command: str):
     """``warnings.showwarning`` for the command line: warnings about the user's input (``AudioWarning``:
-    clipping, cut-off files) as ``semantilm CMD: warning: message`` on stderr; others as usual."""
+    clipping, cut-off files; ``CaptionWarning``: characters a caption tokenizer does not know) as ``semantilm CMD: warning: message`` on stderr; others as usual."""
     usual = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        if category.__name__ == "AudioWarning":
+        if category.__name__ in ("AudioWarning", "CaptionWarning"):
             print(f"semantilm {command}: warning: {message}", file=sys.stderr)
         else:
             usual(message, category, filename, lineno, file, line)

@@ -17,7 +17,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
-__all__ = ["AudioLMCollator", "row_tokens"]
+__all__ = ["AudioLMCollator", "row_tokens", "example_length"]
+
+
+def example_length(prompt_ids: int, frames: int) -> int:
+    """LM ids of a whole example: its prompt (``[bos] caption <|audio_start|>``), 2 per frame, ``<|audio_end|>``."""
+    return prompt_ids + 2 * frames + 1
 
 
 def row_tokens(row: dict[str, Any]) -> torch.Tensor:
@@ -46,7 +51,9 @@ class AudioLMCollator:
 
     mode:            ``"pad"``: one row per example, right-padded with ``<|pad|>`` (labels -100);
                      an example longer than ``max_length`` keeps its first whole frames and
-                     loses its ``<|audio_end|>``. ``"pack"``: all examples of the batch are
+                     loses its ``<|audio_end|>`` (``train_lm`` counts such examples before training
+                     and, by ``TrainConfig.on_too_long``, stops, leaves them out or lets them be
+                     cut: ``semantilm.training.data_checks``). ``"pack"``: all examples of the batch are
                      concatenated and cut into rows of exactly ``max_length`` (the last one
                      padded); attention crosses example boundaries, as in GPT pre-training.
     caption_dropout: probability of dropping a row's caption (drawn from torch's global RNG, so
@@ -78,7 +85,7 @@ class AudioLMCollator:
         if caption and self.caption_dropout > 0 and float(torch.rand(())) < self.caption_dropout:
             caption = None
         prompt = len(tok.text_prompt(caption))
-        if self.mode == "pad" and prompt + 2 * tokens.shape[0] + 1 > self.max_length:
+        if self.mode == "pad" and example_length(prompt, tokens.shape[0]) > self.max_length:
             frames = (self.max_length - prompt) // 2
             if frames < 1:
                 raise ValueError(

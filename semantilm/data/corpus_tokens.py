@@ -45,6 +45,7 @@ class TokenisedCorpus:
     seconds_encoded: float = 0.0  # audio this process encoded in this run
     wall_seconds: float = 0.0
     shards_written: list[int] = field(default_factory=list)
+    shards_repaired: list[int] = field(default_factory=list)  # recorded as done, but their file was missing or damaged
 
     @property
     def num_frames(self) -> int:
@@ -125,7 +126,7 @@ def tokenize_corpus(
     rank: int = 0,
     world_size: int = 1,
     codec_source: dict[str, Any] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TokenisedCorpus:
     """Tokenise ``source`` (see ``semantilm.data.sources.open_source``) into the token folder ``out_dir``.
 
@@ -154,12 +155,25 @@ def tokenize_corpus(
         info["source"] = dict(codec_source)
     run_info = {"codec": json.loads(json.dumps(info)), "input": src.description, "shard_size": shard_size, "audio_column": audio_column,
                 "caption_column": caption_column}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(Path(out_dir))
     start_run(out, run_info)
     settings = {"batch_size": batch_size, "num_workers": num_workers, "device": device, "on_error": on_error,
                 "dtype": dtype}
     return _run(src, model, out, run_info, settings, _caption_fn(caption_column), rank, world_size, progress)
+
+
+def _output_folder(out: Path) -> Path:
+    """``out`` made (with its parents) as a folder; a ``ConfigError`` naming it when a file is in the way."""
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        what = "--out" if blocking == out else f"--out {str(out)!r}: its parent"
+        raise ConfigError(f"{what} {str(blocking)!r} is a file, not a folder; the token folder needs a folder "
+                          "name (a new one, or the folder of an earlier run to resume it).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {str(out)!r} cannot be made: {err.strerror or err}.") from err
+    return out
 
 
 def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], patience: float) -> None:
@@ -180,12 +194,12 @@ def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], p
 
 
 def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: dict[str, Any],
-         rename: Callable, rank: int, world_size: int, progress: bool) -> TokenisedCorpus:
-    from tqdm.auto import tqdm
-
+         rename: Callable, rank: int, world_size: int, progress: bool | None) -> TokenisedCorpus:
+    from codec.progress import progress_bar
     from semantilm.data.pipeline import DTYPES, encode_shard
     from semantilm.data.token_dataset import (
         busy_since,
+        damaged_shards,
         finish_run,
         mark_busy,
         run_clock,
@@ -196,12 +210,13 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
     start = time.time()
     result = TokenisedCorpus(out, str(model.variant), None)
     types = _carried_types(src.types, run_info["caption_column"])
-    bar = tqdm(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", position=rank, disable=not progress,
-               dynamic_ncols=True, leave=True)
+    bar = progress_bar(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", progress=progress, leave=True,
+                       position=rank, dynamic_ncols=True)
     bar.hours = 0.0
 
     stream = getattr(src, "stream", False)
     since = run_clock(out, rank)
+    result.shards_repaired = damaged_shards(out)
 
     def open_shard(k: int) -> bool:  # not done, and no other process of this run is encoding it
         return not shard_done(out, k) and (stream or not busy_since(out, k, since))
@@ -230,7 +245,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
                 encode(k, src.shard(k))
         if world_size > 1:
             _wait_for_others(src, out, encode, max(PEER_PATIENCE_SECONDS, 3 * slowest[0]))
-    extra = {"columns": src.columns}
+    extra = {"columns": src.columns, "not_in_metadata": len(getattr(src, "not_in_metadata", []))}
     result.manifest = finish_run(out, run_info, src.num_shards, extra)
     while result.manifest is None and world_size > 1 and stream:
         time.sleep(1.0)  # a stream is read once per process: wait for the others' shards
@@ -241,9 +256,16 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
 
 
 def summary_line(result: TokenisedCorpus) -> str:
-    """rows, hours, failures, wall time and hours of audio per hour (of this run) in one line."""
+    """rows + failures = inputs, hours, repaired shards, wall time and hours of audio per hour (of this
+    run) in one line."""
     m = result.manifest or {}
     speed = result.seconds_encoded / result.wall_seconds if result.wall_seconds > 0 else 0.0
-    return (f"wrote {m.get('rows', 0)} token rows ({m.get('hours', 0.0):.4f} h of audio, {m.get('frames', 0)} frames, "
-            f"{result.codec_variant}) to {result.out_dir}; {m.get('failures', 0)} failures (failures.jsonl); "
-            f"wall time {result.wall_seconds:.1f} s; {speed:.1f} hours of audio per hour in this process")
+    rows, failures = m.get("rows", 0), m.get("failures", 0)
+    line = (f"wrote {rows} token rows, {failures} failures (see {result.out_dir / 'failures.jsonl'}), "
+            f"{m.get('inputs', rows + failures)} audio inputs ({m.get('hours', 0.0):.4f} h of audio, "
+            f"{m.get('frames', 0)} frames, {result.codec_variant}) to {result.out_dir}")
+    if m.get("not_in_metadata"):
+        line += f"; inputs in no metadata file: {m['not_in_metadata']} (their metadata columns are empty)"
+    if result.shards_repaired:
+        line += f"; encoded again the missing or damaged shards {result.shards_repaired}"
+    return line + (f"; wall time {result.wall_seconds:.1f} s; {speed:.1f} hours of audio per hour in this process")

@@ -1,9 +1,11 @@
 """Encode one shard of items: audio reading and resampling in ``DataLoader`` workers, the codec in
 this process, batches sorted by length, rows back in input order.
 
-``encode_shard`` returns the token rows and the failure records (``{"id", "reason"}``) of a shard.
-A clip that cannot be read, is empty, holds NaN/Inf or is shorter than one codec frame is a failure;
-with ``on_error="stop"`` the first one raises ``TokenizeError`` naming the input.
+``encode_shard`` returns the token rows and the failure records (``{"id", "reason"}`` and the item's
+``origin`` fields) of a shard: every item is in exactly one of them. An item its source could not read
+(its ``error``), a clip that cannot be decoded, is empty, holds NaN/Inf or is shorter than one codec
+frame is a failure; with ``on_error="stop"`` the first one raises ``TokenizeError`` naming the input.
+Samples beyond [-1, 1] in the audio as read are warned about, naming the input.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 
 from codec.data.corpus import decode_audio_cell
+from semantilm.data.input_warnings import codec_warnings_silenced, input_notes, warn_about_input
 from semantilm.data.sources import RESERVED_COLUMNS, probe_seconds
 
 __all__ = ["TokenizeError", "encode_shard", "min_samples", "ShardClips", "DTYPES"]
@@ -35,7 +38,8 @@ def min_samples(codec: Any) -> int:
 
 
 class ShardClips(torch.utils.data.Dataset):
-    """Item i -> (i, mono waveform at ``rate`` or None, failure reason or None); runs in the workers."""
+    """Item i -> (i, mono waveform at ``rate`` or None, failure reason or None, warnings about the input);
+    runs in the workers."""
 
     def __init__(self, items: list[dict[str, Any]], rate: int, least: int, mono: str = "first",
                  audio_column: str = "audio"):
@@ -44,33 +48,38 @@ class ShardClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None, list[str]]:
         from codec.audio import resample
 
-        audio = self.items[i]["audio"]
+        item = self.items[i]
+        audio = item["audio"]
+        if item.get("error"):
+            return i, None, item["error"], []
         if audio is None:
-            return i, None, "unreadable: no audio"
+            return i, None, "unreadable: no audio", []
         if isinstance(audio, str):
             audio = {"path": audio, "bytes": None}
         try:
             wave, rate = decode_audio_cell(audio, None, self.column, self.mono)
         except (ValueError, TypeError, OSError, RuntimeError) as err:
-            return i, None, f"unreadable: {err}"
+            return i, None, f"unreadable: {err}", []
         if wave.numel() == 0:
-            return i, None, "empty: no samples"
+            return i, None, "empty: no samples", []
         if not bool(torch.isfinite(wave).all()):
-            return i, None, "non-finite: NaN or Inf samples"
+            return i, None, "non-finite: NaN or Inf samples", []
+        notes = input_notes(wave, f"input {item.get('name') or repr(str(item['id']))}")
         wave = resample(wave.float(), int(rate), self.rate)
         if wave.numel() < self.least:
-            return i, None, f"too short: {wave.numel()} samples at {self.rate} Hz, at least {self.least} needed"
-        return i, wave.contiguous(), None
+            return i, None, f"too short: {wave.numel()} samples at {self.rate} Hz, at least {self.least} needed", []
+        return i, wave.contiguous(), None, notes
 
 
-def collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> dict[str, Any]:
+def collate(samples: list[tuple[int, torch.Tensor | None, str | None, list[str]]]) -> dict[str, Any]:
     from codec.io import pad_stack
 
-    ok = [(i, w) for i, w, _ in samples if w is not None]
-    batch: dict[str, Any] = {"index": [i for i, _ in ok], "failed": [(i, r) for i, w, r in samples if w is None]}
+    ok = [(i, w) for i, w, _, _ in samples if w is not None]
+    batch: dict[str, Any] = {"index": [i for i, _ in ok], "failed": [(i, r) for i, w, r, _ in samples if w is None],
+                             "notes": [n for *_, notes in samples for n in notes]}
     if ok:
         batch["waves"], batch["lengths"] = pad_stack([w for _, w in ok])
     return batch
@@ -84,9 +93,12 @@ def _encode(codec: Any, waves: torch.Tensor, lengths: torch.Tensor, device: torc
             segment_batch: int) -> list[torch.Tensor]:
     """A padded batch -> one LongTensor[T_b, 2] per clip (on the CPU)."""
     waves = waves.to(device, non_blocking=True)
-    kwargs = {"batch_size": segment_batch} if "batch_size" in inspect.signature(codec.encode).parameters else {}
+    params = inspect.signature(codec.encode).parameters
+    kwargs = {"batch_size": segment_batch} if "batch_size" in params else {}
+    if "progress" in params:  # the shard's bar counts the clips; no bar per batch
+        kwargs["progress"] = False
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
-    with autocast:
+    with autocast, codec_warnings_silenced():
         out = codec.encode(waves, int(codec.sample_rate), lengths, **kwargs)
     tokens, frames = out.tokens.cpu(), out.lengths.cpu()
     return [tokens[b, : int(frames[b])] for b in range(tokens.shape[0])]
@@ -100,7 +112,7 @@ def _encode_or_isolate(codec: Any, batch: dict[str, Any], ids: list[str], settin
         return dict(zip(index, _encode(codec, batch["waves"], batch["lengths"], **settings), strict=True)), []
     except (ValueError, RuntimeError) as err:
         if stop:
-            names = ", ".join(repr(ids[i]) for i in index)
+            names = ", ".join(ids[i] for i in index)
             raise TokenizeError(f"the codec failed on the batch of inputs {names}: {err}") from err
     done, failed = {}, []
     for i, wave, n in zip(index, batch["waves"], batch["lengths"], strict=True):
@@ -119,7 +131,7 @@ def encode_shard(codec: Any, items: list[dict[str, Any]], *, batch_size: int = 1
     Returns (rows in item order, failure records in item order). ``progress``: a tqdm bar to update.
     """
     device = torch.device(device)
-    ids = [str(item["id"]) for item in items]
+    ids = [str(item.get("name") or repr(str(item["id"]))) for item in items]  # in messages
     seconds_guess = [probe_seconds(item["audio"]) for item in items]  # unreadable headers first: fail early
     order = sorted(range(len(items)), key=lambda i: (seconds_guess[i] > 0, -seconds_guess[i], i))
     batches = [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
@@ -133,10 +145,12 @@ def encode_shard(codec: Any, items: list[dict[str, Any]], *, batch_size: int = 1
     reasons: dict[int, str] = {}
     seconds: dict[int, float] = {}
     for batch in loader:
+        warn_about_input(batch["notes"])
         failed = list(batch["failed"])
         if failed and on_error == "stop":
             i, reason = failed[0]
-            raise TokenizeError(f"input {ids[i]!r} cannot be tokenised: {reason}")
+            raise TokenizeError(f"input {ids[i]} cannot be tokenised: {reason}; --on-error skip records such "
+                                "inputs in failures.jsonl and goes on")
         if batch["index"]:
             done, more = _encode_or_isolate(codec, batch, ids, settings, on_error == "stop")
             tokens.update(done)
@@ -148,8 +162,10 @@ def encode_shard(codec: Any, items: list[dict[str, Any]], *, batch_size: int = 1
             progress.update(len(batch["index"]) + len(batch["failed"]))
             progress.hours = getattr(progress, "hours", 0.0) + sum(seconds.get(i, 0.0) for i in batch["index"]) / 3600
             progress.set_postfix(hours=f"{progress.hours:.3f}", refresh=False)
-    rows = [_row(ids[i], tokens[i], seconds[i], items[i]["meta"]) for i in range(len(items)) if i in tokens]
-    failures = [{"id": ids[i], "reason": reasons[i]} for i in range(len(items)) if i in reasons]
+    rows = [_row(str(items[i]["id"]), tokens[i], seconds[i], items[i]["meta"]) for i in range(len(items)) if i in tokens]
+    failures = [{**items[i].get("origin", {}), "id": str(items[i]["id"]),
+                 "reason": reasons.get(i, "codec error: the codec returned no tokens for it")}
+                for i in range(len(items)) if i not in tokens]
     return rows, failures
 
 

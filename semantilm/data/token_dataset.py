@@ -11,7 +11,9 @@ Layout of a token folder ``DIR``::
 
 The shards live in ``train/`` so that ``datasets.load_dataset("parquet", data_dir=DIR)`` finds
 exactly them (its split patterns leave the manifest and the hidden folders alone).
-``load_token_dataset(DIR)`` returns the rows as a memory-mapped ``datasets.Dataset``.
+``load_token_dataset(DIR)`` returns the rows as a memory-mapped ``datasets.Dataset``, after checking
+every shard against the row counts the manifest records (a missing, short or damaged shard is a
+``TokenFolderError``); a rerun of ``semantilm tokenize`` encodes such shards again (:func:`damaged_shards`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
 __all__ = [
+    "TokenFolderError",
+    "damaged_shards",
     "MANIFEST",
     "TOKEN_INFO_FILE",
     "FAILURES",
@@ -44,6 +48,10 @@ SHARDS_DIR = "train"
 WORK_DIR = ".work"
 TOKEN_INFO_FILE = "semantilm_token_dataset.json"  # the record of the older save_to_disk folders
 FORMAT = "semantilm-tokens"
+
+
+class TokenFolderError(ValueError):
+    """A token folder whose shards do not hold what its manifest records (missing, short or damaged)."""
 
 
 def shard_path(directory: str | os.PathLike, k: int) -> Path:
@@ -117,7 +125,8 @@ def load_token_dataset(directory: str | os.PathLike, cache_dir: str | os.PathLik
     if not is_token_folder(directory):
         raise FileNotFoundError(f"{str(directory)!r} is not a finished token folder (no {MANIFEST}); "
                                 "run `semantilm tokenize` (again) to complete it.")
-    files = sorted((directory / SHARDS_DIR).glob("shard-*.parquet"))
+    manifest = token_dataset_info(directory)
+    files = check_shards(directory, manifest)
     if not files:
         raise ValueError(f"token folder {str(directory)!r} has no rows (see its {FAILURES}).")
     schemas = [pq.read_schema(f) for f in files]
@@ -125,8 +134,93 @@ def load_token_dataset(directory: str | os.PathLike, cache_dir: str | os.PathLik
     if any(not s.equals(schemas[0]) for s in schemas[1:]):  # e.g. a metadata column that is all null in a shard
         features = Features.from_arrow_schema(pa.unify_schemas(schemas, promote_options="permissive"))
     cache = str(cache_dir) if cache_dir is not None else str(directory / ".cache")
-    return load_dataset("parquet", data_files=[str(f) for f in files], split="train", cache_dir=cache,
-                        features=features)
+    try:
+        return load_dataset("parquet", data_files=[str(f) for f in files], split="train", cache_dir=cache,
+                            features=features)
+    except (pa.ArrowException, OSError) as err:  # a shard damaged inside, past its footer
+        bad = [f.name for f in files if _unreadable(f)]
+        raise _damaged(directory, [f"{name} cannot be read" for name in bad] or [f"{type(err).__name__}: {err}"]) from err
+
+
+def _unreadable(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_table(path)
+    except Exception:  # noqa: BLE001 - any failure to read the file is what is asked
+        return True
+    return False
+
+
+def _damaged(directory: Path, problems: list[str]) -> TokenFolderError:
+    return TokenFolderError(
+        f"token folder {str(directory)!r} is damaged: {'; '.join(problems)}. Rerun `semantilm tokenize` with the "
+        f"same arguments (input, --codec, --shard-size) and --out {str(directory)!r} to repair it: it encodes the "
+        "missing shards again and keeps the others.")
+
+
+def shard_rows(path: Path) -> int | None:
+    """Rows of a Parquet shard from its footer; None when the file is missing, cut off or not Parquet."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except Exception:  # noqa: BLE001 - missing, truncated or not Parquet: all mean "not the shard written"
+        return None
+
+
+def _shard_problem(directory: Path, k: int, rows: int) -> str | None:
+    """What is wrong with shard ``k`` that should hold ``rows`` rows (None: nothing)."""
+    path = shard_path(directory, k)
+    if rows == 0:
+        return None
+    if not path.is_file():
+        return f"{SHARDS_DIR}/{path.name} is missing (it should hold {rows} rows)"
+    found = shard_rows(path)
+    if found is None:
+        return f"{SHARDS_DIR}/{path.name} is cut off or not Parquet (it should hold {rows} rows)"
+    if found != rows:
+        return f"{SHARDS_DIR}/{path.name} holds {found} rows, the manifest records {rows}"
+    return None
+
+
+def check_shards(directory: Path, manifest: dict[str, Any]) -> list[Path]:
+    """The shard files of a finished folder, after checking them against the manifest's row counts
+    (older manifests record only the total); a ``TokenFolderError`` naming every bad shard."""
+    counts = manifest.get("shard_rows")
+    files = sorted((directory / SHARDS_DIR).glob("shard-*.parquet"))
+    if counts is None:
+        found = [shard_rows(f) for f in files]
+        problems = [f"{SHARDS_DIR}/{f.name} is cut off or not Parquet" for f, n in zip(files, found) if n is None]
+        total = sum(n for n in found if n is not None)
+        if not problems and total != manifest.get("rows", total):
+            problems.append(f"the shards hold {total} rows, the manifest records {manifest['rows']}")
+    else:
+        problems = [p for k, rows in enumerate(counts) if (p := _shard_problem(directory, k, int(rows)))]
+        extra = sorted(set(files) - {shard_path(directory, k) for k, rows in enumerate(counts) if rows})
+        problems += [f"{SHARDS_DIR}/{f.name} is not a shard of this folder's manifest" for f in extra]
+    if problems:
+        raise _damaged(directory, problems)
+    return files
+
+
+def damaged_shards(directory: Path) -> list[int]:
+    """Shards recorded as done whose Parquet file is missing, short or damaged. Their records (and the
+    manifest) are removed, so that a run encodes them again."""
+    work = directory / WORK_DIR
+    damaged = []
+    for done in sorted(work.glob("done-*.json")):
+        k = int(done.stem.split("-")[1])
+        record = read_json_object(done, "shard record", "delete it")
+        if _shard_problem(directory, k, int(record.get("rows", 0))) is not None:
+            damaged.append(k)
+    for k in damaged:
+        done_path(directory, k).unlink(missing_ok=True)
+        shard_failures_path(directory, k).unlink(missing_ok=True)
+        shard_path(directory, k).unlink(missing_ok=True)
+    if damaged:
+        (directory / MANIFEST).unlink(missing_ok=True)
+    return damaged
 
 
 def start_run(directory: Path, run_info: dict[str, Any]) -> None:
@@ -155,14 +249,37 @@ def token_types() -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]], types: dict[str, Any]) -> Any:
-    """Rows as an Arrow table; columns with a known type get it (so every shard has the same schema)."""
+    """Rows as an Arrow table with every column any row has (missing values null); columns with a known
+    type get it (so every shard has the same schema). A column whose values are of kinds Arrow cannot
+    hold together is a ``ValueError`` naming it and two inputs."""
     import pyarrow as pa
 
-    table = pa.Table.from_pylist(rows)
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    try:
+        table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise ValueError(_mixed_column(rows, names, err)) from err
     for name, kind in types.items():
         if name in table.column_names and table.schema.field(name).type != kind:
             table = table.set_column(table.column_names.index(name), name, table[name].cast(kind))
     return table
+
+
+def _mixed_column(rows: list[dict[str, Any]], names: list[str], err: Exception) -> str:
+    """Which carried column holds values of different kinds (e.g. a number and a text), naming two inputs."""
+    import pyarrow as pa
+
+    for name in names:
+        try:
+            pa.array([row.get(name) for row in rows])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kinds: dict[str, str] = {}
+            for row in rows:
+                kinds.setdefault(type(row.get(name)).__name__, str(row["id"]))
+            seen = ", ".join(f"{kind} in {item!r}" for kind, item in kinds.items() if kind != "NoneType")
+            return (f"metadata column {name!r} holds values of different kinds ({seen}); give it one kind in "
+                    "every input (e.g. all text) and rerun")
+    return f"the carried metadata cannot be stored ({err})"
 
 
 def write_shard(directory: Path, k: int, rows: list[dict[str, Any]], failures: list[dict[str, Any]],
@@ -179,7 +296,7 @@ def write_shard(directory: Path, k: int, rows: list[dict[str, Any]], failures: l
     else:
         shard_path(directory, k).unlink(missing_ok=True)
     summary = {"rows": len(rows), "seconds": float(sum(r["duration"] for r in rows)), "failures": len(failures),
-               "frames": int(sum(r["num_frames"] for r in rows))}
+               "frames": int(sum(r["num_frames"] for r in rows)), "inputs": len(rows) + len(failures)}
     write_json(done_path(directory, k), summary)
     return summary
 
@@ -202,12 +319,14 @@ def finish_run(directory: Path, run_info: dict[str, Any], num_shards: int, extra
     atomic_write(directory / FAILURES, lines)
     codec = run_info["codec"]
     manifest = {
-        "format": FORMAT, "version": 2, **run_info, **extra,
+        "format": FORMAT, "version": 3, **run_info, **extra,
         "variant": codec["variant"], "frame_rate": codec["frame_rate"], "token_rate": codec["frame_rate"] * 2,
         "semantic_vocab_size": codec["semantic_vocab_size"], "acoustic_vocab_size": codec["acoustic_vocab_size"],
         "num_shards": num_shards, "rows": sum(d["rows"] for d in done), "frames": sum(d["frames"] for d in done),
         "hours": sum(d["seconds"] for d in done) / 3600.0, "failures": sum(d["failures"] for d in done),
         "num_rows": sum(d["rows"] for d in done),
+        "inputs": sum(d.get("inputs", d["rows"] + d["failures"]) for d in done),
+        "shard_rows": [d["rows"] for d in done],
     }
     write_json(directory / MANIFEST, manifest)
     return manifest

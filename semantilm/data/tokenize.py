@@ -6,6 +6,10 @@
 * ``encode_audio_stream``: the same on an ``IterableDataset`` (streaming corpora that do not
   fit on disk); tokens are computed lazily while iterating.
 
+Both read ``datasets.Audio`` columns as ``Audio(decode=False)`` cells decoded with soundfile, as
+``semantilm tokenize`` does (``datasets`` >= 4 would decode them with torchcodec, which needs FFmpeg),
+and warn about samples beyond [-1, 1] naming the data set row.
+
 Token rows have the columns ``semantic_ids`` (list[int], T), ``acoustic_ids`` (list[int], T),
 ``num_frames`` (int) and, when a caption column is given, ``caption`` (str);
 :mod:`semantilm.data.collator` turns them into LM batches.
@@ -20,8 +24,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codec.data.corpus import audio_cell_to_waveform, check_columns
+from codec.data.corpus import audio_cell_to_waveform, check_columns, undecoded_audio
+from codec.progress import progress_bar
 from semantilm.codec_api import check_codec, codec_description
+from semantilm.data.input_warnings import codec_warnings_silenced, input_notes, warn_about_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset, IterableDataset
@@ -46,17 +52,20 @@ def _row_wave(value: object, sample_rate: int | None, column: str, row: int) -> 
     except (ValueError, TypeError) as err:
         message = str(err) if str(err).startswith(name) else f"{name}: {err}"
         raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+    warn_about_input(input_notes(wave, name))
     return wave, sr
 
 
 def _encode_rows(codec: AudioCodec, waves: list, sr: int, rows: list[int], column: str):
     """``codec.encode`` of clips at one rate; when it fails, the first clip that fails alone is named by its row."""
     try:
-        return codec.encode(waves, sr)
+        with codec_warnings_silenced():  # the rows were checked (and warned about by row) when read
+            return codec.encode(waves, sr)
     except (ValueError, TypeError) as err:
         for wave, row in zip(waves, rows, strict=True):
             try:
-                codec.encode([wave], sr)
+                with codec_warnings_silenced():
+                    codec.encode([wave], sr)
             except (ValueError, TypeError) as alone:
                 kind = TypeError if isinstance(alone, TypeError) else ValueError
                 raise kind(f"dataset row {row} (column {column!r}) cannot be encoded: {alone}") from alone
@@ -109,12 +118,14 @@ def encode_audio_dataset(
     returns:     a ``Dataset`` with the token columns (+ ``caption``), rows in input order.
     """
     from datasets import concatenate_datasets, load_from_disk
-    from tqdm.auto import tqdm
 
     check_codec(codec, methods=("encode",))
     check_columns(dataset.column_names, audio_column, caption_column)
     if batch_size <= 0 or shard_size <= 0:
         raise ValueError(f"batch_size and shard_size must be positive, got {batch_size} and {shard_size}.")
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty (no rows): there is nothing to tokenise.")
+    fingerprint, dataset = getattr(dataset, "_fingerprint", None), undecoded_audio(dataset)  # the print as given
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names)
     if cache_dir is None:
@@ -127,7 +138,7 @@ def encode_audio_dataset(
     info.pop("config", None)
     manifest = {
         "codec": info,
-        "dataset_fingerprint": getattr(dataset, "_fingerprint", None),
+        "dataset_fingerprint": fingerprint,
         "num_rows": len(dataset),
         "shard_size": shard_size,
         "audio_column": audio_column,
@@ -149,7 +160,7 @@ def encode_audio_dataset(
 
     parts = []
     n_shards = max(1, -(-len(dataset) // shard_size))
-    for k in tqdm(range(n_shards), desc="encode audio shards", disable=n_shards == 1):
+    for k in progress_bar(range(n_shards), desc="encode audio shards", unit="shard", progress=None if n_shards > 1 else False):
         shard_dir = cache_dir / f"shard-{k:05d}"
         if shard_dir.is_dir():
             parts.append(load_from_disk(str(shard_dir)))
@@ -183,6 +194,7 @@ def encode_audio_stream(
     """
     check_codec(codec, methods=("encode",))
     check_columns(dataset.column_names, audio_column, caption_column)
+    dataset = undecoded_audio(dataset)
     fn = _encode_fn(codec, audio_column, caption_column, sample_rate)
     remove = list(dataset.column_names) if dataset.column_names is not None else [audio_column]
     return dataset.map(fn, batched=True, batch_size=batch_size, remove_columns=remove, with_indices=True)

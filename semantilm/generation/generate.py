@@ -51,6 +51,7 @@ def generate_audio(
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
     lm_speed: LMSpeed | None = None,
+    progress: bool | None = None,
 ) -> AudioGenerationOutput:
     """Text-to-audio: one clip of at most ``seconds`` per caption, decoded by ``codec``.
 
@@ -61,13 +62,17 @@ def generate_audio(
     decode:         how the codec's decoder samples (``codec.DecodeSettings``; None: its defaults).
     generator:      draws the decoder's noise; None: a generator seeded from torch's global state
                     for window-by-window codecs (``stream``), torch's global generator for others.
-    num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i).
+    num_return_sequences: clips per caption (rows ``i * n ... i * n + n - 1`` belong to caption i);
+                    more than one needs sampling (``do_sample=True``, ``top_k`` not 1): a ``ValueError``
+                    otherwise, as the takes would be identical.
     lm_speed:       the LM's KV cache and ``torch.compile`` (``LMSpeed``; None: dynamic cache, eager).
+    progress:       bars over the LM's frames and the decoder's steps; None shows them only when
+                    stderr is a terminal.
     returns:        ``AudioGenerationOutput`` with audio FloatTensor[B * n, N] at the codec's rate.
     """
     return generate_audio_stream(
         model, tokenizer, codec, prompts, seconds, guidance_scale, do_sample, temperature, top_k, top_p,
-        batch_size, seed, decode, generator, num_return_sequences, lm_speed,
+        batch_size, seed, decode, generator, num_return_sequences, lm_speed, progress,
     ).collect()
 
 
@@ -90,6 +95,7 @@ def continue_audio(
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
     lm_speed: LMSpeed | None = None,
+    progress: bool | None = None,
 ) -> AudioGenerationOutput:
     """Continue each clip by ``seconds`` of generated audio.
 
@@ -97,11 +103,11 @@ def continue_audio(
     return_prompt: when false, the returned audio holds only the continuation; the decoder
                    still sees prompt + continuation so that the two join smoothly. ``tokens``
                    always hold the whole clip (prompt frames first).
-    decode, generator, num_return_sequences, lm_speed: as in ``generate_audio``.
+    decode, generator, num_return_sequences, lm_speed, progress: as in ``generate_audio``.
     With the ``semantic_first`` pattern the prompt gives only semantic ids; the acoustic ids of
     the whole clip, prompt included, are generated.
     """
     return continue_audio_stream(
         model, tokenizer, codec, audio, seconds, sample_rate, lengths, return_prompt, do_sample, temperature,
-        top_k, top_p, batch_size, seed, decode, generator, num_return_sequences, lm_speed,
+        top_k, top_p, batch_size, seed, decode, generator, num_return_sequences, lm_speed, progress,
     ).collect()

@@ -56,15 +56,14 @@ class frame_progress:  # noqa: N801 - used like a function, as a context manager
     """A tqdm bar over generated frames (two LM ids each), updated from the decoding step.
 
     total_ids: the most new ids a row may write; the bar counts ``total_ids // 2`` frames.
-    enabled:   None: shown only when stderr is a terminal (tqdm's ``disable=None``); or a bool.
+    enabled:   None: shown only when stderr is a terminal; or a bool (``codec.progress``).
     """
 
     def __init__(self, total_ids: int, enabled: bool | None = None, desc: str = "generate"):
-        from tqdm.auto import tqdm
+        from codec.progress import progress_bar
 
         self.total = max(int(total_ids) // 2, 1)
-        disable = None if enabled is None else not enabled
-        self.bar = tqdm(total=self.total, desc=desc, unit="frame", disable=disable, leave=False)
+        self.bar = progress_bar(total=self.total, desc=desc, unit="frame", progress=enabled)
 
     def step(self, ids_written: int) -> None:
         """Report that each unfinished row has written ``ids_written`` new ids so far."""

@@ -14,7 +14,7 @@ from codec.io import pad_sequences, pad_stack
 from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
 
 __all__ = [
-    "per_row", "positive_int", "check_sampling", "check_prompts", "max_new_tokens_for", "left_padded",
+    "per_row", "positive_int", "check_sampling", "check_takes", "check_prompts", "max_new_tokens_for", "left_padded",
     "generation_config", "generated_tokens", "ProgressProcessor",
 ]
 
@@ -29,8 +29,11 @@ def positive_int(value: Any, name: str) -> int:
     return check_int(value, name, minimum=1)
 
 
-def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """A ``ValueError`` for sampling settings ``generate`` would reject or misread."""
+def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None,
+                   num_return_sequences: int = 1, num_beams: int = 1) -> None:
+    """A ``ValueError`` for sampling settings ``generate`` would reject or misread, or that would
+    give identical takes (:func:`check_takes`)."""
+    check_takes(do_sample, top_k, num_return_sequences, num_beams)
     if not do_sample:
         return
     check_float(temperature, "temperature", minimum=0, above=True)
@@ -38,6 +41,24 @@ def check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p
         check_int(top_k, "top_k", minimum=0)
     if top_p is not None:
         check_float(top_p, "top_p", minimum=0, maximum=1, above=True)
+
+
+def check_takes(do_sample: bool, top_k: int | None, num_return_sequences: int, num_beams: int = 1) -> None:
+    """A ``ValueError`` when several takes of a prompt could only be identical: greedy decoding, or
+    sampling from the likeliest id alone (``top_k=1``). Beam search returns distinct beams."""
+    n = num_return_sequences
+    if n == 1 or num_beams > 1:
+        return
+    if not do_sample:
+        raise ValueError(
+            f"num_return_sequences={n} with do_sample=False (greedy decoding) gives {n} identical takes of every "
+            "prompt; set do_sample=True to sample different takes, or num_return_sequences=1."
+        )
+    if top_k == 1:
+        raise ValueError(
+            f"num_return_sequences={n} with top_k=1 (only the likeliest id is ever drawn) gives {n} identical takes "
+            "of every prompt; use top_k >= 2 (or no top-k limit), or num_return_sequences=1."
+        )
 
 
 def check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]]) -> list[int]:

@@ -1,8 +1,8 @@
 """Logits processors of audio generation: the token-pattern constraint and classifier-free guidance.
 
 ``AudioTokenConstraintLogitsProcessor`` makes everything ``generate`` writes decodable: inside
-an audio span it only allows the id kind the layout's token pattern expects next,
-``<|audio_end|>`` only where a span may end, and forces it at the frame limit.
+an audio span it allows exactly the id kinds the layout's token pattern allows next
+(``<|audio_end|>`` only where a span may end) and forces the end at the frame limit.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
     """Masks every id that would break the audio span's pattern.
 
     For each row, the span starts after the last ``<|audio_start|>`` in ``input_ids``. Inside
-    it, only the id kinds that the layout's token pattern allows next keep their scores
-    (``AudioTokenLayout.allowed_next``; interleave: semantic at even, acoustic at odd
-    positions), ``<|audio_end|>`` only where a span of at least ``min_frames`` frames may end;
-    at ``max_frames`` frames the end token is the only choice. Rows without an open span may
-    only open one; rows whose span ended may only pad.
+    it, exactly the id kinds that the layout's token pattern allows next keep their scores
+    (``AudioTokenLayout.allowed_next``: semantic, acoustic, ``<|audio_end|>``, or any mix of
+    them; interleave: semantic or end at even, acoustic at odd positions; semantic_first: after
+    ``min_frames`` semantic ids, another semantic id or the first acoustic one, so the LM
+    chooses the clip's length). Where the pattern allows nothing (only a prompt that is
+    already past the frame limits gets there), ``<|audio_end|>`` is the only choice. Rows without an open span may only
+    open one; rows whose span ended may only pad.
 
     layout:     the LM's token layout.
     max_frames: int or LongTensor[B] frame limit per row (counting frames already in the prompt).
@@ -75,15 +77,12 @@ class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
         max_frames, min_frames = (self._per_row(t, batch, device) for t in (self.max_frames, self.min_frames))
         sem_ok, aco_ok, end_ok = lay.allowed_next(n_sem, n_aco, max_frames, min_frames)
 
-        # Each row picks one of seven column masks (built once per vocab width and device):
-        # 0 semantic, 1 acoustic, 2 semantic or end, 3 end, 4 start, 5 pad, 6 acoustic or end.
-        cols = self._columns(scores.shape[-1], device)  # BoolTensor[7, V]
-        kind = torch.full((batch,), 5, dtype=torch.long, device=device)  # default: pad only
-        kind = torch.where(~ended, torch.where(last_start < 0, 4, -1), kind)
-        span_kind = torch.where(
-            sem_ok, torch.where(end_ok, 2, 0), torch.where(aco_ok, torch.where(end_ok, 6, 1), 3)
-        )
-        kind = torch.where(kind < 0, span_kind, kind)
+        # Each row picks one of ten column masks (built once per vocab width and device): inside a
+        # span, row s + 2a + 4e allows the kinds allowed_next names (row 0, where it names none:
+        # the end); 8 start; 9 pad.
+        cols = self._columns(scores.shape[-1], device)  # BoolTensor[10, V]
+        span_kind = sem_ok.long() + 2 * aco_ok.long() + 4 * end_ok.long()
+        kind = torch.where(ended, 9, torch.where(last_start < 0, 8, span_kind))
         allowed = cols[kind]
         return scores.masked_fill(~allowed, -math.inf)
 
@@ -95,9 +94,9 @@ class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
             sem = (vocab >= lay.semantic_offset) & (vocab < lay.acoustic_offset)
             aco = (vocab >= lay.acoustic_offset) & (vocab < lay.vocab_size)
             end = vocab == lay.audio_end_id
-            self._cols = torch.stack(
-                [sem, aco, sem | end, end, vocab == lay.audio_start_id, vocab == lay.pad_id, aco | end]
-            )
+            in_span = [(sem & bool(k & 1)) | (aco & bool(k & 2)) | (end & bool(k & 4)) for k in range(8)]
+            in_span[0] = end
+            self._cols = torch.stack([*in_span, vocab == lay.audio_start_id, vocab == lay.pad_id])
             self._cols_key = key
         return self._cols
 

@@ -20,6 +20,7 @@ def text_prompts(tokenizer: AudioTextTokenizer, captions: Sequence[str]) -> tupl
     returns:  (prompts ``[bos] caption <|audio_start|>``, unconditional prompts
               ``[bos] <|audio_start|>``), one list of LM ids per caption in each.
     """
+    tokenizer.warn_unknown_characters(captions, what="prompts")  # characters that would become <unk>
     prompts = [tokenizer.text_prompt(c or None) for c in captions]
     unconditional = [tokenizer.text_prompt(None) for _ in captions]
     return prompts, unconditional

@@ -32,11 +32,12 @@ import torch
 
 from codec.decode_stream import StreamPiece, decodes_by_window, open_decode_stream
 from codec.io import pad_stack
+from codec.progress import progress_enabled
 from codec.sampling import DecodeSettings
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread
 from semantilm.generation.outputs import AudioGenerationOutput
-from semantilm.generation.prepare import last_audio_span, positive_int
+from semantilm.generation.prepare import check_takes, last_audio_span, positive_int
 from semantilm.generation.token_generation import continue_tokens, text_to_tokens
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
@@ -79,8 +80,9 @@ class AudioStream:
     """
 
     def __init__(self, model: Any, codec: AudioCodec, layout: AudioTokenLayout, batches: list[_Batch],
-                 seed: int | None, settings: DecodeSettings, generator: torch.Generator | None) -> None:
-        self._args = (model, codec, layout, batches, seed, settings, generator)
+                 seed: int | None, settings: DecodeSettings, generator: torch.Generator | None,
+                 progress: bool | None = None) -> None:
+        self._args = (model, codec, layout, batches, seed, settings, generator, progress)
         self._live: Iterator[AudioChunk] | None = None
 
     def __iter__(self) -> AudioStream:
@@ -130,6 +132,7 @@ def generate_audio_stream(
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
     lm_speed: LMSpeed | None = None,
+    progress: bool | None = None,
 ) -> AudioStream:
     """Text-to-audio as a stream of ``AudioChunk``s; arguments as ``generate_audio``.
 
@@ -141,8 +144,10 @@ def generate_audio_stream(
     layout.check_codec(codec)
     max_frames = layout.frames_for_seconds(seconds)
     n = positive_int(num_return_sequences, "num_return_sequences")
+    check_takes(do_sample, top_k, n)
+    progress = progress_enabled(progress)
     sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
-                    speed=lm_speed)
+                    speed=lm_speed, progress=progress)
 
     def batch(rows: range) -> _Batch:
         captions = [prompts[i] for i in rows]
@@ -153,7 +158,7 @@ def generate_audio_stream(
         return _Batch(run, len(captions) * n, [0] * (len(captions) * n))
 
     batches = [batch(rows) for rows in _batches(len(prompts), batch_size)]
-    return AudioStream(model, codec, layout, batches, seed, _settings(codec, decode, generator), generator)
+    return AudioStream(model, codec, layout, batches, seed, _settings(codec, decode, generator), generator, progress)
 
 
 def continue_audio_stream(
@@ -175,6 +180,7 @@ def continue_audio_stream(
     generator: torch.Generator | None = None,
     num_return_sequences: int = 1,
     lm_speed: LMSpeed | None = None,
+    progress: bool | None = None,
 ) -> AudioStream:
     """Continuation as a stream of ``AudioChunk``s; arguments as ``continue_audio`` (the clips are
     encoded here, generation starts at the first ``next``). Without ``return_prompt`` a clip's
@@ -183,10 +189,12 @@ def continue_audio_stream(
     layout.check_codec(codec)
     new_frames = layout.frames_for_seconds(seconds)
     n = positive_int(num_return_sequences, "num_return_sequences")
+    check_takes(do_sample, top_k, n)
     settings = _settings(codec, decode, generator)
     clips = codec.encode(audio, sample_rate, lengths).unbatch()
+    progress = progress_enabled(progress)
     sampling = dict(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, num_return_sequences=n,
-                    speed=lm_speed)
+                    speed=lm_speed, progress=progress)
 
     def batch(rows: range) -> _Batch:
         part = [clips[i] for i in rows]
@@ -199,7 +207,7 @@ def continue_audio_stream(
         return _Batch(run, len(frames), skip)
 
     batches = [batch(rows) for rows in _batches(len(clips), batch_size)]
-    return AudioStream(model, codec, layout, batches, seed, settings, generator)
+    return AudioStream(model, codec, layout, batches, seed, settings, generator, progress)
 
 
 def collect_chunks(chunks: Iterator[AudioChunk]) -> AudioGenerationOutput:
@@ -222,7 +230,7 @@ def collect_chunks(chunks: Iterator[AudioChunk]) -> AudioGenerationOutput:
 # ----- the stream ---------------------------------------------------------------------------
 def _chunks(
     model: Any, codec: AudioCodec, layout: AudioTokenLayout, batches: list[_Batch], seed: int | None,
-    settings: DecodeSettings, generator: torch.Generator | None, live: bool,
+    settings: DecodeSettings, generator: torch.Generator | None, progress: bool | None, live: bool,
 ) -> Iterator[AudioChunk]:
     if seed is not None:
         torch.manual_seed(seed)
@@ -234,7 +242,7 @@ def _chunks(
     first = 0
     for batch in batches:
         if windowed:
-            yield from _windowed_batch(batch, first, codec, layout, settings, generator, live)
+            yield from _windowed_batch(batch, first, codec, layout, settings, generator, live, progress)
         else:
             yield from _whole_batch(batch, first, codec, settings, generator)
         first += batch.rows
@@ -242,11 +250,11 @@ def _chunks(
 
 def _windowed_batch(
     batch: _Batch, first: int, codec: AudioCodec, layout: AudioTokenLayout, settings: DecodeSettings,
-    generator: torch.Generator, live: bool,
+    generator: torch.Generator, live: bool, progress: bool | None = None,
 ) -> Iterator[AudioChunk]:
     """Live: the LM in a thread, each decoder window decoded as soon as its frames exist.
     Otherwise the LM to its end, then every window."""
-    stream = open_decode_stream(codec, batch.rows, settings, generator=generator)
+    stream = open_decode_stream(codec, batch.rows, settings, generator=generator, progress=progress)
     maker = _ChunkMaker(first, batch.skip, stream.sample_rate)
     if live:
         lm = LMThread(batch.run, layout.audio_end_id).start()

@@ -72,7 +72,8 @@ def generate_tokens(
                  (``guidance_scale != 1``) compares with.
     min_frames:  frames per row at least (>= 1), counting the frames already in the prompt.
     num_return_sequences: generations per prompt (rows ``b * n ... b * n + n - 1`` belong to
-                 prompt b); with beam search, the best ``n <= num_beams`` beams.
+                 prompt b); with beam search, the best ``n <= num_beams`` beams; n > 1 needs
+                 sampling (not ``top_k=1``) or beams, else the takes would be identical (``ValueError``).
     num_beams:   beam search (``model.generate``) when > 1; not with guidance.
     progress:    a tqdm bar over frames; None shows it only when stderr is a terminal.
     guidance_mode: ``"one_forward"`` runs the conditional and unconditional rows as one batch
@@ -92,7 +93,7 @@ def generate_tokens(
     beams = positive_int(num_beams, "num_beams")
     guided = guidance_scale != 1.0
     _check_modes(guided, beams, n, guidance_mode, unconditional_prompts, len(prompts), observer is not None)
-    check_sampling(do_sample, temperature, top_k, top_p)
+    check_sampling(do_sample, temperature, top_k, top_p, n, beams)
     rows = len(prompts)
     max_frames_t, min_frames_t = per_row(max_frames, rows), per_row(min_frames, rows)
     max_new_tokens = max_new_tokens_for(
@@ -113,9 +114,8 @@ def generate_tokens(
     if guided and guidance_mode == "one_forward":
         sequences = guided_generate(
             model, input_ids, attention_mask, u_ids, u_mask, guidance_scale, max_new_tokens,
-            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=processors,
+            eos_token_id=layout.audio_end_id, pad_token_id=layout.pad_id, processors=processors, speed=speed,
             warpers=sampling_warpers(do_sample, temperature, top_k, top_p), do_sample=do_sample, progress=progress,
-            speed=speed,
         )
     else:
         config = generation_config(layout, max_new_tokens, do_sample, temperature, top_k, top_p, beams, n if beams > 1 else 1)

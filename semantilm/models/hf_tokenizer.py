@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.tokens.layout import AudioTokenLayout
 
-__all__ = ["audio_token_names", "build_hf_tokenizer", "generation_config_for", "sentencepiece_to_tokenizers"]
+__all__ = ["audio_token_names", "build_hf_tokenizer", "generation_config_for", "sentencepiece_to_tokenizers",
+           "normalizer_name"]
 
 SEMANTIC_FORMAT = "<|s_{}|>"
 ACOUSTIC_FORMAT = "<|a_{}|>"
@@ -67,19 +68,26 @@ def _proto_fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
 
 
 def _normalizer_spec(model_proto: bytes) -> dict[str, Any]:
-    """The sentencepiece model's NormalizerSpec (field 3 of ModelProto): charsmap and whitespace rules."""
-    spec: dict[str, Any] = {"charsmap": b"", "add_dummy_prefix": True, "remove_extra_whitespaces": True}
+    """The sentencepiece model's NormalizerSpec (field 3 of ModelProto): rule name, charsmap and whitespace rules."""
+    spec: dict[str, Any] = {"name": None, "charsmap": b"", "add_dummy_prefix": True, "remove_extra_whitespaces": True}
     for number, value in _proto_fields(model_proto):
         if number != 3 or not isinstance(value, bytes):
             continue
         for inner, inner_value in _proto_fields(value):
-            if inner == 2:
+            if inner == 1 and isinstance(inner_value, bytes):
+                spec["name"] = inner_value.decode("utf-8", "replace")
+            elif inner == 2:
                 spec["charsmap"] = inner_value
             elif inner == 3:
                 spec["add_dummy_prefix"] = bool(inner_value)
             elif inner == 4:
                 spec["remove_extra_whitespaces"] = bool(inner_value)
     return spec
+
+
+def normalizer_name(model_proto: bytes) -> str | None:
+    """The name of a serialised sentencepiece model's normalisation rule (e.g. ``nmt_nfkc_cf``)."""
+    return _normalizer_spec(model_proto)["name"]
 
 
 def sentencepiece_to_tokenizers(sp: Any, add_bos: bool = True) -> Any:

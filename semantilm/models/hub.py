@@ -32,6 +32,10 @@ __all__ = [
     "check_checkpoint_folder",
     "resolve_checkpoint",
     "check_weight_files",
+    "refuse_checkpoint_folder",
+    "remove_stale_checkpoint_files",
+    "base_location",
+    "load_adapter_base",
     "push_to_hub",
     "checkpoint_summary",
 ]
@@ -191,6 +195,71 @@ def resolve_checkpoint(
     except Exception as err:  # offline, network, cache errors
         raise OSError(f"LM checkpoint {text!r} is not a local folder, and it could not be fetched from the hub "
                       f"({type(err).__name__}: {err}). Check the name and the network, or pass a local folder.") from err
+
+
+# Files of a checkpoint that a new save into the same folder must not leave behind (another model's
+# weights, adapter, tokenizer or codec), by glob pattern.
+CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "model*.safetensors",
+                    "model.safetensors.index.json", "pytorch_model*.bin", "semantilm_codec.json",
+                    "semantilm_text.model", "semantilm_tokenizer.json", "tokenizer.json", "tokenizer_config.json",
+                    "special_tokens_map.json", "generation_config.json", "config.json", "semantilm_config.json")
+
+
+def refuse_checkpoint_folder(directory: str | os.PathLike, overwrite: bool) -> None:
+    """An ``OutputExistsError`` when ``directory`` holds files and ``overwrite`` is false: a save there
+    would replace another checkpoint's files."""
+    from codec.io import OutputExistsError
+
+    directory = Path(directory)
+    if overwrite or not directory.is_dir():
+        return
+    names = sorted(p.name for p in directory.iterdir())
+    if names:
+        raise OutputExistsError(
+            f"{str(directory)!r} is not empty (it holds {', '.join(names[:4])}{', ...' if len(names) > 4 else ''}); "
+            "nothing was written. Pass overwrite=True to replace the checkpoint in it, or save to a new folder."
+        )
+
+
+def remove_stale_checkpoint_files(directory: Path, written: set[str]) -> None:
+    """Delete the checkpoint files of an earlier save in ``directory`` that the new save did not write."""
+    for pattern in CHECKPOINT_FILES:
+        for path in directory.glob(pattern):
+            if path.name not in written and path.is_file():
+                path.unlink()
+
+
+def base_location(name: str | None) -> str | None:
+    """A base LM's name as a LoRA adapter records it: a local folder as an absolute path, a hub id as it is."""
+    if not name:
+        return name
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def load_adapter_base(adapter_dir: Path, **kwargs: Any) -> Any:
+    """The base LM of the LoRA adapter in ``adapter_dir`` (``kwargs``: of ``from_pretrained``); a base
+    that cannot be found or loaded is named, with what to do."""
+    from peft import PeftConfig
+    from transformers import AutoModelForCausalLM
+
+    from codec.checkpoints import looks_like_a_path
+
+    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    fix = (f"put the base LM there, or set base_model_name_or_path in {str(adapter_dir / 'adapter_config.json')!r} to "
+           "its folder (an absolute path) or hub id; semantilm.models.lora.merge_lora_checkpoint then writes a "
+           "checkpoint that needs no base")
+    if not base:
+        raise ValueError(f"the LoRA adapter in {str(adapter_dir)!r} does not name its base LM; {fix}.")
+    path = Path(base).expanduser()
+    if not path.is_dir() and (path.exists() or looks_like_a_path(base)):
+        raise FileNotFoundError(f"the LoRA adapter in {str(adapter_dir)!r} was trained on the base LM {base!r}, which "
+                                f"is not a folder here (a relative path is relative to the working folder); {fix}.")
+    try:
+        return AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except OSError as err:
+        raise OSError(f"the base LM {base!r} of the LoRA adapter in {str(adapter_dir)!r} could not be loaded "
+                      f"({type(err).__name__}: {err}); {fix}.") from err
 
 
 def check_weight_files(directory: str | os.PathLike) -> list[Path]:

@@ -27,14 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "LMConfig",
-    "LoraSettings",
     "LoadedLM",
     "build_lm",
     "layout_for_pretrained",
     "extend_pretrained_lm",
-    "apply_lora",
-    "merge_lora",
-    "merge_lora_checkpoint",
     "save_lm",
     "load_lm",
 ]
@@ -62,6 +58,9 @@ class LMConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -188,87 +187,27 @@ def extend_pretrained_lm(model: PreTrainedModel, layout: AudioTokenLayout) -> Pr
     return model
 
 
-@dataclass
-class LoraSettings:
-    """LoRA on a pretrained LM whose new (audio and special) token rows train too.
-
-    new_tokens: ``"trainable_tokens"`` trains only the new rows of the embedding table (and of
-                the head when it is not tied) through peft's ``trainable_token_indices``;
-                ``"modules_to_save"`` trains full copies of the embedding table and head.
-    """
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] | str = "all-linear"
-    new_tokens: str = "trainable_tokens"
-
-    def __post_init__(self) -> None:
-        if self.new_tokens not in ("trainable_tokens", "modules_to_save"):
-            raise ValueError(f"new_tokens={self.new_tokens!r}; use 'trainable_tokens' or 'modules_to_save'.")
-        if self.r <= 0:
-            raise ValueError(f"r must be positive, got {self.r}.")
-
-
-def _module_name(model: Any, module: Any) -> str:
-    for name, candidate in model.named_modules():
-        if candidate is module:
-            return name
-    raise ValueError("module not found in the model")  # pragma: no cover - internal invariant
-
-
-def apply_lora(model: PreTrainedModel, layout: AudioTokenLayout, settings: LoraSettings | None = None) -> Any:
-    """Wrap an extended pretrained LM in a peft LoRA model (new token rows trainable)."""
-    from peft import LoraConfig, get_peft_model
-
-    settings = settings or LoraSettings()
-    if embedding_rows(model) != layout.vocab_size:
-        raise ValueError(
-            f"the model has {embedding_rows(model)} embedding rows but the layout "
-            f"{layout.vocab_size}; call extend_pretrained_lm(model, layout) first."
-        )
-    embeddings, head = model.get_input_embeddings(), model.get_output_embeddings()
-    tied = head is not None and head.weight is embeddings.weight
-    emb_name = _module_name(model, embeddings).split(".")[-1]
-    head_name = _module_name(model, head).split(".")[-1] if head is not None else None
-    kwargs: dict[str, Any] = {}
-    if settings.new_tokens == "trainable_tokens":
-        indices = {emb_name: layout.new_token_ids()}
-        if head_name is not None and not tied:
-            indices[head_name] = layout.new_token_ids()
-        kwargs["trainable_token_indices"] = indices
-    else:
-        kwargs["modules_to_save"] = [emb_name] + ([head_name] if head_name and not tied else [])
-    config = LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=settings.target_modules,
-        task_type="CAUSAL_LM",
-        **kwargs,
-    )
-    return get_peft_model(model, config)
-
-
-def merge_lora(peft_model: Any) -> PreTrainedModel:
-    """Fold LoRA weights and trained token rows into a plain transformers model."""
-    return peft_model.merge_and_unload()
-
-
 def save_lm(
     model: PreTrainedModel,
     layout: AudioTokenLayout,
     directory: str | os.PathLike,
     tokenizer: AudioTextTokenizer | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Save weights (safetensors), ``generation_config.json`` (eos ``<|audio_end|>``, pad
     ``<|pad|>``), ``semantilm_config.json`` and the text tokenizer (with ``tokenizer.json``: the
     folder opens with ``AutoTokenizer`` / ``AutoModelForCausalLM`` / ``pipeline`` alone).
 
     A peft model is merged first (the saved LM loads without peft). Files are written into a
-    temporary folder beside ``directory`` and moved in place at the end.
+    temporary folder beside ``directory`` and moved in place at the end, with the permissions of
+    the umask. A ``directory`` that holds files is refused (``codec.io.OutputExistsError``) unless
+    ``overwrite``; then the checkpoint files of the old save that the new one does not write
+    (an adapter, weight shards, a codec reference, ...) are removed, so that the folder holds one model.
     """
+    from codec.io import follow_umask
+    from codec.progress import library_bars
     from semantilm.models.hf_tokenizer import generation_config_for
+    from semantilm.models.hub import refuse_checkpoint_folder, remove_stale_checkpoint_files
 
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
         raise TypeError("model is a peft model; call semantilm.merge_lora(model) first (or save its adapter).")
@@ -276,17 +215,23 @@ def save_lm(
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but layout.vocab_size={layout.vocab_size}.")
     directory = Path(directory)
+    refuse_checkpoint_folder(directory, overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
     try:
-        model.save_pretrained(tmp)
+        with library_bars():  # the weight-writing bar only on a terminal
+            model.save_pretrained(tmp)
         bos = tokenizer.bos_id if tokenizer is not None and tokenizer.add_bos else None
         generation_config_for(layout, bos).save_pretrained(tmp)  # stops at <|audio_end|>
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)  # also the Hugging Face tokenizer.json of all ids
         layout.save_pretrained(tmp)
+        follow_umask(tmp)  # transformers writes its safetensors 0600
         directory.mkdir(exist_ok=True)
+        written = {p.name for p in tmp.iterdir()}
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == LAYOUT_FILE):  # layout last
+            if item.name == LAYOUT_FILE:
+                remove_stale_checkpoint_files(directory, written)
             os.replace(item, directory / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -312,8 +257,7 @@ def load_lm(
     codec:  when given, the layout is checked against it (``ValueError`` on mismatch).
     kwargs: passed to ``from_pretrained`` (e.g. ``torch_dtype``).
     """
-    from transformers import AutoModelForCausalLM
-
+    from codec.progress import library_bars
     from semantilm.models.hub import check_weight_files, resolve_checkpoint
     from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 
@@ -322,40 +266,30 @@ def load_lm(
     check_weight_files(directory)  # a damaged weights file is named, not a bare SafetensorError
     if codec is not None:
         layout.check_codec(codec, check_variant=check_variant)
-    if (directory / "adapter_config.json").is_file():
-        from peft import PeftConfig, PeftModel
-
-        base_path = PeftConfig.from_pretrained(directory).base_model_name_or_path
-        base = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
-        if embedding_rows(base) != layout.vocab_size:
-            extend_pretrained_lm(base, layout)
-        model = PeftModel.from_pretrained(base, directory)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
-        rows = embedding_rows(model)
-        if rows != layout.vocab_size:
-            raise ValueError(
-                f"{directory}: the model has {rows} embedding rows but its layout says {layout.vocab_size}."
-            )
+    with library_bars():  # the weight-loading bars only on a terminal
+        model = _load_weights(directory, layout, kwargs)
     tokenizer = None
     if (directory / TOKENIZER_INFO_FILE).is_file():
         tokenizer = AudioTextTokenizer.from_pretrained(directory, layout=layout)
     return LoadedLM(model=model, layout=layout, tokenizer=tokenizer)
 
 
-def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, **kwargs: Any) -> Path:
-    """Merge a LoRA adapter checkpoint (``load_lm`` reads it with its base LM) into a plain
-    transformers checkpoint at ``destination``: weights, tokenizer, layout and codec reference,
-    loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone)."""
-    from semantilm.models.hub import load_codec_reference, resolve_checkpoint, save_codec_reference
+def _load_weights(directory: Path, layout: AudioTokenLayout, kwargs: dict[str, Any]) -> Any:
+    """The checkpoint's model: a LoRA adapter on its base (extended to the layout) or a whole LM."""
+    from transformers import AutoModelForCausalLM
 
-    source = resolve_checkpoint(source)
-    loaded = load_lm(source, **kwargs)
-    model = loaded.model
-    if hasattr(model, "peft_config"):
-        model = merge_lora(model)
-    out = save_lm(model, loaded.layout, destination, tokenizer=loaded.tokenizer)
-    reference = load_codec_reference(source)
-    if reference is not None:
-        save_codec_reference(out, reference)
-    return out
+    if (directory / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        from semantilm.models.hub import load_adapter_base
+
+        base = load_adapter_base(directory, **kwargs)
+        if embedding_rows(base) != layout.vocab_size:
+            extend_pretrained_lm(base, layout)
+        return PeftModel.from_pretrained(base, directory)
+    model = AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+    if embedding_rows(model) != layout.vocab_size:
+        raise ValueError(
+            f"{directory}: the model has {embedding_rows(model)} embedding rows but its layout says {layout.vocab_size}."
+        )
+    return model

@@ -29,9 +29,10 @@ from semantilm.tokens.layout import AudioTokenLayout
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["AudioTextTokenizer", "LMExample", "train_sentencepiece", "IGNORE_INDEX"]
+__all__ = ["AudioTextTokenizer", "LMExample", "train_sentencepiece", "IGNORE_INDEX", "CaptionWarning"]
 
 IGNORE_INDEX = -100
+LOWERCASE_RULE = "nmt_nfkc_cf"  # sentencepiece's NFKC normalisation with case folding
 SENTENCEPIECE_FILE = "semantilm_text.model"
 TOKENIZER_INFO_FILE = "semantilm_tokenizer.json"
 
@@ -49,12 +50,17 @@ class LMExample:
 
 
 def train_sentencepiece(
-    texts: Iterable[str], path: str | os.PathLike, vocab_size: int = 4000, model_type: str = "unigram"
+    texts: Iterable[str], path: str | os.PathLike, vocab_size: int = 4000, model_type: str = "unigram",
+    lowercase: bool | None = None,
 ) -> Path:
     """Train a sentencepiece model on ``texts`` (e.g. the captions) and write it to ``path``.
 
     The model reserves id 0 for ``<unk>``, 1 for ``<s>`` (bos) and 2 for ``</s>``; its
     vocabulary size is a soft limit so that tiny corpora still train.
+    lowercase: fold the case of every text it encodes (sentencepiece's ``nmt_nfkc_cf`` rule, stored
+        in the model, so training, generation and the exported ``tokenizer.json`` all apply it);
+        None: when no text of ``texts`` has a capital letter, so that "A Dog" finds the pieces
+        of "a dog" instead of ``<unk>``.
     """
     import sentencepiece as spm
 
@@ -63,6 +69,8 @@ def train_sentencepiece(
         raise ValueError("texts must contain at least one non-empty string to train a sentencepiece model.")
     if vocab_size < 8:
         raise ValueError(f"vocab_size must be at least 8, got {vocab_size}.")
+    if lowercase is None:
+        lowercase = all(t == t.lower() for t in texts)
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
@@ -71,6 +79,7 @@ def train_sentencepiece(
         model_type=model_type,
         hard_vocab_limit=False,
         character_coverage=1.0,
+        normalization_rule_name=LOWERCASE_RULE if lowercase else "nmt_nfkc",
         unk_id=0,
         bos_id=1,
         eos_id=2,
@@ -78,6 +87,10 @@ def train_sentencepiece(
         minloglevel=2,
     )
     return atomic_write(path, buffer.getvalue())
+
+
+class CaptionWarning(UserWarning):
+    """A caption holds characters the text tokenizer does not know (they become ``<unk>``)."""
 
 
 class AudioTextTokenizer:
@@ -95,6 +108,7 @@ class AudioTextTokenizer:
         self.layout = layout
         self.text_tokenizer = text_tokenizer
         self.add_bos = add_bos
+        self._known_characters: dict[str, bool] = {}  # unknown_characters' answers, by character
         if _is_sentencepiece(text_tokenizer):
             self.kind = "sentencepiece"
             text_size = int(text_tokenizer.get_piece_size())
@@ -143,6 +157,58 @@ class AudioTextTokenizer:
         if self.kind == "sentencepiece":
             return list(self.text_tokenizer.encode(text))
         return list(self.text_tokenizer.encode(text, add_special_tokens=False))
+
+    def normalization(self) -> str | None:
+        """The name of a sentencepiece model's normalisation rule (``nmt_nfkc_cf``: case folded), else None."""
+        if self.kind != "sentencepiece":
+            return None
+        from semantilm.models.hf_tokenizer import normalizer_name
+
+        return normalizer_name(self.text_tokenizer.serialized_model_proto())
+
+    def unknown_characters(self, text: str) -> list[str]:
+        """The characters of ``text`` that the text tokenizer turns into its unknown id (``<unk>``), in
+        order of appearance; none for tokenizers without one (byte-level BPE knows every character)."""
+        unk = self._unk_id()
+        if unk is None:
+            return []
+        known = self._known_characters
+        out = []
+        for char in dict.fromkeys(text):
+            if char.isspace():
+                continue
+            if char not in known:
+                known[char] = unk not in self.encode_text(char)
+            if not known[char]:
+                out.append(char)
+        return out
+
+    def _unk_id(self) -> int | None:
+        if self.kind == "sentencepiece":
+            unk = int(self.text_tokenizer.unk_id())
+            return unk if unk >= 0 else None
+        return getattr(self.text_tokenizer, "unk_token_id", None)
+
+    def warn_unknown_characters(self, captions: Iterable[str | None], what: str = "captions",
+                                shown: int = 5) -> int:
+        """A :class:`CaptionWarning` naming the captions (up to ``shown`` of them) that hold characters the
+        text tokenizer does not know, and those characters; returns how many captions do."""
+        import warnings
+
+        found = []
+        for caption in dict.fromkeys(c for c in captions if c):
+            chars = self.unknown_characters(caption)
+            if chars:
+                found.append(f"{caption!r} ({', '.join(map(repr, chars))})")
+        if found:
+            listing = "; ".join(found[:shown]) + ("; ..." if len(found) > shown else "")
+            warnings.warn(
+                f"{len(found)} of the {what} {'hold' if len(found) > 1 else 'holds'} characters the caption tokenizer "
+                f"does not know, which become <unk>: {listing}. Write them with the characters of the training captions "
+                "(e.g. digits as words), or train the tokenizer on captions that have them.",
+                CaptionWarning, stacklevel=2,
+            )
+        return len(found)
 
     def _prefix(self) -> list[int]:
         return [self.bos_id] if self.add_bos and self.bos_id is not None else []
@@ -194,6 +260,8 @@ class AudioTextTokenizer:
         else:  # a slow Hugging Face tokenizer: saved as it is
             self.text_tokenizer.save_pretrained(directory)
         info = {"kind": self.kind, "add_bos": self.add_bos}
+        if self.kind == "sentencepiece":  # how captions are normalised (nmt_nfkc_cf: case folded), for readers
+            info["normalization"] = self.normalization()
         write_json(directory / TOKENIZER_INFO_FILE, info, sort_keys=False)
 
     @classmethod

@@ -38,7 +38,13 @@ def recipe_summary(task: str, result: Any) -> str:
         last = f", last loss {result.history[-1][1]['loss']:.4f}" if result.history else ""
         return f"{task}: {result.global_step} steps{last}; codec in {result.codec_dir}"
     last = f", last loss {result.losses[-1][1]:.3f}" if result.losses else ""
-    return f"{task}: {result.global_step} steps on {result.num_examples} examples{last}; model in {result.output_dir}"
+    line = f"{task}: {result.global_step} steps on {result.num_examples} examples{last}; model in {result.output_dir}"
+    judged = getattr(result, "generation_metrics", None)
+    if judged:  # eval.generation: the headline numbers, the rest in generation_metrics.json
+        shown = ", ".join(f"{k.removeprefix('generation_')} {v:.4f}" for k, v in judged.items()
+                          if k in ("generation_fad", "generation_kl", "generation_clap_score"))
+        line += f"; generated audio: {shown} ({result.output_dir}/generation_metrics.json)"
+    return line
 
 
 def recipe_parser(task: str, description: str | None) -> Any:

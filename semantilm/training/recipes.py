@@ -22,6 +22,7 @@ A token folder written by ``semantilm tokenize`` can be given as ``data.dataset`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ class RecipeResult:
     output_dir:   the run folder (final model, ``checkpoint-N`` folders, tokens, logs).
     global_step:  optimizer steps done (over all runs, when resumed).
     losses:       (step, training loss) pairs the Trainer logged.
-    num_examples: rows of the token dataset used for training.
+    num_examples: rows of the token dataset used for training (after data.on_too_long: drop).
     """
 
     output_dir: Path
@@ -69,6 +70,7 @@ class RecipeResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     num_examples: int = 0
     evaluations: list[dict[str, float]] = field(default_factory=list)  # eval_* metrics and step, per evaluation
+    generation_metrics: dict[str, float] | None = None  # eval.generation: the generation_* numbers (main process)
 
 
 class _RecordedCodec:
@@ -134,14 +136,16 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
     resumable), then every process reads the folder. ``loaded``: the codec of ``config.codec`` when
     the caller has it already.
     """
-    from semantilm.data.token_dataset import is_token_folder, load_token_dataset, token_dataset_info
+    from semantilm.data.token_dataset import is_token_folder, load_token_dataset
+    from semantilm.training.token_codec import token_record
 
     d = config.data
     caption_column = d.caption_column if config.task == "text_to_audio" else None
+    record = token_record(d.dataset) if d.dataset != "synthetic" else None
     if is_token_folder(d.dataset):
-        tokens, info = load_token_dataset(d.dataset), token_dataset_info(d.dataset)["codec"]
-    elif token_dataset_info(d.dataset) is not None:
-        tokens, info = _saved_token_dataset(config)
+        tokens, info = load_token_dataset(d.dataset), record.codec
+    elif record is not None:
+        tokens, info = _saved_token_dataset(config), record.codec
     else:
         folder = Path(d.token_cache) if d.token_cache else output_dir / "tokens"
         info = _tokenise_to_folder(config, folder, device, loaded, caption_column)
@@ -157,16 +161,17 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
     return tokens, info  # token rows call their caption column "caption", whatever the corpus called it
 
 
-def _saved_token_dataset(config: RecipeConfig) -> tuple[Dataset, dict[str, Any]]:
-    """An older token dataset (``save_to_disk`` folder with its codec record)."""
+def _saved_token_dataset(config: RecipeConfig) -> Dataset:
+    """The rows of an older token dataset (``save_to_disk`` folder with its codec record) or of an
+    ``encode_audio_dataset`` cache folder."""
     from codec.data.corpus import load_corpus
-    from semantilm.data.token_dataset import is_token_dataset, token_dataset_info
+    from semantilm.data.token_dataset import is_token_dataset
 
     d = config.data
     corpus = load_corpus(d.dataset, split=d.split, max_examples=d.max_examples)
     if not is_token_dataset(corpus):
         raise ValueError(f"data.dataset={d.dataset!r} has a token record but no token columns; tokenise it again.")
-    return corpus, token_dataset_info(d.dataset)["codec"]
+    return corpus
 
 
 def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded: Any,
@@ -204,12 +209,14 @@ def _text_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_di
     path = output_dir / SENTENCEPIECE_MODEL
     if main and not path.is_file():  # reused when resuming: the vocabulary must not change
         texts = tokens["caption"] if "caption" in tokens.column_names else _NO_CAPTIONS_TEXT
-        train_sentencepiece(texts, path, vocab_size=config.model.text_vocab_size)
+        train_sentencepiece(texts, path, vocab_size=config.model.text_vocab_size,
+                            lowercase=config.model.lowercase_captions)
     return AudioTextTokenizer.from_sentencepiece(path, codec, pattern=config.model.pattern)
 
 
 def _model_and_tokenizer(config: RecipeConfig, tokens: Dataset, codec: Any, output_dir: Path, main: bool, state: Any):
-    from semantilm.models.lm import apply_lora, build_lm, extend_pretrained_lm, layout_for_pretrained
+    from semantilm.models.lm import build_lm, extend_pretrained_lm, layout_for_pretrained
+    from semantilm.models.lora import apply_lora
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
     m = config.model
@@ -281,12 +288,19 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     from transformers import set_seed
 
     from semantilm.models.hub import CodecReference, save_codec_reference
+    from semantilm.training.token_codec import check_same_codec, resolve_recipe_codec, token_record
     from semantilm.training.trainer import build_collator, resolve_use_cpu, train_lm
 
     if not isinstance(config, RecipeConfig):
         raise TypeError(f"config must be a RecipeConfig, got {type(config).__name__}.")
     if task is not None and config.task != task:
         raise ValueError(f"this is the {task} recipe but the config says task: {config.task}; use the {config.task} recipe.")
+    # The codec of token folders given as data, or the check that the config names it: before any work.
+    config = dataclasses.replace(config, codec=resolve_recipe_codec(config.codec, config.data.dataset))
+    eval_record = token_record(config.data.eval_dataset)
+    if eval_record is not None:  # evaluated as tokens of the recipe's codec: they must be
+        c = config.codec
+        check_same_codec(c.name, c.token_rate, c.vocab, eval_record, f"data.eval_dataset={config.data.eval_dataset!r}")
     env_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     use_cpu = resolve_use_cpu(config.train.use_cpu) or env_cpu  # what the Trainer will decide too
     state = PartialState(cpu=use_cpu)  # device and process group decided once, here
@@ -306,6 +320,13 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
 
     reference = CodecReference(config.codec.name, config.codec.token_rate, config.codec.vocab, info["variant"])
     tokens, eval_tokens = _eval_split(config, tokens)
+    if len(tokens) == 0:
+        raise ValueError(f"the training split is empty: data.dataset={config.data.dataset!r} (split "
+                         f"{config.data.split!r}) gave no rows to train on; check the data source.")
+    if main and config.eval.generation:  # rows without captions or judges out of reach stop before training
+        from semantilm.training.generation_eval import check_generation_eval
+
+        check_generation_eval(config, eval_tokens)
     collator = build_collator(tokenizer, config.train)
     if config.log_data_order:
         tokens = tokens.add_column("example_id", list(range(len(tokens))))
@@ -318,7 +339,13 @@ def run_recipe(config: RecipeConfig, task: str | None = None, codec: Any = None)
     )
     if main:
         save_codec_reference(output_dir, reference)
+    generation = None
+    if main and config.eval.generation:
+        from semantilm.training.generation_eval import evaluate_trained_generation
+
+        generation = evaluate_trained_generation(config, output_dir, eval_tokens, trainer)
     losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     evals = [{k: float(v) for k, v in e.items() if k.startswith("eval_")} | {"step": int(e["step"])}
              for e in trainer.state.log_history if "eval_loss" in e]
-    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(tokens), evals)
+    return RecipeResult(output_dir, int(trainer.state.global_step), losses, len(trainer.train_dataset), evals,
+                        generation)

@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
@@ -43,6 +43,7 @@ class TrainConfig:
     logging_steps: int = 50
     seed: int = 0
     max_length: int = 2048  # LM tokens per row
+    on_too_long: Literal["error", "drop", "cut"] = "error"  # an example longer than max_length (pad mode): see docs/recipes.md
     packing: bool = False  # pack rows to max_length instead of padding
     caption_dropout: float = 0.1  # for classifier-free guidance
     mask_text: bool = True  # do not learn captions
@@ -59,6 +60,9 @@ class TrainConfig:
     throughput_log_step: int = 5  # log tokens/s and MFU early, at this step (and at every logging step)
 
     def __post_init__(self) -> None:
+        from codec.config_file import check_field_types
+
+        check_field_types(self)
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps",
                      "throughput_log_step", "eval_steps", "eval_batch_size"):
             value = getattr(self, name)
@@ -72,27 +76,28 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-        import yaml
+        """A YAML file of TrainConfig keys (every key and value checked, errors naming the file), then ``overrides``."""
+        from codec.config_file import load_config
 
-        data = {**(yaml.safe_load(Path(path).read_text()) or {}), **overrides}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown TrainConfig keys {unknown}; known keys are {sorted(known)}.")
-        return cls(**data)
+        config = load_config(cls, path)
+        return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def _layout_callback(tokenizer: AudioTextTokenizer) -> Any:
     from transformers import TrainerCallback
 
     class SaveLayoutCallback(TrainerCallback):
-        """Writes ``semantilm_config.json`` and the text tokenizer into every checkpoint."""
+        """Writes ``semantilm_config.json`` and the text tokenizer into every checkpoint, and gives its
+        files the permissions of the umask."""
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers signature
             if state.is_world_process_zero:
+                from codec.io import follow_umask
+
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 tokenizer.save_pretrained(folder)
                 tokenizer.layout.save_pretrained(folder)
+                follow_umask(folder)  # the Trainer's safetensors come 0600 through a private temporary file
             return control
 
     return SaveLayoutCallback()
@@ -333,8 +338,11 @@ def _save_final(trainer: Any, tokenizer: AudioTextTokenizer, output_dir: str) ->
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(output_dir)  # the Trainer writes from the main process only
     if trainer.is_world_process_zero():
+        from codec.io import follow_umask
+
         tokenizer.save_pretrained(output_dir)
         tokenizer.layout.save_pretrained(output_dir)
+        follow_umask(output_dir)
 
 
 def train_lm(
@@ -358,18 +366,15 @@ def train_lm(
                             and its semantic / acoustic parts (``eval_loss_semantic``, ...).
     Every log also has ``tokens_per_s`` (and ``mfu`` on a GPU of known peak): ``ThroughputCallback``.
     """
-    from semantilm.data.tokenize import TOKEN_COLUMNS
     from semantilm.models.hf_tokenizer import generation_config_for
     from semantilm.models.lm import embedding_rows
+    from semantilm.training.data_checks import check_training_data
 
     layout = tokenizer.layout
     rows = embedding_rows(model)
     if rows != layout.vocab_size:
         raise ValueError(f"the model has {rows} embedding rows but the tokenizer's layout {layout.vocab_size}.")
-    for name, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
-        missing = [c for c in TOKEN_COLUMNS[:2] if data is not None and c not in (data.column_names or [])]
-        if missing:
-            raise ValueError(f"{name} lacks the token columns {missing}; tokenise it with semantilm.encode_audio_dataset.")
+    train_dataset, eval_dataset = check_training_data(tokenizer, config, train_dataset, eval_dataset)
     resume = _resolve_resume(resume_from_checkpoint, config.output_dir)
     if config.group_by_length:
         train_dataset = _with_lengths(train_dataset)

@@ -6,6 +6,8 @@ only; each approaches the 200-step deterministic DDIM (eta 0) from the same x_T 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -78,10 +80,37 @@ def test_unknown_sampler_names_the_choices(name):
         DecodeSettings(sampler=name)
 
 
+@pytest.mark.parametrize("sampler", DETERMINISTIC)
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_eta_with_a_sampler_that_ignores_it_is_refused(sampler, eta):
+    """Only DDIM adds noise per step; any eta given with another sampler (even the default's
+    value) would be ignored, so it is a ValueError naming both, however the settings are made."""
+    from codec.sampling import decode_settings
+
+    words = [f"eta={eta!r}", "only applies to the ddim sampler", f"sampler={sampler!r}"]
+    for make in (lambda: DecodeSettings(sampler=sampler, eta=eta),
+                 lambda: decode_settings(None, sampler=sampler, eta=eta),
+                 lambda: decode_settings(DecodeSettings(eta=eta), sampler=sampler)):
+        with pytest.raises(ValueError) as err:
+            make()
+        assert all(w in str(err.value) for w in words), str(err.value)
+    assert DecodeSettings(sampler=sampler).eta is None  # unset: fine
+    assert DecodeSettings(eta=eta).ddim_eta == eta and DecodeSettings().ddim_eta == 1.0  # DDIM: official 1
+
+
 # ----- on a decoder ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def codec() -> SemantiCodec:
     return SemantiCodec.tiny_random()
+
+
+@pytest.mark.parametrize("sampler", DETERMINISTIC)
+def test_codec_decode_refuses_eta_with_a_sampler_that_ignores_it(codec, sampler):
+    tokens = torch.zeros(1, 4, 2, dtype=torch.long)
+    with pytest.raises(ValueError, match=re.escape(f"eta=0.0 only applies to the ddim sampler; sampler={sampler!r}")):
+        codec.decode(tokens, sampler=sampler, steps=2, eta=0.0)
+    with pytest.raises(ValueError, match="only applies to the ddim sampler"):
+        codec.decode(tokens, settings=DecodeSettings(steps=2, eta=0.0), sampler=sampler)
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
@@ -112,11 +141,11 @@ def small():
 
 
 def _latents(small, sampler: str, steps: int, noise: torch.Tensor | None = None, eta: float = 0.0) -> torch.Tensor:
-    """Final latents from x_T (DDIM's step noises are zeros unless ``noise`` is given)."""
+    """Final latents from x_T (DDIM's step noises are zeros unless ``noise`` is given; only DDIM takes ``eta``)."""
     decoder, tables, tokens, x_t = small
     if noise is None:
         noise = torch.cat([x_t, x_t.new_zeros(1, num_noise_draws(sampler, steps) - 1, *x_t.shape[2:])], dim=1)
-    settings = DecodeSettings(sampler=sampler, steps=steps, eta=eta)
+    settings = DecodeSettings(sampler=sampler, steps=steps, eta=eta if sampler == "ddim" else None)
     return decoder.decode_latents(tokens, *tables, settings=settings, noise=noise)[0]
 
 

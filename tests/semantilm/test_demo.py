@@ -34,6 +34,9 @@ def test_config_errors_name_the_field():
         DemoConfig(guidance_scale=float("nan"))
     with pytest.raises(ValueError, match="takes"):
         DemoConfig(takes=0)
+    with pytest.raises(ValueError, match="top_k=1 draws only the likeliest id, so the 2 takes of every prompt would be"):
+        DemoConfig(top_k=1, takes=2)
+    DemoConfig(top_k=1, takes=1)
 
 
 @pytest.mark.slow
@@ -80,6 +83,9 @@ def test_cli_demo_passes_its_options_to_the_demo(tmp_path, capsys, monkeypatch):
     assert (config.codec, config.output_dir, config.train_steps, config.decode_steps) == ("tiny-random", str(tmp_path / "d"), 2, 1)
     assert (config.guidance_scale, config.top_k, config.takes, config.seed) == (1.5, 3, 2, 4)
     assert "demo: 8/16 clips for 8 unseen prompts (2 per prompt)" in capsys.readouterr().out
+    code = main(["demo", "--codec", "tiny-random", "--out", str(tmp_path / "e"), "--top-k", "1", "--takes", "2"])
+    assert code == 2 and len(seen) == 1  # a usage error, before the demo runs
+    assert "top_k=1 draws only the likeliest id" in capsys.readouterr().err
 
 
 @pytest.mark.slow

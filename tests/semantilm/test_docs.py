@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.semantilm.conftest import make_clip
@@ -32,7 +33,23 @@ def audio_dataset(captions):
     )
 
 
-def test_from_scratch_snippet(tmp_path, monkeypatch, fake_codec, captions):
+def audio_file_dataset(folder, captions):
+    """``datasets.Audio`` cells of wav files, as ``load_dataset("audiofolder", ...)`` gives them; decoding
+    them the ``datasets`` way needs torchcodec and FFmpeg, which the toolkit does not install."""
+    import soundfile as sf
+    from datasets import Audio, Dataset
+
+    folder.mkdir()
+    paths = []
+    for i in range(4):
+        paths.append(str(folder / f"clip{i}.wav"))
+        sf.write(paths[-1], make_clip(i, 0.06).numpy(), 16000, subtype="PCM_16")
+    cells = [{"bytes": None, "path": p} for p in paths]
+    return Dataset.from_dict({"audio": cells, "caption": captions[:4]}).cast_column("audio", Audio())
+
+
+@pytest.mark.parametrize("cells", ["arrays", "audio files"])
+def test_from_scratch_snippet(tmp_path, monkeypatch, fake_codec, captions, cells):
     monkeypatch.chdir(tmp_path)
     tiny = Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml"
     code = shrink(
@@ -44,7 +61,8 @@ def test_from_scratch_snippet(tmp_path, monkeypatch, fake_codec, captions):
             "seconds=10": "seconds=0.1",
         },
     )
-    scope = {"dataset": audio_dataset(captions), "codec": fake_codec}
+    dataset = audio_dataset(captions) if cells == "arrays" else audio_file_dataset(tmp_path / "clips", captions)
+    scope = {"dataset": dataset, "codec": fake_codec}
     exec(compile(code, str(DOC), "exec"), scope)
     assert len(scope["waveforms"]) == 1 and scope["waveforms"][0].ndim == 1
     assert (tmp_path / "runs" / "t2a" / "semantilm_config.json").is_file()

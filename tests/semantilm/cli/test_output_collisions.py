@@ -140,7 +140,7 @@ def test_generate_refuses_to_replace_earlier_outputs(checkpoint, tmp_path, capsy
             "--out", str(out), "--seed", "0", "--steps", "1", "--sampler", "dpmsolver++", "--text", "a tone"]
     assert main(base) == 0
     before = snapshot(out)
-    assert sorted(before) == ["text_00.tokens.npz", "text_00.wav"]
+    assert sorted(before) == ["metadata.csv", "text_00.tokens.npz", "text_00.wav"]  # file_name,caption of the wav
     import semantilm.models.lm
 
     real = semantilm.models.lm.load_lm

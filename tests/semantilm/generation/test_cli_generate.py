@@ -39,6 +39,20 @@ def test_num_return_sequences_writes_one_file_per_take(checkpoint, tmp_path, cap
     assert "argument --num-return-sequences: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "words"), [(["--greedy"], "--greedy with --num-return-sequences 2"),
+                                              (["--top-k", "1"], "--top-k 1 with --num-return-sequences 2")])
+def test_takes_that_could_only_be_identical_are_a_usage_error(checkpoint, tmp_path, capsys, flags, words):
+    out = tmp_path / "gen"
+    code = main(["generate", "--checkpoint", str(checkpoint), "--codec", "tiny-random", "--seconds", "0.1",
+                 "--out", str(out), "--text", "a tone", "--num-return-sequences", "2", *flags])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert words in err and "2 identical takes of every prompt" in err
+    assert not out.exists()  # refused before anything is written
+    assert main(["generate", "--checkpoint", str(checkpoint), "--codec", "tiny-random", "--seconds", "0.1",
+                 "--out", str(out), "--text", "a tone", "--tokens-only", *flags]) == 0  # one take is fine
+
+
 def test_static_cache_and_a_bfloat16_decoder_write_the_clip(checkpoint, tmp_path, capsys):
     import soundfile as sf
 

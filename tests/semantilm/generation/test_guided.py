@@ -99,11 +99,12 @@ def test_guided_generate_matches_full_forwards_step_by_step(setup):
 
 def test_num_return_sequences_repeat_each_prompt(setup, captions):
     model, tok = setup
-    one, one_len = text_to_tokens(model, tok, captions[:2], 4, guidance_scale=2.0, do_sample=False)
-    three, three_len = text_to_tokens(model, tok, captions[:2], 4, guidance_scale=2.0, do_sample=False,
-                                      num_return_sequences=3)
-    assert three.shape[0] == 6 and torch.equal(three_len, one_len.repeat_interleave(3))
-    assert torch.equal(three[::3, : one.shape[1]], one)
+    torch.manual_seed(0)
+    repeated, repeated_len = text_to_tokens(model, tok, [c for c in captions[:2] for _ in range(3)], 4,
+                                            guidance_scale=2.0)
+    torch.manual_seed(0)
+    three, three_len = text_to_tokens(model, tok, captions[:2], 4, guidance_scale=2.0, num_return_sequences=3)
+    assert three.shape[0] == 6 and torch.equal(three, repeated) and torch.equal(three_len, repeated_len)
     torch.manual_seed(0)
     sampled, lengths = text_to_tokens(model, tok, captions[:1], 6, guidance_scale=2.0, temperature=3.0,
                                       num_return_sequences=4)

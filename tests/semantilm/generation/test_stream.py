@@ -28,7 +28,8 @@ def codec() -> SemantiCodec:
 
 def _lm(codec, sp_model_path: str, pattern: str = "interleave"):
     """A tiny LM and its tokenizer; the LM never ends a clip early (a forward hook pushes the
-    ``<|audio_end|>`` logit down until the constraint forces it), so every clip has three windows."""
+    ``<|audio_end|>`` logit down until the constraint forces it, and with ``semantic_first`` the
+    acoustic logits too, until the semantic ids reach the limit), so every clip has three windows."""
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=sp_model_path)
@@ -37,6 +38,8 @@ def _lm(codec, sp_model_path: str, pattern: str = "interleave"):
 
     def no_early_end(module, args, output):
         output.logits[..., layout.audio_end_id] -= 50.0
+        if pattern == "semantic_first":
+            output.logits[..., layout.acoustic_offset : layout.vocab_size] -= 50.0
         return output
 
     model.register_forward_hook(no_early_end)

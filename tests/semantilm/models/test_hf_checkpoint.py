@@ -7,14 +7,13 @@ import torch
 
 from semantilm.models.hf_tokenizer import audio_token_names
 from semantilm.models.lm import (
-    apply_lora,
     build_lm,
     extend_pretrained_lm,
     layout_for_pretrained,
     load_lm,
-    merge_lora_checkpoint,
     save_lm,
 )
+from semantilm.models.lora import apply_lora, merge_lora_checkpoint
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 

@@ -5,15 +5,13 @@ import torch
 
 from semantilm.models.lm import (
     LMConfig,
-    LoraSettings,
-    apply_lora,
     build_lm,
     extend_pretrained_lm,
     layout_for_pretrained,
     load_lm,
-    merge_lora,
     save_lm,
 )
+from semantilm.models.lora import LoraSettings, apply_lora, merge_lora
 from semantilm.tokens.layout import AudioTokenLayout, LayoutNotFoundError
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 

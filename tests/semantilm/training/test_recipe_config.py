@@ -50,7 +50,7 @@ def test_accelerate_configs():
 
 
 def test_nested_sections_are_typed_dataclasses():
-    from semantilm.models.lm import LoraSettings
+    from semantilm.models.lora import LoraSettings
     from semantilm.training.trainer import TrainConfig
 
     config = load_config(RecipeConfig, ROOT / "configs" / "recipes" / "continuation" / "lora_gpu.yaml")

@@ -37,6 +37,9 @@ def test_recipe_checkpoint_opens_with_plain_transformers(tmp_path):
         text = "a rising sweep at 440 hz<|audio_start|>" + "".join(names[i - layout.semantic_offset]
                                                                    for i in expected[-6:])
         assert hf_tok(text)["input_ids"] == expected
+        # The recipe's caption tokenizer folds case (model.lowercase_captions), here and in tokenizer.json.
+        assert hf_tok(text.replace("a rising sweep at 440 hz", "A Rising SWEEP at 440 Hz"))["input_ids"] == expected
+        assert lm.tokenizer.encode_text("A Rising SWEEP") == lm.tokenizer.encode_text("a rising sweep")
         assert hf_tok.decode(expected[-6:]) == text.split("<|audio_start|>")[1]
         ids = torch.tensor([expected])
         with torch.no_grad():
