@@ -245,9 +245,9 @@ def codec_options(name_or_path: str | Path, token_rate: int | None, semantic_voc
 
 
 def codec_for_variant(variant: str) -> tuple[str, int | None, int | None] | None:
-    """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant or an
-    embedded codec, whose rate and vocabulary are None: its files fix them), or None when the variant
-    name alone does not say where its weights are."""
+    """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant, or an
+    embedded codec: its own rate, and None for the vocabulary, which its files fix), or None when the
+    variant name alone does not say where its weights are."""
     import re
 
     from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES
@@ -259,7 +259,7 @@ def codec_for_variant(variant: str) -> tuple[str, int | None, int | None] | None
         if is_native_folder(folder):
             config = SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
             if config.name == variant:
-                return name, None, None
+                return name, config.token_rate, None
     return None
 
 

@@ -53,6 +53,19 @@ def test_one_codec_one_record(folder_25):
     assert codec_options(str(folder_25), 25, None) == (None, None)
 
 
+def test_a_recipe_naming_the_embedded_codec_takes_its_rate(tmp_path):
+    """A recipe's unset token rate is the codec's own, not the official default the codec would refuse."""
+    from semantilm.training.recipe_config import CodecSection
+    from semantilm.training.token_codec import resolve_recipe_codec
+
+    section = resolve_recipe_codec(CodecSection(name="tiny"), "synthetic")
+    assert (section.token_rate, section.vocab) == (None, None)
+    assert load_codec(section.name, section.token_rate, section.vocab, decoder=False).config.token_rate == 50
+    asked = resolve_recipe_codec(CodecSection(name="tiny", token_rate=25), "synthetic")
+    with pytest.raises(ValueError, match="codec 'tiny' runs at 50 tokens/s .*token_rate=25"):
+        load_codec(asked.name, asked.token_rate, asked.vocab, decoder=False)
+
+
 def test_bad_rate_values_are_named():
     with pytest.raises(TypeError, match=r"token_rate must be an int or None, got str \('50'\)"):
         SemantiCodec.from_pretrained("tiny", token_rate="50")
@@ -103,7 +116,7 @@ def test_decode_without_codec_refuses_a_rate_the_token_files_do_not_have(tmp_pat
     assert main(["encode", str(EXAMPLE), "--codec", "tiny", "--out", str(tokens)]) == 0
     assert main(["decode", str(tokens), "--token-rate", "25", "--out", str(tmp_path / "wav")]) == 2
     err = capsys.readouterr().err
-    assert "'tiny'" in err and "50 tokens/s" in err and "token_rate=25" in err
+    assert "made by codec 'tiny' with --token-rate 50, not 25" in err
     assert not (tmp_path / "wav").exists()
 
 

@@ -68,11 +68,12 @@ def commands(tmp_path: Path, out: Path, tokens: Path) -> dict[str, list[str]]:
         "export-codec": ["export-codec", str(ROOT / "codec" / "pretrained" / "tiny"), str(out)],
         "eval-codec": ["eval-codec", str(EXAMPLE), "--codec", "tiny-random", "--out", str(out / "scores.json")],
         "eval-lm": ["eval-lm", "--checkpoint", str(lm), "--dataset", str(tokens), "--out", str(out / "lm.json")],
+        "eval-generation": ["eval-generation", str(tokens), "--metrics", "clap", "--out", str(out / "gen.json")],
     }
 
 
 FOLDER_COMMANDS = ["encode", "decode", "generate", "demo", "export-codec"]
-ALL_COMMANDS = [*FOLDER_COMMANDS, "eval-codec", "eval-lm"]
+ALL_COMMANDS = [*FOLDER_COMMANDS, "eval-codec", "eval-lm", "eval-generation"]
 
 
 def check_refusal(capsys, argv: list[str], names: list[str], why: str) -> None:
@@ -107,7 +108,7 @@ def test_an_out_where_nothing_can_be_written(name, tmp_path, capsys, tokens, no_
     check_refusal(capsys, argv, [str(folder)], "cannot be written")
 
 
-@pytest.mark.parametrize("name", ["eval-codec", "eval-lm"])
+@pytest.mark.parametrize("name", ["eval-codec", "eval-lm", "eval-generation"])
 def test_a_json_out_that_is_a_folder(name, tmp_path, capsys, tokens, no_model_loads):
     argv = commands(tmp_path, tmp_path, tokens)[name]
     folder = Path(argv[argv.index("--out") + 1])
