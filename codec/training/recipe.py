@@ -152,8 +152,9 @@ def _base_codec(section: CodecModelSection):
             return SemantiCodec.tiny_random(section.token_rate, seed=section.init_seed, **sizes)
         except TypeError as err:
             raise ValueError(f"codec.tiny_sizes: {err}") from None
-    _, vocab = official_selectors(section.name, section.token_rate, section.vocab)  # official variants only
-    codec = SemantiCodec.from_pretrained(section.name, token_rate=section.token_rate, semantic_vocab_size=vocab,
+    # A folder fixes its rate and vocabulary: _check_loaded_sizes compares codec.token_rate with it below.
+    token_rate, vocab = official_selectors(section.name, section.token_rate, section.vocab)
+    codec = SemantiCodec.from_pretrained(section.name, token_rate=token_rate, semantic_vocab_size=vocab,
                                          cache_dir=section.cache_dir, load_decoder=True)
     _check_loaded_sizes(section, codec.config)
     return codec
