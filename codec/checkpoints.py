@@ -6,10 +6,13 @@ are loaded safely: ``torch.load(weights_only=True)``, ``np.load`` without pickle
 from __future__ import annotations
 
 import json
+import numbers
+import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,6 +185,27 @@ def fixed_codec_config(name_or_path: str | Path) -> SemantiCodecConfig | None:
         if not is_native_folder(folder):
             return None
     return SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
+
+
+def check_codec_arguments(name_or_path: Any, token_rate: Any, semantic_vocab_size: Any) -> str | Path:
+    """The arguments of ``SemantiCodec.from_pretrained`` checked: ``name_or_path`` (returned as a str or
+    Path) a str or ``os.PathLike``, the rate one of the official ones or None, the vocabulary an int or
+    None, both ones the codec can take (:func:`check_codec_choice`); else a ``TypeError`` / ``ValueError``."""
+    from codec.config import OFFICIAL_TOKEN_RATES
+
+    for name, value in (("token_rate", token_rate), ("semantic_vocab_size", semantic_vocab_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise TypeError(f"{name} must be an int or None, got {type(value).__name__} ({value!r}).")
+    if token_rate is not None and token_rate not in OFFICIAL_TOKEN_RATES:
+        raise ValueError(f"token_rate={token_rate!r} is not supported; use one of {OFFICIAL_TOKEN_RATES} (or None).")
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = Path(name_or_path)
+    elif not isinstance(name_or_path, str):
+        raise TypeError(f"name_or_path must be a codec name, hub repository or folder (str or os.PathLike), "
+                        f"got {type(name_or_path).__name__}.")
+    if name_or_path != TINY_RANDOM:
+        check_codec_choice(name_or_path, token_rate, semantic_vocab_size)
+    return name_or_path
 
 
 def check_codec_choice(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import numbers
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from codec.audiomae import AudioMAEEncoder
 from codec.checkpoints import (
     EMBEDDED_CODECS,
     OFFICIAL_REPO,
-    check_codec_choice,
+    check_codec_arguments,
     check_codec_folder,
     embedded_codec_folder,
     is_native_folder,
@@ -37,7 +35,7 @@ from codec.checkpoints import (
     resolve_official_files,
     save_native,
 )
-from codec.config import OFFICIAL_TOKEN_RATES, TINY_RANDOM, SemantiCodecConfig
+from codec.config import TINY_RANDOM, SemantiCodecConfig
 from codec.convert.encoder import convert_official_encoder
 from codec.convert.state_dict import check_state_dict
 from codec.encoding import (
@@ -53,7 +51,7 @@ from codec.encoding import (
 from codec.io import path_list
 from codec.outputs import DecodeOutput, EncodeOutput
 from codec.progress import progress_bar
-from codec.sampling import DecodeSettings, check_not_settings, decode_settings
+from codec.sampling import DecodeSettings, decode_settings
 from codec.semantic import SemanticQuantizer
 
 logger = logging.getLogger(__name__)
@@ -164,17 +162,14 @@ class SemantiCodec(nn.Module):
     @torch.inference_mode()
     def encode_file(
         self,
-        paths: str | os.PathLike | Sequence[str | os.PathLike],
+        paths: str | Path | Sequence[str | Path],
         *,
         mono: str = "first",
         batch_size: int = 8,
         progress: bool | None = None,
     ) -> EncodeOutput:
-        """Read audio files (any rate, any channel count) and encode them in batches; ``paths`` is one file
-        (``str`` or ``os.PathLike``) or a list of them.
-
-        ``mono="first"`` keeps the first channel as the official code does; ``"mean"`` averages.
-        """
+        """Read audio files (one path, ``str`` or ``os.PathLike``, or a list) and encode them in batches;
+        ``mono="first"`` keeps the first channel as the official code does, ``"mean"`` averages."""
         paths = path_list(paths, "paths")
         loaded = [load_audio(path, mono=mono) for path in paths]
         return self.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size, progress=progress,
@@ -249,7 +244,6 @@ class SemantiCodec(nn.Module):
             when stderr is a terminal.
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
-        check_not_settings(lengths, "lengths", "decode(tokens, lengths=None, settings=None, ...)")
         settings = decode_settings(settings, steps=steps, sampler=sampler, cfg_scale=cfg_scale, eta=eta)
         if self.decoder is None and self._no_decoder:
             raise RuntimeError(f"this codec has no decoder: {self._no_decoder}.")
@@ -313,44 +307,31 @@ class SemantiCodec(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | os.PathLike = OFFICIAL_REPO,
+        name_or_path: str | Path = OFFICIAL_REPO,
         *,
         token_rate: int | None = None,
         semantic_vocab_size: int | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        cache_dir: str | Path | None = None,
         local_files_only: bool = False,
         load_decoder: bool = True,
     ) -> SemantiCodec:
         """Load a codec.
 
         name_or_path: ``"tiny"`` (the small codec shipped in the package, trained by
-            ``recipes/codec/train_tiny_codec.sh``, 50 tokens/s; offline); ``"tiny-random"`` (see
-            :meth:`tiny_random`); a folder written by ``save_pretrained``;
+            ``recipes/codec/train_tiny_codec.sh``; offline); ``"tiny-random"`` (see :meth:`tiny_random`);
+            a folder written by ``save_pretrained``;
             a local folder with the official layout; or a hub repository with the official layout (default
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
-        token_rate / semantic_vocab_size: which official variant (None: 100 tokens/s, 16384). A codec whose
-            files fix them (``"tiny"``, ``save_pretrained`` folders) takes only its own values or None:
-            another value is a ``ValueError`` naming the codec, its rate and the one asked.
-            ``tiny-random`` takes a token rate; its semantic vocabulary is always 64.
+        token_rate / semantic_vocab_size: which official variant (None: 100, 16384); ``tiny`` and ``save_pretrained``
+            folders refuse values other than their own (``ValueError``); ``tiny-random`` takes only a rate.
         load_decoder: False builds an encode-only codec (skips the decoder download). A folder saved
             from an encode-only codec loads encode-only either way (a warning; ``decode`` says why).
         A name meant as a local path (see ``codec.checkpoints.looks_like_a_path``) that does not exist,
         or a ``save_pretrained`` folder lacking one of its files, is a ``FileNotFoundError``.
         """
-        for name, value, allowed in (("token_rate", token_rate, OFFICIAL_TOKEN_RATES),
-                                     ("semantic_vocab_size", semantic_vocab_size, None)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-                raise TypeError(f"{name} must be an int or None, got {type(value).__name__} ({value!r}).")
-            if value is not None and allowed is not None and value not in allowed:
-                raise ValueError(f"{name}={value!r} is not supported; use one of {allowed} (or None).")
-        if isinstance(name_or_path, os.PathLike):
-            name_or_path = Path(name_or_path)
-        elif not isinstance(name_or_path, str):
-            raise TypeError(f"name_or_path must be a codec name, hub repository or folder (str or os.PathLike), "
-                            f"got {type(name_or_path).__name__}.")
+        name_or_path = check_codec_arguments(name_or_path, token_rate, semantic_vocab_size)
         if name_or_path == TINY_RANDOM:
             return cls.tiny_random(token_rate or 100, with_decoder=load_decoder)
-        check_codec_choice(name_or_path, token_rate, semantic_vocab_size)
         if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
             name_or_path = embedded_codec_folder(name_or_path)
         check_codec_folder(name_or_path)  # a missing or incomplete local folder never becomes a hub lookup
@@ -366,12 +347,10 @@ class SemantiCodec(nn.Module):
                 if load_decoder:
                     logger.warning("codec %s can encode but not decode: %s.", name_or_path, model._no_decoder)
             return model
-        token_rate = 100 if token_rate is None else token_rate
-        semantic_vocab_size = 16384 if semantic_vocab_size is None else semantic_vocab_size
         files = resolve_official_files(
             name_or_path,
-            token_rate=token_rate,
-            semantic_vocab_size=semantic_vocab_size,
+            token_rate=token_rate or 100,
+            semantic_vocab_size=semantic_vocab_size or 16384,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
             with_decoder=load_decoder,
@@ -382,8 +361,8 @@ class SemantiCodec(nn.Module):
             encoder,
             decoder,
             load_centroids(files.centroids),
-            token_rate=token_rate,
-            semantic_vocab_size=semantic_vocab_size,
+            token_rate=token_rate or 100,
+            semantic_vocab_size=semantic_vocab_size or 16384,
         )
 
     @classmethod

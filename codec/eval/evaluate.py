@@ -169,6 +169,18 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
     }
 
 
+def _metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """``metrics`` (one name or a list) as a list of names of ``METRICS``, or a ``ValueError`` naming the unknown
+    ones (a ``TypeError`` for decode settings given in their place)."""
+    from codec.sampling import check_not_settings
+
+    metrics = [metrics] if isinstance(metrics, str) else list(check_not_settings(metrics, "metrics"))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics={metrics!r}: unknown {unknown}; choose from {list(METRICS)}.")
+    return metrics
+
+
 def _settings_record(settings: DecodeSettings) -> dict[str, Any]:
     """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used;
     eta, the one DDIM ran with, only for DDIM)."""
@@ -206,18 +218,12 @@ def evaluate_codec(
     from codec.progress import progress_bar
     from codec.sampling import check_not_settings, decode_settings
 
-    for name, value in (("metrics", metrics), ("batch_size", batch_size)):
-        check_not_settings(value, name, "evaluate_codec(codec, clips, metrics=..., batch_size=8, settings=None, ...)")
-    if isinstance(metrics, str):
-        metrics = [metrics]
+    metrics = _metric_names(metrics)
     settings = decode_settings(settings)
     missing = [name for name in ("encode", "decode", "sample_rate", "frame_rate") if not hasattr(codec, name)]
     if missing:
         raise TypeError(f"codec={type(codec).__name__} cannot be evaluated: it has no {missing}.")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"metrics={list(metrics)!r}: unknown {unknown}; choose from {list(METRICS)}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(check_not_settings(batch_size, "batch_size"), int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     unavailable = {m: reason for m in metrics if m in OPTIONAL and (reason := metric_unavailable(m))}
     for name, reason in unavailable.items():

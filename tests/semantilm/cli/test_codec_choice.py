@@ -13,7 +13,7 @@ from codec import SemantiCodec
 from semantilm.cli.main import main
 from semantilm.codec_api import load_codec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "audio" / "tone_440hz_16k.wav"
 
 
