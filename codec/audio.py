@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -309,6 +310,18 @@ def clip_names(count: int, names: Sequence[str] | None = None) -> list[str]:
     if isinstance(names, str) or len(names) != count:
         raise ValueError(f"names must give one name per clip ({count}), got {names!r}.")
     return [str(n) for n in names]
+
+
+def check_sample_rate_arg(sample_rate: Any, audio: Any, lengths: Any) -> None:
+    """A ``TypeError`` for clip lengths given where ``encode`` takes the sample rate (its second positional
+    parameter): a tensor or array, or one value per clip with a padded batch tensor (which has one rate)."""
+    hint = "if these are the clips' lengths in samples, pass them by keyword: encode(audio, sample_rate, lengths=...)."
+    if isinstance(sample_rate, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"sample_rate must be an int (Hz) or a list of ints, one per clip, got a "
+                        f"{type(sample_rate).__name__}; {hint}")
+    if isinstance(sample_rate, (list, tuple)) and isinstance(audio, (torch.Tensor, np.ndarray)) and lengths is None:
+        raise TypeError(f"sample_rate has one value per clip ({len(sample_rate)}) but audio is one tensor, which has "
+                        f"one sample rate; one rate per clip goes with a list of clips. {hint[0].upper()}{hint[1:]}")
 
 
 def _sample_rates(sample_rate: int | Sequence[int], count: int) -> list[int]:

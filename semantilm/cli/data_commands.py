@@ -8,6 +8,7 @@ from semantilm.cli.common import (
     CliError,
     add_codec_args,
     codec_from_args,
+    codec_source,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -46,7 +47,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         synthetic=SyntheticSoundConfig(num_examples=args.synthetic_examples, seconds=args.synthetic_seconds),
         batch_size=args.batch_size, shard_size=args.shard_size, num_workers=args.num_workers, dtype=args.dtype,
         device=device, on_error=args.on_error, streaming=args.streaming, rank=rank, world_size=world,
-        codec_source={"name": args.codec, "token_rate": args.token_rate, "vocab": args.vocab},
+        codec_source=codec_source(args),
         progress=False if args.no_progress else None,
     )
     if rank == 0:

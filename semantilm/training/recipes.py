@@ -179,6 +179,7 @@ def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded:
     """Tokenise ``data.dataset`` into ``folder`` with every process of the run; the codec facts."""
     from accelerate import PartialState
 
+    from codec.checkpoints import official_selectors
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
 
@@ -188,7 +189,8 @@ def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded:
         raise ValueError(f"dataset {d.dataset!r} is neither a folder of audio files nor a folder saved with "
                          "save_to_disk, Parquet files or .tar shards: it does not exist.")
     state = PartialState()
-    codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
+    _, vocab = official_selectors(c.name, c.token_rate, c.vocab)  # codec.vocab chooses official variants only
+    codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, vocab, device, c.cache_dir,
                                                          decoder=False)
     result = tokenize_corpus(
         d.dataset, codec, folder, split=d.split, audio_column=d.audio_column, caption_column=caption_column,
