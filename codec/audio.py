@@ -38,6 +38,8 @@ import torch.nn.functional as F
 
 MONO_MODES = ("first", "mean")
 MAX_CHANNELS = 8  # more than this on the short axis of a 2-D clip is not a channel axis
+READABLE_FORMATS = ("soundfile (libsndfile) reads wav, flac, ogg (vorbis, opus), mp3, aiff, caf, au and w64; "
+                    "convert other formats (m4a, aac, wma, webm, ...) first, e.g. ffmpeg -i IN.m4a OUT.flac")
 # libsndfile notes a data chunk that the file does not hold whole as "data : 32000 (should be 15978)".
 _TRUNCATED_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
@@ -69,10 +71,7 @@ def load_audio(path: str | Path, mono: str = "first") -> tuple[torch.Tensor, int
             announced, sample_rate, notes = f.frames, f.samplerate, f.extra_info
             data = f.read(dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
-        raise ValueError(
-            f"could not read audio file {str(path)!r}: {err}. Supported formats are those of "
-            "libsndfile (wav, flac, ogg/vorbis, mp3 with a recent libsndfile)."
-        ) from err
+        raise ValueError(f"could not read audio file {str(path)!r}: {str(err).rstrip('.')}. {READABLE_FORMATS}.") from err
     _warn_if_truncated(path, data.shape[0], announced, int(sample_rate), notes)
     wave = torch.from_numpy(np.ascontiguousarray(data.T))  # [channels, N]
     return to_mono(wave, mono), int(sample_rate)
@@ -89,7 +88,7 @@ def probe_audio(path: str | Path) -> tuple[int, int]:
     try:
         info = sf.info(str(path))
     except Exception as err:
-        raise ValueError(f"could not read audio file {str(path)!r}: {err}.") from err
+        raise ValueError(f"could not read audio file {str(path)!r}: {str(err).rstrip('.')}. {READABLE_FORMATS}.") from err
     if info.frames <= 0:
         raise ValueError(f"audio file {str(path)!r} is empty (0 samples): there is nothing to encode.")
     return int(info.frames), int(info.samplerate)

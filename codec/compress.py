@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from codec.checks import check_int
-from codec.data.corpus import AUDIO_SUFFIXES
+from codec.data.corpus import AUDIO_LIKE_SUFFIXES, AUDIO_SUFFIXES
 from codec.io import check_output_path, path_list
 from codec.sampling import DecodeSettings
 from codec.token_file import SUFFIX
@@ -59,7 +59,8 @@ class VariantMismatchError(ValueError):
 
 
 def _is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_SUFFIXES
+    """Files that look like audio: those soundfile cannot read are named when they are read, never passed over."""
+    return path.suffix.lower() in AUDIO_LIKE_SUFFIXES
 
 
 def _is_token_file(path: Path) -> bool:

@@ -132,10 +132,12 @@ def cmd_eval_codec(args: argparse.Namespace) -> int:
     from codec.compress import find_audio_files
     from codec.data.corpus import load_corpus
     from codec.eval.evaluate import dataset_clips, evaluate_codec, file_clips
+    from codec.io import refuse_existing
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give audio files / folders or --dataset, not both and not neither.")
     check_output_path(args.out, "file", "--out")  # before any work: the scores are written last
+    refuse_existing([args.out], args.overwrite)
     check_codec_choice(args)
     if args.inputs:
         clips = file_clips(find_audio_files(args.inputs), mono=args.mono)
@@ -208,6 +210,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--mono", default="first", choices=("first", "mean"), help="multi-channel files: first channel or mean")
     add_dataset_args(p, "audio")
     p.add_argument("--name-column", default=None, help="column naming each row in the per-clip scores")
+    add_overwrite_arg(p, "the JSON file")
     add_decode_args(p)
     add_codec_args(p)
     p.set_defaults(func=cmd_eval_codec)

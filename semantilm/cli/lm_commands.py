@@ -159,13 +159,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_eval_lm(args: argparse.Namespace) -> int:
     from codec.data.corpus import load_corpus
-    from codec.io import write_json
+    from codec.io import refuse_existing, write_json
     from semantilm.data.token_dataset import is_token_dataset
     from semantilm.eval.lm import evaluate_lm
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
     check_output_path(args.out, "file", "--out")  # before any work: the scores are written last
+    refuse_existing([args.out], args.overwrite)
     lm = load_lm(resolve_checkpoint(args.checkpoint))
     if lm.tokenizer is None:
         raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
@@ -260,6 +261,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--max-length", type=positive_int, default=2048,
                    help="LM ids per example; longer clips are cut (default 2048)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_overwrite_arg(p, "the JSON file")
     add_dataset_args(p, None, required=True)
     p.set_defaults(func=cmd_eval_lm)
 
