@@ -33,10 +33,12 @@ def tiny_tokens(tmp_path_factory):
     from codec.data.synthetic import SyntheticSoundConfig
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     out = tmp_path_factory.mktemp("tokens") / "tiny"
-    tokenize_corpus("synthetic", load_codec("tiny", decoder=False), out, caption_column="caption", num_workers=0,
-                    synthetic=SyntheticSoundConfig(num_examples=3, seconds=0.3), progress=False,
+    settings = TokenizeSettings(caption_column="caption", num_workers=0,
+                                synthetic=SyntheticSoundConfig(num_examples=3, seconds=0.3))
+    tokenize_corpus("synthetic", load_codec("tiny", decoder=False), out, settings=settings, progress=False,
                     codec_source={"name": "tiny", "token_rate": 100, "vocab": 16384})
     return out
 
@@ -81,7 +83,7 @@ def test_unset_codec_keys_come_from_the_token_folder(tmp_path):
 
 
 def test_records_without_a_source_and_codecs_of_one_variant(tmp_path):
-    # encode_audio_dataset's cache records the codec's facts only: the codec is found by its variant.
+    # A cache of the former encode_audio_dataset records the codec's facts only: the codec is found by its variant.
     cache = folder(tmp_path, "cache", TINY, record="semantilm_token_cache.json")
     with pytest.raises(ConfigError, match=r"codec\.name=tiny codec\.token_rate=50"):
         resolve_recipe_codec(CodecSection(name="tiny-random", token_rate=100), cache)
