@@ -189,3 +189,18 @@ def test_an_empty_dataset_says_so(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         tokenize_corpus(stream, codec, tmp_path / "t2", settings=TokenizeSettings(num_workers=0, sample_rate=RATE),
                         progress=False)
+
+
+def test_bare_sample_arrays_need_sample_rate(tmp_path, capsys):
+    """A Parquet column of bare sample arrays has no rate: refused before any work, naming the column
+    and --sample-rate; with it, every row is tokenised."""
+    from datasets import Dataset
+
+    data = tmp_path / "raw.parquet"
+    Dataset.from_dict({"audio": [clip(i).tolist() for i in range(3)], "caption": ["a", "b", "c"]}).to_parquet(str(data))
+    assert tokenize(str(data), "--out", str(tmp_path / "t")) == 2
+    err = capsys.readouterr().err
+    assert "column 'audio'" in err and "bare arrays of samples" in err and "--sample-rate" in err
+    assert not (tmp_path / "t").exists()
+    assert tokenize(str(data), "--out", str(tmp_path / "t"), "--sample-rate", str(RATE)) == 0
+    assert counts(capsys.readouterr().out) == (3, 0, 3)
