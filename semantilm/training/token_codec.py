@@ -21,9 +21,6 @@ __all__ = ["TokenRecord", "token_record", "expected_variant", "resolve_recipe_co
 
 DEFAULT_TOKEN_RATE = 100
 DEFAULT_VOCAB = 16384
-# Files that record the codec of a folder of tokens: ``semantilm tokenize`` (and the recipes),
-# the older ``save_to_disk`` token datasets, and ``encode_audio_dataset(cache_dir=...)``.
-RECORD_FILES = ("semantilm_tokens.json", "semantilm_token_dataset.json", "semantilm_token_cache.json")
 
 
 @dataclasses.dataclass
@@ -55,20 +52,16 @@ class TokenRecord:
 def token_record(folder: str | os.PathLike | None) -> TokenRecord | None:
     """The codec record of a folder of tokens, or None when ``folder`` is not such a folder."""
     from codec.io import read_json_object
+    from semantilm.data.token_dataset import token_record_file
 
-    if folder is None:
+    path = token_record_file(Path(folder).expanduser()) if folder is not None else None
+    if path is None:
         return None
-    folder = Path(folder).expanduser()
-    for name in RECORD_FILES:
-        path = folder / name
-        if path.is_file():
-            data = read_json_object(path, "token folder record", "tokenise the data again")
-            codec = data.get("codec")
-            if not isinstance(codec, dict) or "variant" not in codec:
-                raise ValueError(f"token folder record {str(path)!r} names no codec (no codec.variant); "
-                                 "tokenise the data again.")
-            return TokenRecord(path, codec)
-    return None
+    codec = read_json_object(path, "token folder record", "tokenise the data again").get("codec")
+    if not isinstance(codec, dict) or "variant" not in codec:
+        raise ValueError(f"token folder record {str(path)!r} names no codec (no codec.variant); "
+                         "tokenise the data again.")
+    return TokenRecord(path, codec)
 
 
 def expected_variant(name: str, token_rate: int | None, vocab: int | None) -> str | None:
