@@ -2,7 +2,7 @@
 
 Measures, each as a function of batch size and of audio length:
   * codec encode and decode: wall time, audio seconds per second, peak memory;
-  * tokenisation (``encode_audio_dataset`` with its resumable shard cache): hours of audio per hour;
+  * tokenisation (``tokenize_corpus``, as ``semantilm tokenize`` runs it, into a token folder): hours of audio per hour;
   * LM training (forward + backward + AdamW step) and generation (KV cache, audio constraint): tokens/s.
 Weights are random (speed does not depend on their values). Peak memory is the CUDA allocator
 peak on GPU, or the growth of the resident set during the call on CPU (model weights excluded).
@@ -131,20 +131,23 @@ def codec_sections(suite: Suite, device, model) -> list[str]:
 
 
 def tokenize_section(suite: Suite, device, model) -> str:
-    """Throughput of ``encode_audio_dataset`` on the synthetic set, fresh cache (hours of audio per hour)."""
+    """Throughput of ``tokenize_corpus`` (what ``semantilm tokenize`` runs) on the synthetic set into a
+    fresh token folder, one shard (hours of audio per hour)."""
     from codec.data.synthetic import SyntheticSoundConfig, synthetic_dataset
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     rows = []
+    settings = TokenizeSettings(batch_size=8, shard_size=suite.tokenize_clips, device=device)
     for seconds in sorted({suite.base_seconds, suite.tokenize_seconds}):
         data = synthetic_dataset(SyntheticSoundConfig(num_examples=suite.tokenize_clips, seconds=seconds))
-        with tempfile.TemporaryDirectory() as cache:
+        with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
-            encode_audio_dataset(data, model, batch_size=8, cache_dir=cache, shard_size=suite.tokenize_clips)
+            tokenize_corpus(data, model, Path(folder) / "tokens", settings=settings, progress=False)
             wall = time.perf_counter() - start
         audio = suite.tokenize_clips * seconds
         rows.append([suite.tokenize_clips, seconds, wall, audio / wall])
-    return (f"### Tokenisation ({model.variant}, `encode_audio_dataset`, batch 8, one shard cached on disk)\n\n"
+    return (f"### Tokenisation ({model.variant}, `tokenize_corpus`, batch 8, one shard, default readers)\n\n"
             + table(["clips", "clip s", "wall s", "hours of audio per hour"], rows))
 
 

@@ -29,6 +29,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # this file's name would shadow the standard library's tokenize module
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -90,8 +91,11 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     import torch
 
     from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     model = build_codec(name, args.device)
+    settings = TokenizeSettings(batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
+                                dtype=args.dtype)
     dtype = getattr(torch, args.dtype)
     autocast = torch.autocast(torch.device(args.device).type, dtype=dtype) if args.dtype != "float32" else nullcontext()
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,15 +116,14 @@ def measure(name: str, args: argparse.Namespace) -> dict:
             sync()
             bare = min(bare, time.perf_counter() - start)
             start = time.perf_counter()
-            tokenize_corpus(str(folder), model, Path(tmp) / f"tokens{repeat}", batch_size=args.batch_size,
-                            num_workers=args.num_workers, device=args.device, dtype=args.dtype, progress=False)
+            tokenize_corpus(str(folder), model, Path(tmp) / f"tokens{repeat}", settings=settings, progress=False)
             sync()
             end_to_end = min(end_to_end, time.perf_counter() - start)
         row = {"codec": str(model.variant), "clips": args.clips, "hours": hours,
                "bare": hours / (bare / 3600), "e2e": hours / (end_to_end / 3600)}
         if args.agreement:
-            tokenize_corpus(str(folder), model, Path(tmp) / "tokens-float32", batch_size=args.batch_size,
-                            num_workers=args.num_workers, device=args.device, progress=False)
+            tokenize_corpus(str(folder), model, Path(tmp) / "tokens-float32",
+                            settings=dataclasses.replace(settings, dtype="float32"), progress=False)
             row["agreement"] = token_agreement(Path(tmp) / "tokens0", Path(tmp) / "tokens-float32")
     return row
 

@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +38,8 @@ import torch.nn.functional as F
 
 MONO_MODES = ("first", "mean")
 MAX_CHANNELS = 8  # more than this on the short axis of a 2-D clip is not a channel axis
+READABLE_FORMATS = ("soundfile (libsndfile) reads wav, flac, ogg (vorbis, opus), mp3, aiff, caf, au and w64; "
+                    "convert other formats (m4a, aac, wma, webm, ...) first, e.g. ffmpeg -i IN.m4a OUT.flac")
 # libsndfile notes a data chunk that the file does not hold whole as "data : 32000 (should be 15978)".
 _TRUNCATED_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
@@ -68,10 +71,7 @@ def load_audio(path: str | Path, mono: str = "first") -> tuple[torch.Tensor, int
             announced, sample_rate, notes = f.frames, f.samplerate, f.extra_info
             data = f.read(dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
-        raise ValueError(
-            f"could not read audio file {str(path)!r}: {err}. Supported formats are those of "
-            "libsndfile (wav, flac, ogg/vorbis, mp3 with a recent libsndfile)."
-        ) from err
+        raise ValueError(f"could not read audio file {str(path)!r}: {str(err).rstrip('.')}. {READABLE_FORMATS}.") from err
     _warn_if_truncated(path, data.shape[0], announced, int(sample_rate), notes)
     wave = torch.from_numpy(np.ascontiguousarray(data.T))  # [channels, N]
     return to_mono(wave, mono), int(sample_rate)
@@ -88,7 +88,7 @@ def probe_audio(path: str | Path) -> tuple[int, int]:
     try:
         info = sf.info(str(path))
     except Exception as err:
-        raise ValueError(f"could not read audio file {str(path)!r}: {err}.") from err
+        raise ValueError(f"could not read audio file {str(path)!r}: {str(err).rstrip('.')}. {READABLE_FORMATS}.") from err
     if info.frames <= 0:
         raise ValueError(f"audio file {str(path)!r} is empty (0 samples): there is nothing to encode.")
     return int(info.frames), int(info.samplerate)
@@ -309,6 +309,18 @@ def clip_names(count: int, names: Sequence[str] | None = None) -> list[str]:
     if isinstance(names, str) or len(names) != count:
         raise ValueError(f"names must give one name per clip ({count}), got {names!r}.")
     return [str(n) for n in names]
+
+
+def check_sample_rate_arg(sample_rate: Any, audio: Any, lengths: Any) -> None:
+    """A ``TypeError`` for clip lengths given where ``encode`` takes the sample rate (its second positional
+    parameter): a tensor or array, or one value per clip with a padded batch tensor (which has one rate)."""
+    hint = "if these are the clips' lengths in samples, pass them by keyword: encode(audio, sample_rate, lengths=...)."
+    if isinstance(sample_rate, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"sample_rate must be an int (Hz) or a list of ints, one per clip, got a "
+                        f"{type(sample_rate).__name__}; {hint}")
+    if isinstance(sample_rate, (list, tuple)) and isinstance(audio, (torch.Tensor, np.ndarray)) and lengths is None:
+        raise TypeError(f"sample_rate has one value per clip ({len(sample_rate)}) but audio is one tensor, which has "
+                        f"one sample rate; one rate per clip goes with a list of clips. {hint[0].upper()}{hint[1:]}")
 
 
 def _sample_rates(sample_rate: int | Sequence[int], count: int) -> list[int]:

@@ -6,10 +6,13 @@ are loaded safely: ``torch.load(weights_only=True)``, ``np.load`` without pickle
 from __future__ import annotations
 
 import json
+import numbers
+import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -168,9 +171,107 @@ def check_codec_folder(name_or_path: str | Path) -> None:
         )
 
 
-def codec_for_variant(variant: str) -> tuple[str, int, int] | None:
-    """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant or an
-    embedded codec), or None when the variant name alone does not say where its weights are."""
+def fixed_codec_config(name_or_path: str | Path) -> SemantiCodecConfig | None:
+    """The config of a codec whose files fix its variant (an embedded codec, a ``save_pretrained`` folder),
+    read without its weights; None for names where ``token_rate`` / ``semantic_vocab_size`` choose the
+    variant (official checkpoints on the hub or in a local folder, ``tiny-random``). An embedded codec
+    missing from this installation is the ``FileNotFoundError`` of :func:`embedded_codec_folder`."""
+    if name_or_path == TINY_RANDOM:
+        return None
+    if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
+        folder = embedded_codec_folder(name_or_path)
+    else:
+        folder = Path(name_or_path).expanduser()
+        if not is_native_folder(folder):
+            return None
+    return SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
+
+
+def check_codec_arguments(name_or_path: Any, token_rate: Any, semantic_vocab_size: Any) -> str | Path:
+    """The arguments of ``SemantiCodec.from_pretrained`` checked: ``name_or_path`` (returned as a str or
+    Path) a str or ``os.PathLike``, the rate one of the official ones or None, the vocabulary an int or
+    None, both ones the codec can take (:func:`check_codec_choice`); else a ``TypeError`` / ``ValueError``."""
+    from codec.config import OFFICIAL_TOKEN_RATES
+
+    for name, value in (("token_rate", token_rate), ("semantic_vocab_size", semantic_vocab_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise TypeError(f"{name} must be an int or None, got {type(value).__name__} ({value!r}).")
+    if token_rate is not None and token_rate not in OFFICIAL_TOKEN_RATES:
+        raise ValueError(f"token_rate={token_rate!r} is not supported; use one of {OFFICIAL_TOKEN_RATES} (or None).")
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = Path(name_or_path)
+    elif not isinstance(name_or_path, str):
+        raise TypeError(f"name_or_path must be a codec name, hub repository or folder (str or os.PathLike), "
+                        f"got {type(name_or_path).__name__}.")
+    if name_or_path != TINY_RANDOM:
+        check_codec_choice(name_or_path, token_rate, semantic_vocab_size)
+    return name_or_path
+
+
+def check_codec_choice(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None) -> None:
+    """A ``ValueError`` for a token rate or semantic vocabulary that the codec ``name_or_path`` cannot take:
+    a codec whose files fix its variant (:func:`fixed_codec_config`) takes only its own (or None). Official
+    checkpoints take the official rates and vocabularies; ``tiny-random`` an official rate."""
+    config = fixed_codec_config(name_or_path)
+    if config is None:
+        return
+    asked = []
+    if token_rate is not None and token_rate != config.token_rate:
+        asked.append(f"token_rate={token_rate!r}")
+    if semantic_vocab_size is not None and semantic_vocab_size not in (config.semantic_vocab_size,
+                                                                       config.semantic_codebook_size):
+        asked.append(f"semantic_vocab_size={semantic_vocab_size!r}")
+    if asked:
+        variant = "" if config.name == str(name_or_path) else f" (variant {config.name!r})"
+        raise ValueError(
+            f"codec {str(name_or_path)!r}{variant} runs at {config.token_rate} tokens/s with a semantic "
+            f"vocabulary of {config.semantic_codebook_size}, fixed by its files, but {' and '.join(asked)} was "
+            "asked. Leave the token rate and vocabulary unset for this codec (--token-rate / --vocab on the command "
+            "line), or use a codec made for the rate you want (official checkpoints: 25, 50 or 100 tokens/s)."
+        )
+
+
+def variant_name(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None) -> str:
+    """The variant name (``SemantiCodec.variant``) of the codec ``from_pretrained`` would load, known without
+    its weights: a fixed codec's config name, ``tiny-r<rate>``, or ``official-r<rate>-v<vocab>``."""
+    config = fixed_codec_config(name_or_path)
+    if config is not None:
+        return config.name
+    if name_or_path == TINY_RANDOM:
+        return SemantiCodecConfig.tiny(token_rate or 100).name
+    return SemantiCodecConfig.official(token_rate or 100, semantic_vocab_size or 16384).name
+
+
+def official_selectors(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None,
+                       ) -> tuple[int | None, int | None]:
+    """(token_rate, semantic_vocab_size) as far as they choose the variant of ``name_or_path``: both for
+    official checkpoints, the rate for ``tiny-random``, neither for a codec whose files fix its variant.
+    For values recorded or configured as official selectors (a checkpoint's codec reference, a recipe's
+    ``codec.vocab``), which do not apply to such codecs."""
+    if name_or_path == TINY_RANDOM:
+        return token_rate, None
+    if name_or_path in EMBEDDED_CODECS or is_native_folder(Path(name_or_path).expanduser()):
+        return None, None
+    return token_rate, semantic_vocab_size
+
+
+def codec_options(name_or_path: str | Path, token_rate: int | None, semantic_vocab_size: int | None,
+                  ) -> tuple[int | None, int | None]:
+    """(token_rate, semantic_vocab_size) that load ``name_or_path`` with ``from_pretrained``, the defaults
+    filled in: both for official checkpoints (100, 16384 when None), the rate for ``tiny-random`` (100),
+    neither for a codec whose files fix them. One codec gets one record, however it was named."""
+    token_rate, semantic_vocab_size = official_selectors(name_or_path, token_rate, semantic_vocab_size)
+    if name_or_path == TINY_RANDOM:
+        return token_rate or 100, None
+    if name_or_path in EMBEDDED_CODECS or is_native_folder(Path(name_or_path).expanduser()):
+        return None, None
+    return token_rate or 100, semantic_vocab_size or 16384
+
+
+def codec_for_variant(variant: str) -> tuple[str, int | None, int | None] | None:
+    """(name, token_rate, vocab) that loads the codec of variant ``variant`` (an official variant, or an
+    embedded codec: its own rate, and None for the vocabulary, which its files fix), or None when the
+    variant name alone does not say where its weights are."""
     import re
 
     from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES
@@ -182,20 +283,21 @@ def codec_for_variant(variant: str) -> tuple[str, int, int] | None:
         if is_native_folder(folder):
             config = SemantiCodecConfig.from_json_file(folder / CONFIG_NAME)
             if config.name == variant:
-                return name, config.token_rate, 16384  # the vocabulary argument only selects official variants
+                return name, config.token_rate, None
     return None
 
 
-def codec_for_token_files(paths: list[Path]) -> tuple[str, int, int]:
-    """(name, token_rate, vocab) of the codec that wrote the token files ``paths`` (all by one codec).
+def codec_for_token_files(paths: str | Path | list[str | Path]) -> tuple[str, int | None, int | None]:
+    """(name, token_rate, vocab) of the codec that wrote the token files ``paths`` (one file or a list, all
+    by one codec).
 
     A ``ValueError`` names the file when the files come from several codecs or from one that cannot
     be found by its variant name (a ``save_pretrained`` folder, ``tiny-random``): pass the codec then.
     """
+    from codec.io import path_list
     from codec.token_file import load_tokens
 
-    if not paths:
-        raise ValueError("no token files given.")
+    paths = path_list(paths, "paths")
     variants: dict[str, Path] = {}
     for path in paths:
         variants.setdefault(load_tokens(path).codec_variant, path)

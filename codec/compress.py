@@ -9,25 +9,34 @@ side), each of them keeps its whole name and gets the new suffix appended (``x.w
 ``x.flac.tokens.npz``); when that still collides (the same relative path under two roots) the
 call fails before writing anything.
 
-Every file is written atomically, so an interrupted run leaves complete files only. An output that
-already exists is refused before any work starts unless ``overwrite=True``. A file the codec cannot
-take (unreadable, empty, NaN/Inf, too short) stops the run with an error naming its path.
+Every file is written atomically, so an interrupted run leaves complete files only, and running the
+same call again continues it: outputs that the earlier run finished (same input, unchanged since, same
+codec and settings; see :mod:`codec.earlier_outputs`) are kept, the others are written. Any other
+output that already exists is refused before any work starts unless ``overwrite=True``. A file the
+codec cannot take (unreadable, empty, NaN/Inf, too short) stops the run with an error naming its path.
+
+``paths`` / ``token_files`` take one path (``str`` or ``os.PathLike``) or a list of them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from codec.checks import check_int
-from codec.data.corpus import AUDIO_SUFFIXES
-from codec.io import refuse_existing
+from codec.data.corpus import AUDIO_LIKE_SUFFIXES, AUDIO_SUFFIXES
+from codec.io import check_output_path, path_list
 from codec.sampling import DecodeSettings
 from codec.token_file import SUFFIX
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "compress",
@@ -36,10 +45,13 @@ __all__ = [
     "find_audio_files",
     "find_token_files",
     "output_paths",
+    "planned_outputs",
+    "OutputPlan",
     "VariantMismatchError",
 ]
 
 PathLike = str | os.PathLike
+Paths = PathLike | Iterable[PathLike]  # one path, or a list of them
 
 
 class VariantMismatchError(ValueError):
@@ -47,31 +59,31 @@ class VariantMismatchError(ValueError):
 
 
 def _is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_SUFFIXES
+    """Files that look like audio: those soundfile cannot read are named when they are read, never passed over."""
+    return path.suffix.lower() in AUDIO_LIKE_SUFFIXES
 
 
 def _is_token_file(path: Path) -> bool:
     return path.name.endswith(SUFFIX)
 
 
-def find_inputs(paths: Sequence[PathLike], matches: Callable[[Path], bool], what: str) -> list[tuple[Path, Path]]:
-    """(file, root) for each file named in ``paths`` and each matching file under a named folder.
-
-    A missing path, or a folder without a matching file, is a ``FileNotFoundError`` naming ``what``.
+def find_inputs(paths: Paths, matches: Callable[[Path], bool], what: str) -> list[tuple[Path, Path]]:
+    """(file, root) for each file named in ``paths`` (one path or a list) and each matching file under a
+    named folder. A missing path, or a folder without a matching file, is a ``FileNotFoundError`` naming ``what``.
     """
     found: list[tuple[Path, Path]] = []
     seen: set[Path] = set()
-    for item in paths:
+    for item in path_list(paths):
         path = Path(item)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and matches(p))
             if not files:
-                raise FileNotFoundError(f"folder {str(item)!r} holds no {what}.")
+                raise FileNotFoundError(f"folder {os.fspath(item)!r} holds no {what}.")
             pairs = [(f, path) for f in files]
         elif path.is_file():
             pairs = [(path, path.parent)]
         else:
-            raise FileNotFoundError(f"input {str(item)!r} does not exist.")
+            raise FileNotFoundError(f"input {os.fspath(item)!r} does not exist.")
         for file, root in pairs:
             key = file.resolve()
             if key not in seen:
@@ -80,12 +92,12 @@ def find_inputs(paths: Sequence[PathLike], matches: Callable[[Path], bool], what
     return found
 
 
-def find_audio_files(paths: Sequence[PathLike]) -> list[Path]:
+def find_audio_files(paths: Paths) -> list[Path]:
     """Audio files named in ``paths`` or found (recursively) in its folders."""
     return [f for f, _ in find_inputs(paths, _is_audio, f"audio files ({', '.join(AUDIO_SUFFIXES)})")]
 
 
-def find_token_files(paths: Sequence[PathLike]) -> list[Path]:
+def find_token_files(paths: Paths) -> list[Path]:
     """Token files named in ``paths`` or found (recursively) in its folders."""
     return [f for f, _ in find_inputs(paths, _is_token_file, f"token files (*{SUFFIX})")]
 
@@ -125,27 +137,61 @@ def _with_root(inputs: list[tuple[Path, Path]], root: PathLike | None) -> list[t
     return inputs if root is None else [(file, Path(root)) for file, _ in inputs]
 
 
+@dataclass
+class OutputPlan:
+    """What a call writes: each (input file, root) and its output, and the outputs an earlier run of the
+    same call finished (``kept``: indices; they are not written again)."""
+
+    inputs: list[tuple[Path, Path]]
+    targets: list[Path]
+    kept: list[int]
+
+    @property
+    def pending(self) -> list[int]:
+        kept = set(self.kept)
+        return [i for i in range(len(self.targets)) if i not in kept]
+
+
 def planned_outputs(
-    paths: Sequence[PathLike], out_dir: PathLike, kind: str, overwrite: bool = False, root: PathLike | None = None
-) -> list[Path]:
-    """The files ``compress`` (kind "encode") or ``decompress`` ("decode") would write, checked without a
-    codec: every input exists, no two outputs collide, none exists unless ``overwrite``, and (decode)
-    every token file reads. Command lines call it before they load a model."""
+    paths: Paths, out_dir: PathLike, kind: str, overwrite: bool = False, root: PathLike | None = None, *,
+    mono: str = "first", settings: DecodeSettings | None = None, seed: int | None = None,
+    decoder_dtype: str | None = None, variant: str | None = None, cfg_scale: float | None = None,
+) -> OutputPlan:
+    """The files ``compress`` (kind "encode") or ``decompress`` ("decode") would write and the ones it
+    would keep, checked without a codec: every input exists, ``out_dir`` can be a folder, no two outputs
+    collide, every existing output is the same call's earlier output (else ``OutputExistsError``) unless
+    ``overwrite``, and (decode) every token file reads. Command lines call it before they load a model;
+    ``variant`` / ``cfg_scale`` (known once the codec is loaded) are then left out of the comparison.
+    mono: the channel rule of encode. settings / seed / decoder_dtype: how decode samples."""
+    from codec.earlier_outputs import decode_stamp, decoded_from, encoded_from, split_outputs
     from codec.token_file import load_tokens
 
+    check_output_path(out_dir, "folder", "output folder")
     if kind == "encode":
         inputs = _with_root(find_inputs(paths, _is_audio, f"audio files ({', '.join(AUDIO_SUFFIXES)})"), root)
         targets = output_paths(inputs, out_dir, SUFFIX)
+
+        def why_not(i: int) -> str | None:
+            return encoded_from(targets[i], inputs[i][0], mono=mono, variant=variant)
     elif kind == "decode":
         inputs = _with_root(find_inputs(paths, _is_token_file, f"token files (*{SUFFIX})"), root)
         targets = output_paths(inputs, out_dir, ".wav")
+        records = [load_tokens(file) for file, _ in inputs]
+        settings = settings or DecodeSettings()
+
+        def why_not(i: int) -> str | None:
+            stamp = decode_stamp(inputs[i][0], settings, seed=seed, decoder_dtype=decoder_dtype, variant=variant,
+                                 cfg_scale=cfg_scale)
+            return decoded_from(targets[i], inputs[i][0], records[i].num_samples, stamp)
     else:
         raise ValueError(f"kind must be 'encode' or 'decode', got {kind!r}.")
-    refuse_existing(targets, overwrite)
-    if kind == "decode":
-        for file, _ in inputs:
-            load_tokens(file)
-    return targets
+    return OutputPlan(inputs, targets, split_outputs(targets, why_not, overwrite))
+
+
+def _report_kept(plan: OutputPlan, what: str) -> None:
+    if plan.kept:
+        logger.info("kept %d %s that an earlier run wrote from the same inputs and settings (first: %s)",
+                    len(plan.kept), what, plan.targets[plan.kept[0]])
 
 
 def _batches(n: int, batch_size: int, desc: str, progress: bool | None):
@@ -159,7 +205,7 @@ def _batches(n: int, batch_size: int, desc: str, progress: bool | None):
 
 def compress(
     codec: Any,
-    paths: Sequence[PathLike],
+    paths: Paths,
     out_dir: PathLike,
     *,
     batch_size: int = 8,
@@ -170,20 +216,23 @@ def compress(
 ) -> list[Path]:
     """Encode audio files (or folders of them) to token files under ``out_dir``; returns the files written.
 
-    codec: a ``SemantiCodec``. mono: "first" channel (official) or "mean" of the channels.
-    batch_size: files per ``codec.encode`` call. root: name outputs relative to this folder.
-    overwrite: replace token files that exist (otherwise ``OutputExistsError`` before any work).
+    codec: a ``SemantiCodec``. paths: one file or folder, or a list of them. mono: "first" channel
+    (official) or "mean" of the channels. batch_size: files per ``codec.encode`` call. root: name
+    outputs relative to this folder. overwrite: replace token files that exist; otherwise token files
+    that the same call wrote before (an interrupted run) are kept and any other existing one is an
+    ``OutputExistsError`` before any work.
     progress: bars over the batches and inside each; None shows them only when stderr is a terminal.
     """
     from codec.audio import check_long_enough, check_mono, load_audio, probe_audio, resampled_length
     from codec.token_file import TokenFile, save_tokens
 
+    _check_codec(codec, "encode", "compress")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     check_mono(mono)
-    inputs = _with_root(find_inputs(paths, _is_audio, f"audio files ({', '.join(AUDIO_SUFFIXES)})"), root)
-    targets = output_paths(inputs, out_dir, SUFFIX)
-    refuse_existing(targets, overwrite)
-    files = [f for f, _ in inputs]
+    plan = planned_outputs(paths, out_dir, "encode", overwrite, root, mono=mono, variant=codec.variant)
+    _report_kept(plan, "token files")
+    files = [plan.inputs[i][0] for i in plan.pending]
+    targets = [plan.targets[i] for i in plan.pending]
     for path in files:  # an unreadable or empty file stops the run before anything is written
         frames, rate = probe_audio(path)
         check_long_enough(resampled_length(frames, rate, codec.sample_rate), codec.sample_rate,
@@ -199,24 +248,60 @@ def compress(
                 tokens=tokens.cpu(), codec_variant=codec.variant, token_rate=codec.config.token_rate,
                 semantic_vocab_size=codec.semantic_vocab_size, acoustic_vocab_size=codec.acoustic_vocab_size,
                 num_samples=resampled_length(wave.numel(), rate, codec.sample_rate), source_sample_rate=rate,
-                source=str(batch[i]),
+                source=str(batch[i]), mono=mono,
             )
             save_tokens(targets[start + i], record)
     return targets
 
 
-def _write_wav(path: Path, wave: torch.Tensor, sample_rate: int) -> Path:
+def _check_codec(codec: Any, method: str, function: str) -> None:
+    """A ``TypeError`` when the first argument is not a codec (e.g. the paths given first)."""
+    if not callable(getattr(codec, method, None)) or not hasattr(codec, "variant"):
+        raise TypeError(f"{function}(codec, ...) takes the codec first (a SemantiCodec), got "
+                        f"{type(codec).__name__} ({codec!r:.80}); call {function}(codec, paths, out_dir, ...).")
+
+
+def _write_wav(path: Path, wave: torch.Tensor, sample_rate: int, stamp: dict[str, Any]) -> Path:
+    import json
+
     import soundfile as sf
 
     from codec.io import atomic_write
 
     data = wave.float().clamp(-1, 1).cpu().numpy()
-    return atomic_write(path, lambda tmp: sf.write(tmp, data, sample_rate, subtype="PCM_16", format="WAV"))
+
+    def write(tmp: str) -> None:
+        with sf.SoundFile(tmp, "w", sample_rate, 1, subtype="PCM_16", format="WAV") as f:
+            f.comment = json.dumps(stamp, sort_keys=True)  # what resuming compares (codec.earlier_outputs)
+            f.write(data)
+
+    return atomic_write(path, write)
+
+
+def _decoder_dtype(codec: Any) -> str | None:
+    decoder = getattr(codec, "decoder", None)
+    if not isinstance(decoder, torch.nn.Module):
+        return None
+    return str(next(decoder.parameters()).dtype).removeprefix("torch.")
+
+
+def _skip_noise(codec: Any, records: list[Any], settings: DecodeSettings, generator: torch.Generator) -> None:
+    """Draw (and drop) the sampler noise that decoding ``records`` would take from ``generator``, so the
+    files after them get the draws of an uninterrupted run (the decoder draws window by window)."""
+    from codec.sampling import num_noise_draws
+
+    decoder = getattr(codec, "decoder", None)
+    if decoder is None or not hasattr(decoder, "draw_noise"):
+        return
+    draws = num_noise_draws(settings.sampler, settings.steps, codec.config.diffusion_steps_train)
+    for record in records:
+        for _ in range(len(decoder.plan_windows([record.tokens.shape[0]]))):
+            decoder.draw_noise(1, draws, generator, generator.device)
 
 
 def decompress(
     codec: Any,
-    token_files: Sequence[PathLike],
+    token_files: Paths,
     out_dir: PathLike,
     settings: DecodeSettings | None = None,
     *,
@@ -228,24 +313,31 @@ def decompress(
 ) -> list[Path]:
     """Decode token files (or folders of them) to 16-bit wavs of their original length; returns the files written.
 
-    Every file must be a valid token file (``codec.token_file.load_tokens``) of ``codec.variant``,
-    checked before anything is decoded.
+    token_files: one token file or folder, or a list of them. Every file must be a valid token file
+    (``codec.token_file.load_tokens``) of ``codec.variant``, checked before anything is decoded.
     settings: sampler, steps, guidance and eta (default ``DecodeSettings()``, the official DDIM).
-    batch_size: clips per ``codec.decode`` call; generator: seeds the sampler's noise.
-    overwrite: replace wavs that exist (otherwise ``OutputExistsError`` before any work).
+    batch_size: clips per ``codec.decode`` call; generator: seeds the sampler's noise (a rerun of an
+    interrupted call gives the files of an uninterrupted one). Each wav records the token file and the
+    settings in its comment field. overwrite: replace wavs that exist; otherwise wavs that the same call
+    wrote before are kept and any other existing one is an ``OutputExistsError`` before any work.
     progress: bars over the batches and inside each (UNet steps, VAE + vocoder); None shows them
     only when stderr is a terminal.
     """
+    from codec.earlier_outputs import decode_stamp
     from codec.io import pad_stack
+    from codec.progress import progress_bar, progress_enabled
     from codec.token_file import load_tokens
 
+    _check_codec(codec, "decode", "decompress")
     settings = settings or DecodeSettings()
     if not isinstance(settings, DecodeSettings):
         raise TypeError(f"settings must be a codec.sampling.DecodeSettings, got {type(settings).__name__}.")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = None if generator is None else generator.initial_seed()
+    cfg_scale = settings.cfg_scale if settings.cfg_scale is not None else getattr(codec.config, "cfg_scale", None)
+    stamp_of = dict(settings=settings, seed=seed, decoder_dtype=_decoder_dtype(codec), variant=codec.variant,
+                    cfg_scale=cfg_scale)
     inputs = _with_root(find_inputs(token_files, _is_token_file, f"token files (*{SUFFIX})"), root)
-    targets = output_paths(inputs, out_dir, ".wav")
-    refuse_existing(targets, overwrite)
     records = [load_tokens(f) for f, _ in inputs]
     for (path, _), record in zip(inputs, records):
         if record.codec_variant != codec.variant:
@@ -253,14 +345,31 @@ def decompress(
                 f"{str(path)!r} holds tokens of codec {record.codec_variant!r} ({record.token_rate} tokens/s) but the "
                 f"codec is {codec.variant!r}; decode with the codec that made them."
             )
-    for start in _batches(len(records), batch_size, "decode", progress):
-        batch = records[start : start + batch_size]
-        tokens, lengths = pad_stack([r.tokens for r in batch])
-        decoded = codec.decode(
-            tokens.to(codec.device), lengths.to(codec.device), steps=settings.steps, sampler=settings.sampler,
-            cfg_scale=settings.cfg_scale, eta=settings.eta, generator=generator, batch_size=batch_size,
-            progress=progress,
-        )
-        for i, wave in enumerate(decoded.unbatch()):
-            _write_wav(targets[start + i], wave[: batch[i].num_samples], decoded.sample_rate)
-    return targets
+    plan = planned_outputs(token_files, out_dir, "decode", overwrite, root, **stamp_of)
+    _report_kept(plan, "wav files")
+    kept = set(plan.kept)
+    # Consecutive kept files are skipped (their noise drawn and dropped), the others decoded in batches.
+    steps: list[tuple[bool, list[int]]] = []
+    for keep, group in groupby(range(len(records)), key=lambda i: i in kept):
+        group = list(group)
+        steps += [(True, group)] if keep else [(False, group[j : j + batch_size]) for j in range(0, len(group), batch_size)]
+    todo = sum(not keep for keep, _ in steps)
+    written: list[Path] = []
+    with progress_bar(total=todo, desc="decode", unit="batch", progress=progress_enabled(progress) and todo > 1) as bar:
+        for n, (keep, indices) in enumerate(steps):
+            if keep:
+                if generator is not None and any(not k for k, _ in steps[n + 1 :]):
+                    _skip_noise(codec, [records[i] for i in indices], settings, generator)
+                continue
+            batch = [records[i] for i in indices]
+            tokens, lengths = pad_stack([r.tokens for r in batch])
+            decoded = codec.decode(
+                tokens.to(codec.device), lengths.to(codec.device), steps=settings.steps, sampler=settings.sampler,
+                cfg_scale=settings.cfg_scale, eta=settings.eta, generator=generator, batch_size=batch_size,
+                progress=progress,
+            )
+            for i, wave in zip(indices, decoded.unbatch()):
+                stamp = decode_stamp(inputs[i][0], **stamp_of)
+                written.append(_write_wav(plan.targets[i], wave[: records[i].num_samples], decoded.sample_rate, stamp))
+            bar.update()
+    return written

@@ -43,6 +43,7 @@ from codec.sampling import (
     STEP_NOISE_SAMPLERS,
     DecodeSettings,
     build_scheduler,
+    check_not_settings,
     check_sampler_args,
     decode_settings,
     num_noise_draws,
@@ -353,16 +354,13 @@ class DiffusionDecoder(nn.Module):
                 shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
                 raise ValueError(f"{name} must be a tensor [rows, feature_dim={width}], got {shape}.")
         b, t = tokens.shape[:2]
-        if lengths is None:
-            lengths_list = [t] * b
-        else:
-            lengths_t = torch.as_tensor(lengths)
-            if lengths_t.dim() != 1 or lengths_t.shape[0] != b or lengths_t.is_floating_point():
-                raise ValueError(f"lengths must be {b} integers (one per clip), got {lengths!r}.")
-            lengths_list = [int(n) for n in lengths_t]
-            bad = [n for n in lengths_list if not 1 <= n <= t]
-            if bad:
-                raise ValueError(f"lengths must be between 1 and T={t} (tokens.shape[1]); got {lengths_list}.")
+        lengths_t = torch.as_tensor([t] * b if lengths is None else check_not_settings(lengths, "lengths"))
+        if lengths_t.dim() != 1 or lengths_t.shape[0] != b or lengths_t.is_floating_point():
+            raise ValueError(f"lengths must be {b} integers (one per clip), got {lengths!r}.")
+        lengths_list = [int(n) for n in lengths_t]
+        bad = [n for n in lengths_list if not 1 <= n <= t]
+        if bad:
+            raise ValueError(f"lengths must be between 1 and T={t} (tokens.shape[1]); got {lengths_list}.")
         valid = torch.arange(t, device=tokens.device)[None, :] < torch.tensor(lengths_list, device=tokens.device)[:, None]
         sem, ac = tokens[..., 0][valid], tokens[..., 1][valid]
         for name, ids, rows, field in (("semantic", sem, semantic_centroids.shape[0], "semantic_codebook_size"),

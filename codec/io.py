@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "atomic_write", "write_json", "read_json_object", "pad_sequences", "pad_stack", "OutputExistsError",
-    "refuse_existing", "follow_umask",
+    "refuse_existing", "follow_umask", "OutputPathError", "check_output_path", "path_list",
 ]
 
 
@@ -41,6 +41,79 @@ def refuse_existing(paths: Sequence[str | os.PathLike], overwrite: bool = False)
             "was written. Pass overwrite=True (--overwrite on the command line) to replace them, or write to "
             "another folder."
         )
+
+
+class OutputPathError(OSError):
+    """An output path that cannot be written: a file where a folder is needed (or the reverse), a
+    parent that is a file, or a location without write permission."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be created in the existing ``folder``, or None. Tries it with an unnamed temporary
+    file (no name appears in the folder), so read-only file systems count as well as permissions."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
+
+
+def check_output_path(path: str | os.PathLike, kind: str = "folder", what: str = "output folder") -> Path:
+    """``path`` as a Path, or an :class:`OutputPathError` that names it (as ``what``) and says why it
+    cannot be written, before any work starts.
+
+    kind: "folder" (created when missing, may exist) or "file" (its folder is created when missing).
+    Refused: a file where a folder is meant or a folder where a file is meant, a missing folder under
+    a file, and a location where no file can be created (permissions, read-only file system).
+    """
+    if kind not in ("folder", "file"):
+        raise ValueError(f"kind must be 'folder' or 'file', got {kind!r}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), got {type(path).__name__} ({path!r:.80}).")
+    path = Path(path)
+    text = f"{what} {str(path)!r}"
+    try:
+        if kind == "folder" and path.exists() and not path.is_dir():
+            raise OutputPathError(f"{text} is a file, not a folder; give a folder (new or existing) for the outputs.")
+        if kind == "file" and path.is_dir():
+            raise OutputPathError(f"{text} is a folder; give the name of the file to write (e.g. "
+                                  f"{str(path / 'result.json')!r}).")
+        start = path if kind == "folder" else path.parent
+        existing = _nearest_existing(start)
+        if not existing.is_dir():
+            raise OutputPathError(f"{text} cannot be created: {str(existing)!r} is a file, not a folder; choose "
+                                  "a path under a folder.")
+    except PermissionError as err:
+        raise OutputPathError(f"{text} cannot be used: {err.strerror} ({str(err.filename)!r}).") from None
+    reason = _unwritable(existing)
+    if reason is not None:
+        raise OutputPathError(f"{text} cannot be written: no file can be created in {str(existing)!r} ({reason}); "
+                              "choose a writable location.")
+    return path
+
+
+def path_list(paths: str | os.PathLike | Iterable[str | os.PathLike], name: str = "paths") -> list[str | os.PathLike]:
+    """One path (a ``str`` or ``os.PathLike``) as a list of one; a list or other iterable of paths as a
+    list. A string is never walked character by character. Other items are a ``TypeError`` naming them,
+    and no path at all is a ``ValueError``."""
+    if isinstance(paths, (str, os.PathLike)):
+        return [paths]
+    if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
+        raise TypeError(f"{name} must be a path (str or os.PathLike) or a list of paths, got {type(paths).__name__}.")
+    items = list(paths)
+    for i, item in enumerate(items):
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"{name}[{i}] must be a path (str or os.PathLike), got {type(item).__name__} ({item!r}).")
+    if not items:
+        raise ValueError(f"{name} is empty; give at least one file or folder.")
+    return items
 
 
 def _umask() -> int:
@@ -74,8 +147,14 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], An
     0600 of a temporary file, so that colleagues on shared storage can read it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise OutputPathError(f"cannot write {str(path)!r}: it is a folder; give another file name.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        check_output_path(path, "file", "output file")  # says why: a parent that is a file, no permission
+        raise
     try:
         if callable(data):
             os.close(fd)

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from codec.acoustic import AcousticEncoder
-from codec.audio import as_waveform_list, load_audio, prepare_clips
+from codec.audio import as_waveform_list, check_sample_rate_arg, load_audio, prepare_clips
 from codec.audiomae import AudioMAEEncoder
 from codec.checkpoints import (
     EMBEDDED_CODECS,
     OFFICIAL_REPO,
+    check_codec_arguments,
     check_codec_folder,
     embedded_codec_folder,
     is_native_folder,
@@ -47,6 +48,7 @@ from codec.encoding import (
     pad_tokens,
     valid_token_frames,
 )
+from codec.io import path_list
 from codec.outputs import DecodeOutput, EncodeOutput
 from codec.progress import progress_bar
 from codec.sampling import DecodeSettings, decode_settings
@@ -144,6 +146,7 @@ class SemantiCodec(nn.Module):
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+        check_sample_rate_arg(sample_rate, audio, lengths)
         clips = as_waveform_list(audio, lengths, mono=mono)
         prepared = prepare_clips(clips, sample_rate, self.config.sample_rate, self.config.win_length, names)
         per_clip = [None] * len(prepared)
@@ -165,14 +168,9 @@ class SemantiCodec(nn.Module):
         batch_size: int = 8,
         progress: bool | None = None,
     ) -> EncodeOutput:
-        """Read audio files (any rate, any channel count) and encode them in batches.
-
-        ``mono="first"`` keeps the first channel as the official code does; ``"mean"`` averages.
-        """
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        if len(paths) == 0:
-            raise ValueError("paths is empty; pass at least one audio file.")
+        """Read audio files (one path, ``str`` or ``os.PathLike``, or a list) and encode them in batches;
+        ``mono="first"`` keeps the first channel as the official code does, ``"mean"`` averages."""
+        paths = path_list(paths, "paths")
         loaded = [load_audio(path, mono=mono) for path in paths]
         return self.encode([w for w, _ in loaded], [r for _, r in loaded], batch_size=batch_size, progress=progress,
                            names=[f"audio file {str(p)!r}" for p in paths])
@@ -311,8 +309,8 @@ class SemantiCodec(nn.Module):
         cls,
         name_or_path: str | Path = OFFICIAL_REPO,
         *,
-        token_rate: int = 100,
-        semantic_vocab_size: int = 16384,
+        token_rate: int | None = None,
+        semantic_vocab_size: int | None = None,
         cache_dir: str | Path | None = None,
         local_files_only: bool = False,
         load_decoder: bool = True,
@@ -324,15 +322,16 @@ class SemantiCodec(nn.Module):
             a folder written by ``save_pretrained``;
             a local folder with the official layout; or a hub repository with the official layout (default
             ``haoheliu/SemantiCodec``), downloaded once into the Hugging Face cache.
-        token_rate / semantic_vocab_size: which official variant (ignored for our folders;
-            ``tiny-random`` takes only the token rate).
+        token_rate / semantic_vocab_size: which official variant (None: 100, 16384); ``tiny`` and ``save_pretrained``
+            folders refuse values other than their own (``ValueError``); ``tiny-random`` takes only a rate.
         load_decoder: False builds an encode-only codec (skips the decoder download). A folder saved
             from an encode-only codec loads encode-only either way (a warning; ``decode`` says why).
         A name meant as a local path (see ``codec.checkpoints.looks_like_a_path``) that does not exist,
         or a ``save_pretrained`` folder lacking one of its files, is a ``FileNotFoundError``.
         """
+        name_or_path = check_codec_arguments(name_or_path, token_rate, semantic_vocab_size)
         if name_or_path == TINY_RANDOM:
-            return cls.tiny_random(token_rate, with_decoder=load_decoder)
+            return cls.tiny_random(token_rate or 100, with_decoder=load_decoder)
         if isinstance(name_or_path, str) and name_or_path in EMBEDDED_CODECS:
             name_or_path = embedded_codec_folder(name_or_path)
         check_codec_folder(name_or_path)  # a missing or incomplete local folder never becomes a hub lookup
@@ -350,8 +349,8 @@ class SemantiCodec(nn.Module):
             return model
         files = resolve_official_files(
             name_or_path,
-            token_rate=token_rate,
-            semantic_vocab_size=semantic_vocab_size,
+            token_rate=token_rate or 100,
+            semantic_vocab_size=semantic_vocab_size or 16384,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
             with_decoder=load_decoder,
@@ -362,8 +361,8 @@ class SemantiCodec(nn.Module):
             encoder,
             decoder,
             load_centroids(files.centroids),
-            token_rate=token_rate,
-            semantic_vocab_size=semantic_vocab_size,
+            token_rate=token_rate or 100,
+            semantic_vocab_size=semantic_vocab_size or 16384,
         )
 
     @classmethod

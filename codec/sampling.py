@@ -144,6 +144,18 @@ def decode_settings(settings: DecodeSettings | None = None, **changes: Any) -> D
     return dataclasses.replace(settings, **given) if given else settings
 
 
+def check_not_settings(value: Any, name: str, signature: str = "") -> Any:
+    """``value``, or a ``TypeError`` when decode settings landed in the positional parameter ``name``
+    (e.g. ``codec.decode(tokens, DecodeSettings(...))`` fills ``lengths``): pass them as ``settings=``."""
+    if isinstance(value, DecodeSettings) or (isinstance(value, dict) and set(value) & {"sampler", "steps", "eta"}):
+        where = f"; the parameters are {signature}" if signature else ""
+        raise TypeError(
+            f"{name} got decode settings ({value!r}){where}: pass them by keyword, settings=DecodeSettings(...) "
+            "(or steps= / sampler= / cfg_scale= / eta=)."
+        )
+    return value
+
+
 def official_betas(config: SemantiCodecConfig) -> torch.Tensor:
     """float64 betas of the official schedule."""
     import torch

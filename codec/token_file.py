@@ -1,8 +1,8 @@
 """Versioned token files: one clip's tokens plus what is needed to decode them faithfully.
 
 An ``.npz`` (no pickles) holding ``tokens`` int32 [T, 2] and a JSON ``meta`` string with
-the format version, the codec variant, the token rate, the vocabulary sizes and the
-original length and sample rate of the audio.
+the format version, the codec variant, the token rate, the vocabulary sizes, the
+original length and sample rate of the audio, its path and how its channels were mixed.
 
 :meth:`TokenFile.validate` is the one check of a record, run by :func:`save_tokens` before
 anything is written and by :func:`load_tokens` on what was read: integer ids inside the recorded
@@ -16,6 +16,7 @@ import io
 import json
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ FORMAT = "semantilm-tokens"
 VERSION = 1
 SUFFIX = ".tokens.npz"
 SAMPLE_RATE = 16000  # ``num_samples`` counts samples of the codec's 16 kHz audio
+MONO_RULES = ("", "first", "mean")  # recorded channel rule ("": not recorded, files of older versions)
 PAD_SECONDS = 0.16  # the encoder rounds a clip up to a multiple of this, adding at most one of it
 
 __all__ = ["TokenFile", "save_tokens", "load_tokens", "check_token_array", "FORMAT", "VERSION", "SUFFIX"]
@@ -83,6 +85,7 @@ class TokenFile:
     num_samples: int  # of the 16 kHz audio that was encoded
     source_sample_rate: int
     source: str = ""
+    mono: str = ""  # how a multi-channel source was mixed: "first" / "mean" ("" when not recorded)
 
     def meta(self) -> dict:
         meta = asdict(self)
@@ -94,6 +97,8 @@ class TokenFile:
         with ``where`` (the file) and names the field and the problem."""
         if not isinstance(self.codec_variant, str) or not self.codec_variant:
             raise ValueError(f"{where}: codec_variant must be a non-empty str, got {self.codec_variant!r}.")
+        if self.mono not in MONO_RULES:
+            raise ValueError(f"{where}: mono must be one of {MONO_RULES}, got {self.mono!r}.")
         for name in ("token_rate", "semantic_vocab_size", "acoustic_vocab_size", "num_samples", "source_sample_rate"):
             _positive_int(getattr(self, name), name, where)
         self.tokens = check_token_array(
@@ -115,6 +120,9 @@ class TokenFile:
 def save_tokens(path: str | Path, record: TokenFile) -> Path:
     """Check ``record`` (:meth:`TokenFile.validate`), then write it atomically (temporary name, then
     rename); returns the path written. A bad record writes nothing."""
+    if not isinstance(record, TokenFile) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_tokens(path, record) takes the file first and a TokenFile second, got "
+                        f"{type(path).__name__} and {type(record).__name__}.")
     path = Path(path)
     record.validate(f"token record for {str(path)!r}")
     buffer = io.BytesIO()
@@ -141,7 +149,7 @@ def load_tokens(path: str | Path) -> TokenFile:
         raise ValueError(
             f"{str(path)!r} has token-file version {version!r}; this semantilm reads up to {VERSION}. Upgrade."
         )
-    required = [k for k in TokenFile.__dataclass_fields__ if k not in ("tokens", "source")]
+    required = [k for k in TokenFile.__dataclass_fields__ if k not in ("tokens", "source", "mono")]
     missing = [k for k in required if k not in meta]
     if missing:
         raise ValueError(f"token file {str(path)!r} lacks {missing} in its meta data; it is damaged: encode it again.")

@@ -26,8 +26,8 @@ _EXPORTS = {
     "merge_lora": "models.lora",
     "save_lm": "models.lm",
     "load_lm": "models.lm",
-    "encode_audio_dataset": "data.tokenize",
-    "encode_audio_stream": "data.tokenize",
+    "tokenize_corpus": "data.corpus_tokens",
+    "TokenizeSettings": "data.tokenize_settings",
     "load_token_dataset": "data.token_dataset",
     "AudioLMCollator": "data.collator",
     "TrainConfig": "training.trainer",
@@ -63,13 +63,12 @@ __all__ = [
     "LayoutNotFoundError",
     "LoraSettings",
     "RecipeConfig",
+    "TokenizeSettings",
     "TrainConfig",
     "apply_lora",
     "build_lm",
     "continue_audio",
     "continue_audio_stream",
-    "encode_audio_dataset",
-    "encode_audio_stream",
     "extend_pretrained_lm",
     "generate_audio",
     "generate_audio_stream",
@@ -81,15 +80,26 @@ __all__ = [
     "push_to_hub",
     "run_recipe",
     "save_lm",
+    "tokenize_corpus",
     "train_lm",
     "train_sentencepiece",
 ]
 
+# Names of earlier versions, with what replaces them (one tokeniser: tokenize_corpus).
+_REPLACED = {
+    "encode_audio_dataset": "semantilm.tokenize_corpus(dataset, codec, folder, "
+                            "settings=semantilm.TokenizeSettings(caption_column=...)), "
+                            "then semantilm.load_token_dataset(folder)",
+    "encode_audio_stream": "semantilm.tokenize_corpus(iterable_dataset, codec, folder), which reads an "
+                           "IterableDataset as it streams, then semantilm.load_token_dataset(folder)",
+}
+
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.codec_api import AudioCodec, load_codec
     from semantilm.data.collator import AudioLMCollator
+    from semantilm.data.corpus_tokens import tokenize_corpus
     from semantilm.data.token_dataset import load_token_dataset
-    from semantilm.data.tokenize import encode_audio_dataset, encode_audio_stream
+    from semantilm.data.tokenize_settings import TokenizeSettings
     from semantilm.generation.generate import continue_audio, generate_audio
     from semantilm.generation.lm_speed import LMSpeed
     from semantilm.generation.outputs import AudioGenerationOutput
@@ -122,6 +132,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
+    if name in _REPLACED:
+        raise AttributeError(f"semantilm.{name} was replaced: use {_REPLACED[name]} (docs/tokenize.md).")
     if module is None:
         raise AttributeError(f"module 'semantilm' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)

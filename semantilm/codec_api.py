@@ -99,8 +99,8 @@ def codec_description(codec: AudioCodec) -> dict[str, Any]:
 
 def load_codec(
     name: str = OFFICIAL_REPO,
-    token_rate: int = 100,
-    vocab: int = 16384,
+    token_rate: int | None = None,
+    vocab: int | None = None,
     device: str = "cpu",
     cache_dir: str | None = None,
     decoder: bool = True,
@@ -111,7 +111,9 @@ def load_codec(
     name: a hub repository or local folder with the official layout, a folder written by
           ``SemantiCodec.save_pretrained``, ``"tiny"`` (the small trained codec shipped in the
           package, offline) or ``"tiny-random"`` (tiny configuration, random weights from seed 0).
-    token_rate / vocab: the official variant (ignored by ``tiny`` and ``save_pretrained`` folders).
+    token_rate / vocab: the official variant (None: 100 tokens/s, 16384). ``tiny`` and ``save_pretrained``
+          folders take only their own values or None (another is a ``ValueError`` naming the codec and
+          both rates); ``tiny-random`` takes a token rate, its vocabulary is always 64.
     decoder: False loads an encode-only codec (skips the decoder weights); True refuses a codec
              saved without its decoder (``ValueError``).
     decoder_dtype: "float32" (default), "bfloat16" or "float16": the precision the diffusion decoder

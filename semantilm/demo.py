@@ -241,11 +241,12 @@ def prepare_output_dir(folder: str | Path, overwrite: bool = False) -> Path:
     refused with an ``OutputExistsError`` before any work, unless ``overwrite``: the demo would
     replace files it did not write.
     """
-    from codec.io import OutputExistsError, write_json
+    from codec.io import OutputExistsError, check_output_path, write_json
 
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"demo output {str(out)!r} is a file, not a folder; choose another --out.")
+    check_output_path(out, "folder", "demo output folder")  # under a file, or not writable
     if out.is_dir() and any(out.iterdir()) and not overwrite and not _is_demo_folder(out):
         raise OutputExistsError(
             f"demo output folder {str(out)!r} holds files that an earlier demo did not write; nothing was "

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codec.audio import READABLE_FORMATS
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
@@ -49,8 +51,6 @@ AUDIO_LIKE_SUFFIXES = AUDIO_SUFFIXES + (
     ".opus", ".oga", ".caf", ".au", ".snd", ".w64", ".aifc", ".m4a", ".m4b", ".aac", ".alac", ".wma", ".webm",
     ".weba", ".mka", ".mp4", ".mp2", ".mpga", ".amr", ".3gp", ".ac3", ".dts", ".ape", ".wv", ".tta", ".spx", ".ra",
 )
-READABLE_FORMATS = ("soundfile (libsndfile) reads wav, flac, ogg (vorbis, opus), mp3, aiff, caf, au and w64; "
-                    "convert other formats (m4a, aac, wma, webm, ...) first, e.g. ffmpeg -i IN.m4a OUT.flac")
 SYNTHETIC = "synthetic"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,13 +133,15 @@ def codec_bitrate(codec: SemantiCodec) -> float:
     return float(codec.frame_rate) * (math.log2(codec.semantic_vocab_size) + math.log2(codec.acoustic_vocab_size))
 
 
-def file_clips(paths: Sequence[str | Path], mono: str = "first") -> Iterator[tuple[str, torch.Tensor, int]]:
-    """(name, waveform FloatTensor[N], sample rate) for each audio file."""
+def file_clips(paths: str | os.PathLike | Sequence[str | os.PathLike],
+               mono: str = "first") -> Iterator[tuple[str, torch.Tensor, int]]:
+    """(name, waveform FloatTensor[N], sample rate) for each audio file (one path or a list of them)."""
     from codec.audio import load_audio
+    from codec.io import path_list
 
-    for path in paths:
+    for path in path_list(paths, "paths"):
         wave, rate = load_audio(path, mono=mono)
-        yield str(path), wave, rate
+        yield os.fspath(path), wave, rate
 
 
 def dataset_clips(
@@ -166,6 +169,18 @@ def _metric_functions(sample_rate: int) -> dict[str, Any]:
     }
 
 
+def _metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """``metrics`` (one name or a list) as a list of names of ``METRICS``, or a ``ValueError`` naming the unknown
+    ones (a ``TypeError`` for decode settings given in their place)."""
+    from codec.sampling import check_not_settings
+
+    metrics = [metrics] if isinstance(metrics, str) else list(check_not_settings(metrics, "metrics"))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics={metrics!r}: unknown {unknown}; choose from {list(METRICS)}.")
+    return metrics
+
+
 def _settings_record(settings: DecodeSettings) -> dict[str, Any]:
     """The decode settings as a JSON-ready dict (cfg_scale left out when the codec's default was used;
     eta, the one DDIM ran with, only for DDIM)."""
@@ -191,7 +206,7 @@ def evaluate_codec(
 
     clips:   (name, FloatTensor[N] mono waveform, sample rate) triples, e.g. from
              :func:`file_clips` or :func:`dataset_clips`; resampled to the codec's rate.
-    metrics: names from ``METRICS``; optional ones whose package is missing are listed in
+    metrics: names from ``METRICS`` (one name or a list); optional ones whose package is missing are listed in
              ``unavailable`` with the reason instead of failing.
     settings: how ``codec.decode`` samples (default ``DecodeSettings()``); generator: seeds its draws.
     progress: a bar over the clips (and the codec's own bars inside); None shows them only when
@@ -201,16 +216,14 @@ def evaluate_codec(
     from codec.audio import check_long_enough, check_waveform, resample
     from codec.eval.metrics import metric_unavailable
     from codec.progress import progress_bar
-    from codec.sampling import decode_settings
+    from codec.sampling import check_not_settings, decode_settings
 
+    metrics = _metric_names(metrics)
     settings = decode_settings(settings)
     missing = [name for name in ("encode", "decode", "sample_rate", "frame_rate") if not hasattr(codec, name)]
     if missing:
         raise TypeError(f"codec={type(codec).__name__} cannot be evaluated: it has no {missing}.")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"metrics={list(metrics)!r}: unknown {unknown}; choose from {list(METRICS)}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(check_not_settings(batch_size, "batch_size"), int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     unavailable = {m: reason for m in metrics if m in OPTIONAL and (reason := metric_unavailable(m))}
     for name, reason in unavailable.items():

@@ -101,11 +101,11 @@ def training_notes(config, weights: Path, dtype: str, source: Path, stages: Sequ
 
 
 def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16", name: str | None = None,
-                 stages: Sequence[str | Path] = (), command: str | None = None,
+                 stages: str | Path | Sequence[str | Path] = (), command: str | None = None,
                  max_mb: float | None = None, vocoder_from: str | Path | None = None,
                  cfg_scale: float | None = None) -> Path:
     """Write ``out`` = the codec of ``source`` (a ``save_pretrained`` folder or a stage output dir)
-    with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``). ``max_mb``: refuse
+    with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``: one stage output dir or a list). ``max_mb``: refuse
     (and remove the weights) when they are larger. ``vocoder_from``: a vocoder stage's output
     (or codec folder) whose vocoder replaces the source's (the vocoder trains independently of
     the decoder stage, which never runs it). ``cfg_scale``: the variant's default guidance scale
@@ -113,11 +113,13 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     import tempfile
 
     from codec.checkpoints import TRAINING_NOTES, export_native, load_native
-    from codec.io import follow_umask
+    from codec.io import check_output_path, follow_umask, path_list
     from codec.training.parts import resolve_codec_folder
 
     folder = resolve_codec_folder(source)
+    stages = path_list(stages, "stages") if stages else []  # one stage dir or a list of them
     summaries = [summarize_stage(s) for s in stages]  # before writing anything: a bad dir fails early
+    check_output_path(out, "folder", "export folder")
     out = Path(out)
     if out.resolve() == folder.resolve():
         raise ValueError(f"the export would overwrite its source {str(folder)!r}; choose another folder.")

@@ -143,6 +143,7 @@ def build_codec(section: CodecModelSection):
 def _base_codec(section: CodecModelSection):
     """The codec named by ``section.name`` (random tiny weights from ``init_seed``, or loaded)."""
 
+    from codec.checkpoints import official_selectors
     from codec.model import SemantiCodec
 
     if section.name == TINY_RANDOM:
@@ -151,9 +152,10 @@ def _base_codec(section: CodecModelSection):
             return SemantiCodec.tiny_random(section.token_rate, seed=section.init_seed, **sizes)
         except TypeError as err:
             raise ValueError(f"codec.tiny_sizes: {err}") from None
-    codec = SemantiCodec.from_pretrained(section.name, token_rate=section.token_rate,
-                                         semantic_vocab_size=section.vocab, cache_dir=section.cache_dir,
-                                         load_decoder=True)
+    # A folder fixes its rate and vocabulary: _check_loaded_sizes compares codec.token_rate with it below.
+    token_rate, vocab = official_selectors(section.name, section.token_rate, section.vocab)
+    codec = SemantiCodec.from_pretrained(section.name, token_rate=token_rate, semantic_vocab_size=vocab,
+                                         cache_dir=section.cache_dir, load_decoder=True)
     _check_loaded_sizes(section, codec.config)
     return codec
 

@@ -10,7 +10,9 @@ from semantilm.cli.common import (
     add_dataset_args,
     add_decode_args,
     add_overwrite_arg,
+    check_codec_choice,
     check_local_dataset,
+    check_output_path,
     codec_from_args,
     decode_generator,
     decode_settings,
@@ -19,6 +21,13 @@ from semantilm.cli.common import (
     positive_int,
     print_rows,
 )
+
+EMBEDDED_NOTE = """
+The embedded codecs are for trying the pipeline offline, not for real audio: tiny was trained only on
+synthetic sounds; it brings tones back at the right pitch but cannot carry speech (STOI 0.25, SI-SDR
+-42 dB on espeak-ng speech; benchmarks/codec_speech.py). tiny-random (random weights, --token-rate
+25/50/100, not listed) decodes every input to a constant level. For speech and music use the official
+variants above (--codec haoheliu/SemantiCodec --token-rate R --vocab V)."""
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -40,40 +49,82 @@ def cmd_info(args: argparse.Namespace) -> int:
             c = SemantiCodecConfig.from_json_file(folder / "config.json")
             print(f"{name + ' (embedded)':<24}{c.token_rate:>9}{c.frame_rate:>9g}{c.semantic_codebook_size:>11}"
                   f"{c.bitrate / 1000:>7.2f}")
+    print(EMBEDDED_NOTE)
     return 0
+
+
+def expected_variant(args: argparse.Namespace) -> str | None:
+    """The variant name of the codec that ``--codec`` / ``--token-rate`` / ``--vocab`` load, known before it loads
+    (None when its folder cannot tell: then the loaded codec's variant decides which outputs are kept)."""
+    from codec.checkpoints import variant_name
+
+    try:
+        return variant_name(args.codec, args.token_rate, args.vocab)
+    except (ValueError, OSError):  # an unusual folder: the loaded codec's variant is compared instead
+        return None
+
+
+def _kept_note(kept: int, what: str) -> str:
+    return f"; kept {kept} {what} that an earlier run of this command finished" if kept else ""
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from codec.compress import compress, planned_outputs
 
-    planned_outputs(args.inputs, args.out, "encode", args.overwrite)  # before the codec loads
+    check_codec_choice(args)
+    variant = expected_variant(args)
+    plan = planned_outputs(args.inputs, args.out, "encode", args.overwrite, mono=args.mono,
+                           variant=variant)  # before the codec loads
+    if not plan.pending and variant is not None:
+        print(f"nothing to encode: the {len(plan.targets)} token files in {args.out} are there from an earlier run "
+              "of this command (--overwrite encodes them again)")
+        return 0
     model = codec_from_args(args, decoder=False)
     written = compress(model, args.inputs, args.out, batch_size=args.batch_size, mono=args.mono,
                        overwrite=args.overwrite)
-    print(f"wrote {len(written)} token files to {args.out} ({model.variant}, {model.config.token_rate} tokens/s)")
+    print(f"wrote {len(written)} token files to {args.out} ({model.variant}, {model.config.token_rate} tokens/s)"
+          + _kept_note(len(plan.targets) - len(written), "token files"))
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from codec.compress import VariantMismatchError, decompress, find_token_files, planned_outputs
+    from codec.token_file import load_tokens
 
     files = find_token_files(args.inputs)
-    planned_outputs(args.inputs, args.out, "decode", args.overwrite)  # and every token file read: before the codec loads
+    for file in files:  # a damaged token file is named before anything else (exit 1)
+        load_tokens(file)
     settings = decode_settings(args)
+    check_codec_choice(args)  # an explicit --codec; the codec the token files name is checked when it loads
     if args.codec is None:  # the codec the token files name (official variants and embedded codecs)
         from codec.checkpoints import codec_for_token_files
 
         try:
-            args.codec, args.token_rate, args.vocab = codec_for_token_files(files)
+            name, token_rate, vocab = codec_for_token_files(files)
         except ValueError as err:
             raise CliError(f"{err} Pass it with --codec.") from None
+        for flag, asked, theirs in (("--token-rate", args.token_rate, token_rate), ("--vocab", args.vocab, vocab)):
+            if asked is not None and theirs is not None and asked != theirs:
+                raise CliError(f"the token files were made by codec {name!r} with {flag} {theirs}, not {asked}: "
+                               f"drop {flag} to decode them with their codec, or name another with --codec.")
+        args.codec = name
+        args.token_rate = args.token_rate if token_rate is None else token_rate
+        args.vocab = args.vocab if vocab is None else vocab
+    variant = expected_variant(args)
+    plan = planned_outputs(args.inputs, args.out, "decode", args.overwrite, settings=settings, seed=args.seed,
+                           decoder_dtype=args.decoder_dtype, variant=variant)  # before the codec loads
+    if not plan.pending and variant is not None:
+        print(f"nothing to decode: the {len(plan.targets)} wav files in {args.out} are there from an earlier run "
+              "of this command (--overwrite decodes them again)")
+        return 0
     model = codec_from_args(args, decoder=True)
     try:
         written = decompress(model, args.inputs, args.out, settings, batch_size=args.batch_size,
                              generator=decode_generator(args), overwrite=args.overwrite)
     except VariantMismatchError as err:
         raise CliError(f"{err} (--codec / --token-rate / --vocab choose the codec)") from None
-    print(f"wrote {len(written)} wav files to {args.out} ({model.variant}, {model.sample_rate} Hz)")
+    print(f"wrote {len(written)} wav files to {args.out} ({model.variant}, {model.sample_rate} Hz)"
+          + _kept_note(len(plan.targets) - len(written), "wav files"))
     return 0
 
 
@@ -81,9 +132,13 @@ def cmd_eval_codec(args: argparse.Namespace) -> int:
     from codec.compress import find_audio_files
     from codec.data.corpus import load_corpus
     from codec.eval.evaluate import dataset_clips, evaluate_codec, file_clips
+    from codec.io import refuse_existing
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give audio files / folders or --dataset, not both and not neither.")
+    check_output_path(args.out, "file", "--out")  # before any work: the scores are written last
+    refuse_existing([args.out], args.overwrite)
+    check_codec_choice(args)
     if args.inputs:
         clips = file_clips(find_audio_files(args.inputs), mono=args.mono)
     else:
@@ -103,6 +158,7 @@ def cmd_eval_codec(args: argparse.Namespace) -> int:
 def cmd_export_codec(args: argparse.Namespace) -> int:
     from codec.training.export import export_codec
 
+    check_output_path(args.out, "folder", "output folder")
     out = export_codec(args.source, args.out, dtype=args.dtype, name=args.name, stages=args.stages,
                        command=args.command_line, max_mb=args.max_mb, vocoder_from=args.vocoder_from,
                        cfg_scale=args.cfg_scale)
@@ -154,6 +210,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--mono", default="first", choices=("first", "mean"), help="multi-channel files: first channel or mean")
     add_dataset_args(p, "audio")
     p.add_argument("--name-column", default=None, help="column naming each row in the per-clip scores")
+    add_overwrite_arg(p, "the JSON file")
     add_decode_args(p)
     add_codec_args(p)
     p.set_defaults(func=cmd_eval_codec)

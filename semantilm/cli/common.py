@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES, TINY, TINY_RANDOM
+from codec.io import check_output_path
 from semantilm.codec_api import DECODER_DTYPES
+
+__all__ = ["CliError", "check_output_path"]  # and the argument helpers below
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -69,21 +72,52 @@ def add_codec_args(p: argparse.ArgumentParser, default: str | None = "haoheliu/S
         "--codec",
         default=default,
         help="codec to use: a hub repo or local folder with the official layout, a folder written by "
-        f"save_pretrained, '{TINY}' (the small trained codec shipped in the package, 50 tokens/s, offline) "
-        f"or '{TINY_RANDOM}' (tiny codec with random weights: tries the pipeline offline, tokens carry no meaning). "
+        f"save_pretrained, '{TINY}' (the small codec shipped in the package, 50 tokens/s, offline; for trying the "
+        "pipeline, not for real audio: trained only on synthetic sounds, it brings tones back at the right pitch "
+        "but cannot carry speech, STOI 0.25 and SI-SDR -42 dB on speech, see README) "
+        f"or '{TINY_RANDOM}' (random weights: tries the pipeline offline; tokens carry no meaning and every input "
+        "decodes to a constant level). "
         "Default: " + (default or f"the codec recorded in {recorded_in}"),
     )
-    p.add_argument("--token-rate", type=int, default=100, choices=OFFICIAL_TOKEN_RATES, help="official variant (default 100)")
-    p.add_argument("--vocab", type=int, default=16384, choices=OFFICIAL_VOCAB_SIZES,
-                   help="official semantic vocabulary (default 16384)")
+    p.add_argument("--token-rate", type=int, default=None, choices=OFFICIAL_TOKEN_RATES,
+                   help=f"official variant's tokens/s (default 100; '{TINY_RANDOM}' takes one too). A codec whose "
+                        f"files fix its rate ('{TINY}', save_pretrained folders) refuses another")
+    p.add_argument("--vocab", type=int, default=None, choices=OFFICIAL_VOCAB_SIZES,
+                   help="official semantic vocabulary (default 16384); codecs whose files fix it refuse another")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--cache-dir", default=None, help="Hugging Face cache folder for downloads")
+
+
+def check_codec_choice(args: argparse.Namespace) -> None:
+    """A ``CliError`` (before any model loads) when ``--token-rate`` / ``--vocab`` ask ``--codec`` for a
+    variant it does not have: a codec whose files fix them takes only its own, ``tiny-random`` no ``--vocab``."""
+    from codec.checkpoints import check_codec_choice as check
+
+    if args.codec is None:
+        return
+    if args.codec == TINY_RANDOM and args.vocab is not None:
+        raise CliError(f"--codec {TINY_RANDOM} has a semantic vocabulary of 64 and no other; --vocab {args.vocab} "
+                       "chooses among official checkpoints only: drop it.")
+    try:
+        check(args.codec, args.token_rate, args.vocab)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
+def codec_source(args: argparse.Namespace) -> dict[str, Any]:
+    """How to load the ``--codec`` of ``args`` again (name, token rate, vocabulary; defaults filled in, None
+    where the codec's files fix them), as recorded beside what it made."""
+    from codec.checkpoints import codec_options
+
+    token_rate, vocab = codec_options(args.codec, args.token_rate, args.vocab)
+    return {"name": args.codec, "token_rate": token_rate, "vocab": vocab}
 
 
 def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
     """The codec that ``--codec`` / ``--token-rate`` / ``--vocab`` / ``--device`` name."""
     from semantilm.codec_api import load_codec
 
+    check_codec_choice(args)
     return load_codec(args.codec, args.token_rate, args.vocab, args.device, args.cache_dir, decoder=decoder,
                       decoder_dtype=getattr(args, "decoder_dtype", None) if decoder else None)
 

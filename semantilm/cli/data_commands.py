@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from semantilm.cli.common import (
     CliError,
     add_codec_args,
     codec_from_args,
+    codec_source,
     nonnegative_int,
     positive_float,
     positive_int,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
 
 def _process(args: argparse.Namespace) -> tuple[int, int, str]:
@@ -31,24 +36,37 @@ def _process(args: argparse.Namespace) -> tuple[int, int, str]:
     return state.process_index, state.num_processes, device
 
 
-def cmd_tokenize(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace, device: str) -> TokenizeSettings:
+    """The command line's ``TokenizeSettings``."""
     from codec.data.synthetic import SyntheticSoundConfig
-    from semantilm.data.corpus_tokens import summary_line, tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
+
+    return TokenizeSettings(
+        split=args.split, audio_column=args.audio_column, caption_column=args.caption_column,
+        sample_rate=args.sample_rate, max_examples=args.max_examples, streaming=args.streaming,
+        synthetic=SyntheticSoundConfig(num_examples=args.synthetic_examples, seconds=args.synthetic_seconds),
+        batch_size=args.batch_size, shard_size=args.shard_size, num_workers=args.num_workers, device=device,
+        dtype=args.dtype, on_error=args.on_error,
+    )
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    import warnings
+
+    from semantilm.data.corpus_tokens import TokenizeWarning, summary_line, tokenize_corpus
 
     source = args.input if args.input is not None else args.dataset
     if source is None or (args.input is not None and args.dataset is not None):
         raise CliError("give the input once: INPUT or --dataset INPUT.")
     rank, world, device = _process(args)
     args.device = device
-    result = tokenize_corpus(
-        source, lambda: codec_from_args(args, decoder=False), args.out, split=args.split,
-        audio_column=args.audio_column, caption_column=args.caption_column, max_examples=args.max_examples,
-        synthetic=SyntheticSoundConfig(num_examples=args.synthetic_examples, seconds=args.synthetic_seconds),
-        batch_size=args.batch_size, shard_size=args.shard_size, num_workers=args.num_workers, dtype=args.dtype,
-        device=device, on_error=args.on_error, streaming=args.streaming, rank=rank, world_size=world,
-        codec_source={"name": args.codec, "token_rate": args.token_rate, "vocab": args.vocab},
-        progress=False if args.no_progress else None,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TokenizeWarning)  # the summary line counts the failures
+        result = tokenize_corpus(
+            source, lambda: codec_from_args(args, decoder=False), args.out, settings=_settings(args, device),
+            rank=rank, world_size=world, progress=False if args.no_progress else None,
+            codec_source=codec_source(args),
+        )
     if rank == 0:
         if result.manifest is None:  # another process is finishing the last shards; it writes the manifest
             print(f"process 1 of {world} done; the last process to finish writes {args.out}/semantilm_tokens.json")
@@ -78,6 +96,8 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--audio-column", default="audio", help="column with the audio (default audio)")
     p.add_argument("--caption-column", default=None,
                    help="column with the captions, written as 'caption' (default: columns are carried as they are)")
+    p.add_argument("--sample-rate", type=positive_int, default=None,
+                   help="sampling rate of audio cells that are bare arrays of samples (other cells carry theirs)")
     p.add_argument("--split", default="train", help="split of a DatasetDict or hub dataset (default train)")
     p.add_argument("--streaming", action="store_true", help="stream a hub dataset (datasets IterableDataset)")
     p.add_argument("--max-examples", type=positive_int, default=None, help="only the first N inputs")

@@ -70,15 +70,17 @@ def _open(path: str, decoding, what: str):
 
 
 def cmd_eval_generation(args: argparse.Namespace) -> int:
-    from codec.io import refuse_existing
-    from semantilm.cli.common import decode_settings
+    from codec.io import check_output_path, refuse_existing
+    from semantilm.cli.common import check_codec_choice, decode_settings
     from semantilm.eval.clip_sources import TokenDecoding
     from semantilm.eval.generation_report import csv_path_for
 
     out = Path(args.out)
     if out.suffix != ".json":
         raise CliError(f"--out must name a .json file (the per-clip CSV goes beside it), got {args.out!r}.")
+    check_output_path(out, "file", "--out")  # before any work: the results are written last
     refuse_existing([out, csv_path_for(out)], args.overwrite)
+    check_codec_choice(args)
     settings = _settings(args)
     decoding = TokenDecoding(codec=args.codec, token_rate=args.token_rate, vocab=args.vocab, device=args.device,
                              cache_dir=args.cache_dir, decode=decode_settings(args), decoder_dtype=args.decoder_dtype,

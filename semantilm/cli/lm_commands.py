@@ -12,6 +12,7 @@ from semantilm.cli.common import (
     add_decode_args,
     add_overwrite_arg,
     check_local_dataset,
+    check_output_path,
     codec_from_args,
     nonnegative_float,
     nonnegative_int,
@@ -36,6 +37,9 @@ def _generation_codec(args: argparse.Namespace, folder: Path, layout, decoder: b
             raise CliError(
                 f"{args.checkpoint!r} does not say which codec decodes it (no semantilm_codec.json); pass --codec."
             )
+        if args.token_rate is not None or args.vocab is not None:
+            raise CliError(f"--token-rate / --vocab choose a codec together with --codec; without --codec the "
+                           f"checkpoint's own codec is used ({reference.command_line()}): drop them, or pass --codec.")
         codec = reference.load(device=args.device, cache_dir=args.cache_dir, decoder=decoder,
                                decoder_dtype=args.decoder_dtype if decoder else None)
     try:
@@ -55,6 +59,7 @@ def _generation_plan(args: argparse.Namespace) -> tuple[list[str], list[str], li
 
     if bool(args.text) == bool(args.audio):
         raise CliError("give text prompts (--text ...) or audio prompts (--audio FILE ...), not both and not neither.")
+    check_output_path(args.out, "folder", "--out")
     n = args.num_return_sequences
     prompts = []
     for path in args.audio or []:
@@ -154,12 +159,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_eval_lm(args: argparse.Namespace) -> int:
     from codec.data.corpus import load_corpus
-    from codec.io import write_json
+    from codec.io import refuse_existing, write_json
     from semantilm.data.token_dataset import is_token_dataset
     from semantilm.eval.lm import evaluate_lm
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
+    check_output_path(args.out, "file", "--out")  # before any work: the scores are written last
+    refuse_existing([args.out], args.overwrite)
     lm = load_lm(resolve_checkpoint(args.checkpoint))
     if lm.tokenizer is None:
         raise CliError(f"{args.checkpoint!r} has no text tokenizer; save it with semantilm.save_lm(..., tokenizer=...).")
@@ -185,6 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = DemoConfig(output_dir=args.out, codec=args.codec, seed=args.seed, overwrite=args.overwrite, **overrides)
     except ValueError as err:  # a combination of options the demo cannot run
         raise CliError(str(err)) from None
+    check_output_path(args.out, "folder", "--out")
     result = run_demo(config)
     ok = sum(bool(r["pitch_ok"]) for r in result.prompts)
     print(f"demo: {ok}/{len(result.prompts)} clips for {len(config.held_out)} unseen prompts ({config.takes} "
@@ -253,6 +261,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--max-length", type=positive_int, default=2048,
                    help="LM ids per example; longer clips are cut (default 2048)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_overwrite_arg(p, "the JSON file")
     add_dataset_args(p, None, required=True)
     p.set_defaults(func=cmd_eval_lm)
 

@@ -35,7 +35,8 @@ Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/
 exit codes: 0 done; 1 the work failed (unreadable or invalid input data, a checkpoint that does not fit);
             2 usage error (missing files, bad arguments or config keys, outputs that exist without --overwrite):
               the message says what to change; argument errors exit 2 before any model loads.
-            130 interrupted (Ctrl-C); files written so far are complete. See docs/bad-input.md.
+            130 interrupted (Ctrl-C); files written so far are complete. encode, decode, tokenize and train
+              continue when the same command runs again. See docs/bad-input.md.
 """
 
 
@@ -65,21 +66,33 @@ def _warning_printer(command: str):
     return show
 
 
+# Commands whose rerun continues an interrupted run (finished outputs are kept, the rest is done).
+RESUMING_COMMANDS = ("encode", "decode", "tokenize", "train")
+
+
+def _interrupted_message(command: str) -> str:
+    if command in RESUMING_COMMANDS:
+        return "interrupted; the files written so far are complete: rerun the same command to continue (what is done is kept)."
+    return ("interrupted; the files written so far are complete, but this command does not continue a run: run it "
+            "again to start over (with --overwrite where it refuses outputs that exist).")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from codec.config_file import ConfigError
+    from codec.io import OutputPathError
 
     try:
         with warnings.catch_warnings():  # input warnings (clipping, cut-off files) as one line each
             warnings.showwarning = _warning_printer(args.command)
             return args.func(args)
-    except (CliError, ConfigError, FileNotFoundError, FileExistsError) as err:  # the user can fix the command line
+    except (CliError, ConfigError, FileNotFoundError, FileExistsError, OutputPathError) as err:  # fixable on the command line
         print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as err:
         print(f"semantilm {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"semantilm {args.command}: interrupted (rerun the same command to resume where it can).", file=sys.stderr)
+        print(f"semantilm {args.command}: {_interrupted_message(args.command)}", file=sys.stderr)
         return 130

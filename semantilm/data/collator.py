@@ -1,6 +1,6 @@
 """Token rows -> LM training batches.
 
-``AudioLMCollator`` turns rows of ``encode_audio_dataset`` (``semantic_ids``, ``acoustic_ids``
+``AudioLMCollator`` turns token rows (``load_token_dataset``: ``semantic_ids``, ``acoustic_ids``
 and an optional ``caption``) into padded or packed text-to-audio batches, dropping captions at
 batch time for classifier-free guidance (a fresh draw every epoch).
 """

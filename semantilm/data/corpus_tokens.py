@@ -8,6 +8,7 @@ do not count); a shard's output is named by its index and written atomically,
 so the result does not depend on which process made it nor on how many there were, and a run
 killed at any moment resumes where it stopped. The process that sees every shard done merges the
 failure records and writes the manifest (see :mod:`semantilm.data.token_dataset` for the layout).
+What is read and how it is encoded: :class:`~semantilm.data.tokenize_settings.TokenizeSettings`.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.config_file import ConfigError
+from semantilm.data.tokenize_settings import TokenizeSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
-    from codec.data.synthetic import SyntheticSoundConfig
+__all__ = ["TokenisedCorpus", "TokenizeWarning", "tokenize_corpus", "summary_line"]
 
-__all__ = ["TokenisedCorpus", "default_num_workers", "tokenize_corpus"]
-
-ON_ERROR = ("skip", "stop")
 # Least time a process waits for a shard another process of the run started before encoding it
 # itself (at least 3x its own slowest shard).
 PEER_PATIENCE_SECONDS = 60.0
@@ -58,13 +57,24 @@ class TokenisedCorpus:
         return load_token_dataset(self.out_dir)
 
 
-def default_num_workers(device: str) -> int:
-    """Reader processes by default: none on the CPU, 2 beside an accelerator.
+class TokenizeWarning(UserWarning):
+    """Inputs that could not be tokenised (``on_error="skip"``): counted, and listed in ``failures.jsonl``."""
 
-    On the CPU the encoder's threads already use every core; reader processes there only take
-    turns with them (tiny codec on 2 cores: 19.3 s in-process with none, 25.3 s with 2). Beside a
-    GPU they read and resample while it encodes."""
-    return 0 if str(device).split(":")[0] == "cpu" else 2
+
+def _warn_about_failures(result: TokenisedCorpus) -> None:
+    """A ``TokenizeWarning`` when the finished folder lists failures, with the first one as an example."""
+    import warnings
+
+    from semantilm.data.token_dataset import FAILURES
+
+    m = result.manifest or {}
+    if not m.get("failures"):
+        return
+    path = result.out_dir / FAILURES
+    with path.open() as lines:
+        first = json.loads(next(lines))
+    warnings.warn(f"{m['failures']} of the {m.get('inputs')} inputs could not be tokenised and have no token row; "
+                  f"{str(path)!r} lists them (e.g. {first['id']!r}: {first['reason']}).", TokenizeWarning, stacklevel=3)
 
 
 def _caption_fn(caption_column: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -91,16 +101,7 @@ def _carried_types(types: dict[str, Any], caption_column: str | None) -> dict[st
     return {f"source_{n}" if n in RESERVED_COLUMNS else n: t for n, t in types.items()}
 
 
-def _check(source: Any, caption_column: str | None, on_error: str, dtype: str, device: str) -> None:
-    from semantilm.data.pipeline import DTYPES
-
-    if on_error not in ON_ERROR:
-        raise ConfigError(f"on_error={on_error!r} must be one of {ON_ERROR}.")
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype={dtype!r} must be one of {sorted(DTYPES)}.")
-    if dtype != "float32" and not str(device).startswith("cuda"):
-        raise ConfigError(f"--dtype {dtype} needs a CUDA device (the device is {device}); "
-                          "on the CPU the codec encodes in float32.")
+def _check_caption_column(source: Any, caption_column: str | None) -> None:
     if caption_column is not None and source.columns is not None and caption_column not in source.columns:
         name = source.description.get("name") or source.description.get("path")
         raise ConfigError(f"caption_column {caption_column!r} is not a column of {name!r}; it has {source.columns}.")
@@ -111,55 +112,52 @@ def tokenize_corpus(
     codec: Any | Callable[[], Any],
     out_dir: str | os.PathLike,
     *,
-    split: str = "train",
-    audio_column: str = "audio",
-    caption_column: str | None = None,
-    max_examples: int | None = None,
-    synthetic: SyntheticSoundConfig | None = None,
-    batch_size: int = 16,
-    shard_size: int = 512,
-    num_workers: int | None = None,
-    dtype: str = "float32",
-    device: str = "cpu",
-    on_error: str = "skip",
-    streaming: bool = False,
+    settings: TokenizeSettings | None = None,
     rank: int = 0,
     world_size: int = 1,
     codec_source: dict[str, Any] | None = None,
     progress: bool | None = None,
 ) -> TokenisedCorpus:
-    """Tokenise ``source`` (see ``semantilm.data.sources.open_source``) into the token folder ``out_dir``.
+    """Tokenise ``source`` into the token folder ``out_dir`` (made, or resumed where an earlier run stopped).
 
+    source: a folder of audio files, ``.tar`` shards, a ``datasets`` data set (a name, a folder, Parquet
+        files, a ``Dataset`` or ``IterableDataset`` object) or ``"synthetic"``: see
+        :mod:`semantilm.data.sources`.
     codec: the codec, or a function that loads it (called after the input checks, so a typo fails
         before a download). codec_source: how to load that codec again, recorded in the manifest.
-    num_workers: DataLoader processes reading audio; None: :func:`default_num_workers` for ``device``.
+    settings: what to read and how to encode (:class:`TokenizeSettings`; default: its defaults).
+    rank, world_size: this process among the processes of the run (e.g. ``accelerate.PartialState``).
+    progress: a bar per process (None: only on a terminal).
     A missing local input is a ``FileNotFoundError``; a token folder as input, a missing column, bad
     settings or an output folder made with another codec a ``ConfigError``; with ``on_error="stop"``
-    an input that cannot be tokenised is a ``TokenizeError`` (a ValueError).
+    an input that cannot be tokenised is a ``TokenizeError`` (a ValueError). With ``on_error="skip"``
+    such inputs are lines of ``failures.jsonl``, and a ``TokenizeWarning`` counts them.
     """
     from semantilm.codec_api import check_codec, codec_description
     from semantilm.data.sources import open_source
     from semantilm.data.token_dataset import start_run
 
-    if num_workers is None:
-        num_workers = default_num_workers(device)
-    if batch_size <= 0 or num_workers < 0:
-        raise ConfigError(f"batch_size must be positive and num_workers >= 0, got {batch_size} and {num_workers}.")
-    src = open_source(source, split=split, audio_column=audio_column, shard_size=shard_size,
-                      max_examples=max_examples, synthetic=synthetic, streaming=streaming)
-    _check(src, caption_column, on_error, dtype, device)
+    settings = TokenizeSettings() if settings is None else settings
+    if not isinstance(settings, TokenizeSettings):
+        raise TypeError(f"settings must be a TokenizeSettings, got {type(settings).__name__}.")
+    if not (isinstance(world_size, int) and isinstance(rank, int) and 0 <= rank < world_size):
+        raise ConfigError(f"rank={rank!r} and world_size={world_size!r}: world_size must be a positive integer and "
+                          "rank one of 0 .. world_size - 1.")
+    src = open_source(source, settings)
+    _check_caption_column(src, settings.caption_column)
     model = codec() if callable(codec) and not hasattr(codec, "encode") else codec
     check_codec(model, methods=("encode",))
     info = codec_description(model)
     if codec_source is not None:
         info["source"] = dict(codec_source)
-    run_info = {"codec": json.loads(json.dumps(info)), "input": src.description, "shard_size": shard_size, "audio_column": audio_column,
-                "caption_column": caption_column}
+    run_info = {"codec": json.loads(json.dumps(info)), "input": src.description, "shard_size": settings.shard_size,
+                "audio_column": settings.audio_column, "caption_column": settings.caption_column}
     out = _output_folder(Path(out_dir))
     start_run(out, run_info)
-    settings = {"batch_size": batch_size, "num_workers": num_workers, "device": device, "on_error": on_error,
-                "dtype": dtype}
-    return _run(src, model, out, run_info, settings, _caption_fn(caption_column), rank, world_size, progress)
+    result = _run(src, model, out, run_info, settings, rank, world_size, progress)
+    if rank == 0:
+        _warn_about_failures(result)
+    return result
 
 
 def _output_folder(out: Path) -> Path:
@@ -193,10 +191,10 @@ def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], p
         time.sleep(0.2)
 
 
-def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: dict[str, Any],
-         rename: Callable, rank: int, world_size: int, progress: bool | None) -> TokenisedCorpus:
+def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: TokenizeSettings,
+         rank: int, world_size: int, progress: bool | None) -> TokenisedCorpus:
     from codec.progress import progress_bar
-    from semantilm.data.pipeline import DTYPES, encode_shard
+    from semantilm.data.pipeline import encode_shard
     from semantilm.data.token_dataset import (
         busy_since,
         damaged_shards,
@@ -208,6 +206,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
     )
 
     start = time.time()
+    rename = _caption_fn(settings.caption_column)
     result = TokenisedCorpus(out, str(model.variant), None)
     types = _carried_types(src.types, run_info["caption_column"])
     bar = progress_bar(desc=f"tokenize {rank + 1}/{world_size}", unit="clip", progress=progress, leave=True,
@@ -228,10 +227,7 @@ def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: di
         began = time.time()
         for item in items:
             item["meta"] = rename(item["meta"])
-        rows, failures = encode_shard(
-            model, items, batch_size=settings["batch_size"], num_workers=settings["num_workers"],
-            device=settings["device"], dtype=DTYPES[settings["dtype"]], on_error=settings["on_error"], progress=bar,
-        )
+        rows, failures = encode_shard(model, items, settings, progress=bar)
         summary = write_shard(out, k, rows, failures, types)
         result.seconds_encoded += summary["seconds"]
         result.shards_written.append(k)

@@ -20,10 +20,12 @@ import torch
 from codec.data.corpus import decode_audio_cell
 from semantilm.data.input_warnings import codec_warnings_silenced, input_notes, warn_about_input
 from semantilm.data.sources import RESERVED_COLUMNS, probe_seconds
+from semantilm.data.tokenize_settings import DTYPE_NAMES, TokenizeSettings
 
 __all__ = ["TokenizeError", "encode_shard", "min_samples", "ShardClips", "DTYPES"]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+SKIP_HINT = "on_error='skip' (--on-error skip) records such inputs in failures.jsonl and goes on"
 
 
 class TokenizeError(ValueError):
@@ -104,55 +106,55 @@ def _encode(codec: Any, waves: torch.Tensor, lengths: torch.Tensor, device: torc
     return [tokens[b, : int(frames[b])] for b in range(tokens.shape[0])]
 
 
-def _encode_or_isolate(codec: Any, batch: dict[str, Any], ids: list[str], settings: dict[str, Any],
+def _encode_or_isolate(codec: Any, batch: dict[str, Any], ids: list[str], encoding: dict[str, Any],
                        stop: bool) -> tuple[dict[int, torch.Tensor], list[tuple[int, str]]]:
-    """Encode a batch; when the codec fails on it, encode its clips one by one to find the bad ones."""
+    """Encode a batch; when the codec fails on it, encode its clips one by one to find the bad ones
+    (with ``stop``, the first clip it fails on alone raises ``TokenizeError`` naming that input)."""
     index = batch["index"]
     try:
-        return dict(zip(index, _encode(codec, batch["waves"], batch["lengths"], **settings), strict=True)), []
-    except (ValueError, RuntimeError) as err:
-        if stop:
-            names = ", ".join(ids[i] for i in index)
-            raise TokenizeError(f"the codec failed on the batch of inputs {names}: {err}") from err
+        return dict(zip(index, _encode(codec, batch["waves"], batch["lengths"], **encoding), strict=True)), []
+    except (ValueError, RuntimeError):
+        pass  # one of the clips, or the batch as a whole (e.g. memory): each clip alone tells which
     done, failed = {}, []
     for i, wave, n in zip(index, batch["waves"], batch["lengths"], strict=True):
         try:
-            done[i] = _encode(codec, wave[None, : int(n)], n[None], **settings)[0]
+            done[i] = _encode(codec, wave[None, : int(n)], n[None], **encoding)[0]
         except (ValueError, RuntimeError) as err:
+            if stop:
+                raise TokenizeError(f"input {ids[i]} cannot be tokenised: codec error: {err}; {SKIP_HINT}") from err
             failed.append((i, f"codec error: {err}"))
     return done, failed
 
 
-def encode_shard(codec: Any, items: list[dict[str, Any]], *, batch_size: int = 16, num_workers: int = 2,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, on_error: str = "skip",
-                 mono: str = "first", progress: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Tokenise the ``items`` of one shard (see the module docstring).
+def encode_shard(codec: Any, items: list[dict[str, Any]], settings: TokenizeSettings, *,
+                 progress: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Tokenise the ``items`` of one shard with ``settings`` (batch size, readers, device, dtype,
+    on_error; see the module docstring).
 
     Returns (rows in item order, failure records in item order). ``progress``: a tqdm bar to update.
     """
-    device = torch.device(device)
+    device, batch_size, stop = torch.device(settings.device), settings.batch_size, settings.on_error == "stop"
     ids = [str(item.get("name") or repr(str(item["id"]))) for item in items]  # in messages
     seconds_guess = [probe_seconds(item["audio"]) for item in items]  # unreadable headers first: fail early
     order = sorted(range(len(items)), key=lambda i: (seconds_guess[i] > 0, -seconds_guess[i], i))
     batches = [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
     loader = torch.utils.data.DataLoader(
-        ShardClips(items, int(codec.sample_rate), min_samples(codec), mono), batch_sampler=batches,
-        num_workers=num_workers, collate_fn=collate, pin_memory=device.type == "cuda",
-        worker_init_fn=_one_thread if num_workers > 0 else None,
+        ShardClips(items, int(codec.sample_rate), min_samples(codec)), batch_sampler=batches,
+        num_workers=settings.readers, collate_fn=collate, pin_memory=device.type == "cuda",
+        worker_init_fn=_one_thread if settings.readers > 0 else None,
     )
-    settings = {"device": device, "dtype": dtype, "segment_batch": batch_size}
+    encoding = {"device": device, "dtype": DTYPES[settings.dtype], "segment_batch": batch_size}
     tokens: dict[int, torch.Tensor] = {}
     reasons: dict[int, str] = {}
     seconds: dict[int, float] = {}
     for batch in loader:
         warn_about_input(batch["notes"])
         failed = list(batch["failed"])
-        if failed and on_error == "stop":
+        if failed and stop:
             i, reason = failed[0]
-            raise TokenizeError(f"input {ids[i]} cannot be tokenised: {reason}; --on-error skip records such "
-                                "inputs in failures.jsonl and goes on")
+            raise TokenizeError(f"input {ids[i]} cannot be tokenised: {reason}; {SKIP_HINT}")
         if batch["index"]:
-            done, more = _encode_or_isolate(codec, batch, ids, settings, on_error == "stop")
+            done, more = _encode_or_isolate(codec, batch, ids, encoding, stop)
             tokens.update(done)
             failed += more
             for i, n in zip(batch["index"], batch["lengths"].tolist(), strict=True):

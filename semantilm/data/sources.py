@@ -30,12 +30,15 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codec.audio import AudioWarning
 from codec.config_file import ConfigError
 from codec.data.corpus import AUDIO_LIKE_SUFFIXES, SYNTHETIC, audio_like_files, undecoded_audio
 from semantilm.data.folder_metadata import METADATA_FILES, folder_metadata
+
+if TYPE_CHECKING:  # pragma: no cover
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
 __all__ = ["Source", "open_source", "probe_seconds", "RESERVED_COLUMNS"]
 
@@ -126,17 +129,18 @@ class DatasetSource(Source):
 
     kind = "dataset"
 
-    def __init__(self, dataset: Any, description: dict[str, Any], audio_column: str, shard_size: int,
-                 max_examples: int | None):
+    def __init__(self, dataset: Any, description: dict[str, Any], settings: TokenizeSettings):
         from datasets import Audio, IterableDataset
 
         self.stream = isinstance(dataset, IterableDataset)
         dataset = undecoded_audio(dataset)
+        audio_column, max_examples = settings.audio_column, settings.max_examples
         names = list(dataset.column_names) if dataset.column_names is not None else None
         if names is not None and audio_column not in names:
             raise ConfigError(f"audio_column {audio_column!r} is not a column of {description.get('name')!r}; "
                               f"it has {names}.")
         features = getattr(dataset, "features", None) or {}
+        _check_bare_arrays(features.get(audio_column), audio_column, settings.sample_rate, description)
         skip = {audio_column} | {n for n, f in features.items() if isinstance(f, Audio)}
         columns = None if names is None else [n for n in names if n not in skip]
         types = {}
@@ -145,17 +149,23 @@ class DatasetSource(Source):
             types = {n: schema.field(n).type for n in features if n not in skip}
         if max_examples is not None:
             dataset = dataset.take(max_examples) if self.stream else dataset.select(range(min(max_examples, len(dataset))))
-        self.dataset, self.audio_column, self.shard_size, self.skip = dataset, audio_column, shard_size, skip
+        self.dataset, self.audio_column, self.shard_size, self.skip = dataset, audio_column, settings.shard_size, skip
+        self.sample_rate = settings.sample_rate
         if not self.stream:
             if len(dataset) == 0:
                 raise ValueError(f"dataset {description.get('name')!r} is empty (no rows): there is nothing to tokenise.")
-            self.num_shards = _shard_count(len(dataset), shard_size)
+            self.num_shards = _shard_count(len(dataset), self.shard_size)
             description = {**description, "rows": len(dataset)}
+        if self.sample_rate is not None:
+            description = {**description, "sample_rate": self.sample_rate}
         super().__init__({**description, "kind": self.kind, "streaming": self.stream}, columns, types)
 
     def _item(self, index: int, row: dict[str, Any]) -> dict[str, Any]:
         meta = {c: v for c, v in row.items() if c not in self.skip}
-        return {"id": str(index), "audio": row[self.audio_column], "meta": meta,
+        audio = row[self.audio_column]
+        if self.sample_rate is not None and not isinstance(audio, (dict, str, bytes, bytearray)) and audio is not None:
+            audio = {"array": audio, "sampling_rate": self.sample_rate}  # a bare array of samples
+        return {"id": str(index), "audio": audio, "meta": meta,
                 "name": f"dataset row {index} (column {self.audio_column!r})"}
 
     def shard(self, k: int) -> list[dict[str, Any]]:
@@ -184,6 +194,16 @@ class DatasetSource(Source):
             raise ValueError(f"dataset {self.description.get('name')!r} is empty (the stream has no rows): "
                              "there is nothing to tokenise.")
         self.num_shards = _shard_count(rows, self.shard_size)
+
+
+def _check_bare_arrays(feature: Any, column: str, sample_rate: int | None, description: dict[str, Any]) -> None:
+    """A ``ConfigError`` before any work when the audio column holds bare arrays of samples (no rate in
+    the cells) and ``sample_rate`` does not give their rate."""
+    bare = type(feature).__name__ in ("Sequence", "List", "LargeList", "Array2D")  # one name per datasets version
+    if bare and sample_rate is None:
+        raise ConfigError(f"column {column!r} of {description.get('name')!r} holds bare arrays of samples, "
+                          "without their sampling rate: give it with TokenizeSettings(sample_rate=...) "
+                          "(--sample-rate), or store datasets.Audio cells ({'array', 'sampling_rate'}).")
 
 
 class TarSource(Source):
@@ -300,25 +320,25 @@ def _is_audio_folder(path: Path) -> bool:
     return path.is_dir() and bool(audio_like_files(path) or any(next(path.rglob(n), None) for n in METADATA_FILES))
 
 
-def open_source(source: Any, *, split: str = "train", audio_column: str = "audio", shard_size: int = 512,
-                max_examples: int | None = None, synthetic: Any = None, streaming: bool = False) -> Source:
-    """The input ``source`` (see the module docstring) as a ``Source`` of shards of ``shard_size`` items."""
+def open_source(source: Any, settings: TokenizeSettings) -> Source:
+    """The input ``source`` (see the module docstring) as a ``Source`` of shards of ``settings.shard_size`` items."""
     from codec.data.corpus import load_corpus
+    from semantilm.data.token_dataset import token_record_file
 
-    if shard_size <= 0:
-        raise ConfigError(f"shard_size must be positive, got {shard_size}.")
     if not isinstance(source, str):  # a Dataset / IterableDataset object
         description = {"name": f"<{type(source).__name__} {getattr(source, '_fingerprint', '')}>"}
-        return DatasetSource(source, description, audio_column, shard_size, max_examples)
+        return DatasetSource(source, description, settings)
     path = Path(source).expanduser()
     if source != SYNTHETIC and source.startswith((".", "/", "~")) and not path.exists() and not _tar_files(source):
         raise FileNotFoundError(f"dataset {source!r} does not exist.")
-    if (path / "semantilm_tokens.json").is_file():
-        raise ConfigError(f"dataset {source!r} already holds tokens; train on it directly.")
+    if path.is_dir() and token_record_file(path) is not None:
+        raise ConfigError(f"dataset {source!r} already holds tokens ({token_record_file(path).name}); train on it "
+                          "directly, or read it with semantilm.load_token_dataset.")
+    shard_size, max_examples, split = settings.shard_size, settings.max_examples, settings.split
     tars = _tar_files(source) if source != SYNTHETIC else None
     if tars:
         if max_examples is not None:
-            raise ConfigError("--max-examples is not supported with .tar shards (one tar is one shard).")
+            raise ConfigError("max_examples (--max-examples) is not supported with .tar shards (one tar is one shard).")
         return TarSource(tars, source)
     if _is_audio_folder(path):
         tars = sorted(str(f.relative_to(path)) for f in path.rglob("*.tar") if f.is_file())
@@ -327,13 +347,13 @@ def open_source(source: Any, *, split: str = "train", audio_column: str = "audio
                               "tokenise one kind at a time: move the .tar files to their own folder.")
         return FolderSource(path, shard_size, max_examples)
     description = {"name": source if source == SYNTHETIC or not path.exists() else str(path.resolve()), "split": split}
-    if streaming and source != SYNTHETIC and not path.exists():
+    if settings.streaming and source != SYNTHETIC and not path.exists():
         from datasets import load_dataset
 
         dataset = load_dataset(source, split=split, streaming=True)
     else:
-        dataset = load_corpus(source, split=split, synthetic=synthetic, max_examples=max_examples)
-    return DatasetSource(dataset, description, audio_column, shard_size, max_examples)
+        dataset = load_corpus(source, split=split, synthetic=settings.synthetic, max_examples=max_examples)
+    return DatasetSource(dataset, description, settings)
 
 
 def probe_seconds(audio: Any) -> float:

@@ -33,12 +33,13 @@ __all__ = [
     "TokenFolderError",
     "damaged_shards",
     "MANIFEST",
-    "TOKEN_INFO_FILE",
     "FAILURES",
+    "TOKEN_COLUMNS",
     "is_token_dataset",
     "is_token_folder",
     "load_token_dataset",
     "token_dataset_info",
+    "token_record_file",
     "shard_path",
 ]
 
@@ -46,8 +47,8 @@ MANIFEST = "semantilm_tokens.json"
 FAILURES = "failures.jsonl"
 SHARDS_DIR = "train"
 WORK_DIR = ".work"
-TOKEN_INFO_FILE = "semantilm_token_dataset.json"  # the record of the older save_to_disk folders
 FORMAT = "semantilm-tokens"
+TOKEN_COLUMNS = ("semantic_ids", "acoustic_ids", "num_frames")  # of every token row (see the layout above)
 
 
 class TokenFolderError(ValueError):
@@ -92,8 +93,6 @@ def busy_since(directory: Path, k: int, since: float) -> bool:
 
 def is_token_dataset(dataset: Any) -> bool:
     """Whether ``dataset`` already holds codec tokens (its columns)."""
-    from semantilm.data.tokenize import TOKEN_COLUMNS
-
     names = getattr(dataset, "column_names", None) or []
     return all(c in names for c in TOKEN_COLUMNS[:2])
 
@@ -103,26 +102,43 @@ def is_token_folder(directory: str | os.PathLike) -> bool:
     return (Path(directory) / MANIFEST).is_file()
 
 
+def token_record_file(directory: str | os.PathLike) -> Path | None:
+    """The file that records a folder of tokens: the manifest, or the record of a folder an earlier
+    version wrote (:mod:`semantilm.data.older_token_folders`); None when there is none."""
+    from semantilm.data.older_token_folders import OLDER_RECORDS
+
+    return next((Path(directory) / n for n in (MANIFEST, *OLDER_RECORDS) if (Path(directory) / n).is_file()), None)
+
+
 def token_dataset_info(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of a token folder (or the record of an older ``save_to_disk`` token folder); None if neither."""
-    for name in (MANIFEST, TOKEN_INFO_FILE):
-        path = Path(directory) / name
-        if path.is_file():
-            return read_json_object(path, "token dataset info", "tokenise the data set again")
-    return None
+    """The manifest of a token folder (or the record of an older one); None if neither."""
+    path = token_record_file(directory)
+    return None if path is None else read_json_object(path, "token dataset info", "tokenise the data set again")
 
 
 def load_token_dataset(directory: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Dataset:
     """The token rows of a token folder, as a memory-mapped ``datasets.Dataset`` (shard order, then input order).
 
     cache_dir: where ``datasets`` keeps its Arrow copy (default ``DIR/.cache``, hidden from ``data_dir`` loads).
+    Folders written by earlier versions are read as they are (see :mod:`semantilm.data.older_token_folders`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from datasets import Features, load_dataset
 
     directory = Path(directory)
-    if not is_token_folder(directory):
+    record = token_record_file(directory)
+    if record is not None and record.name != MANIFEST:
+        from semantilm.data.older_token_folders import read_older_token_folder
+
+        data, problem = read_older_token_folder(directory, record.name)
+        if problem is not None:
+            raise TokenFolderError(problem)
+        if not is_token_dataset(data):
+            raise ValueError(f"{str(directory)!r} has a token record ({record.name}) but no token columns; "
+                             "tokenise the data set again.")
+        return data
+    if record is None:
         raise FileNotFoundError(f"{str(directory)!r} is not a finished token folder (no {MANIFEST}); "
                                 "run `semantilm tokenize` (again) to complete it.")
     manifest = token_dataset_info(directory)
@@ -224,7 +240,13 @@ def damaged_shards(directory: Path) -> list[int]:
 
 
 def start_run(directory: Path, run_info: dict[str, Any]) -> None:
-    """Record what this folder is made of, or refuse a folder made with another codec or from another input."""
+    """Record what this folder is made of, or refuse a folder made with another codec or from another input
+    (or by an earlier version, which wrote other files)."""
+    record = token_record_file(directory)
+    if record is not None and record.name != MANIFEST:
+        raise ConfigError(f"the output folder {str(directory)!r} holds tokens written by an earlier version "
+                          f"({record.name}); semantilm.load_token_dataset reads them as they are. To tokenise, use "
+                          "another --out folder (or delete this one).")
     path = directory / WORK_DIR / "run.json"
     run_info = json.loads(json.dumps(run_info))  # tuples -> lists, as stored
     stored = read_json_object(path, "token folder run record", "delete the folder") if path.is_file() else None

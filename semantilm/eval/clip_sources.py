@@ -149,15 +149,15 @@ class WaveformClips(ClipSource):
 class TokenDecoding:
     """How token rows become audio.
 
-    codec:    a loaded codec, a name for ``semantilm.codec_api.load_codec`` (with ``token_rate`` / ``vocab``),
-              or None: the codec the token folder's manifest names.
+    codec:    a loaded codec, a name for ``semantilm.codec_api.load_codec`` (with ``token_rate`` / ``vocab``;
+              None: the codec's own, official 100 / 16384), or None: the codec the token folder's manifest names.
     decode:   ``codec.DecodeSettings`` of the diffusion decoder (None: its defaults); seed: its noise
               (None: unseeded); batch_size: rows per decoder call.
     """
 
     codec: Any = None
-    token_rate: int = 100
-    vocab: int = 16384
+    token_rate: int | None = None
+    vocab: int | None = None
     device: str = "cpu"
     cache_dir: str | None = None
     decode: Any = None
@@ -202,7 +202,7 @@ class TokenRowClips(ClipSource):
 def token_folder_codec(folder: Path, decoding: TokenDecoding) -> Any:
     """The codec that decodes ``folder``'s tokens: ``decoding.codec``, or the one its manifest names;
     a ``ConfigError`` when it is not the codec that made them."""
-    from codec.checkpoints import codec_for_variant
+    from codec.checkpoints import codec_for_variant, official_selectors
     from semantilm.codec_api import load_codec
     from semantilm.data.token_dataset import token_dataset_info
 
@@ -214,6 +214,7 @@ def token_folder_codec(folder: Path, decoding: TokenDecoding) -> Any:
             name, rate, vocab = codec, decoding.token_rate, decoding.vocab
         elif info.get("source"):
             name, rate, vocab = info["source"]["name"], info["source"]["token_rate"], info["source"]["vocab"]
+            rate, vocab = official_selectors(name, rate, vocab)  # recorded beside tiny / folders: not a choice
         elif variant is not None and (found := codec_for_variant(variant)) is not None:
             name, rate, vocab = found
         else:

@@ -88,7 +88,7 @@ def evaluate_lm(
     """Mean loss and perplexity per kind of predicted token over a token dataset.
 
     dataset: rows with ``semantic_ids`` / ``acoustic_ids`` (+ optional ``caption``), as made by
-             ``encode_audio_dataset``; built into text-to-audio examples as in training (no
+             ``tokenize_corpus``; built into text-to-audio examples as in training (no
              caption dropout, caption ids not scored).
     """
     import torch

@@ -47,24 +47,42 @@ CODEC_REFERENCE_FILE = "semantilm_codec.json"
 class CodecReference:
     """Where the codec of an LM checkpoint comes from (arguments of ``codec_api.load_codec``).
 
-    name:       hub repo, local folder or ``"tiny-random"``.
-    token_rate: official variant's tokens per second.
-    vocab:      official semantic vocabulary.
+    name:       hub repo, local folder, ``"tiny"`` or ``"tiny-random"``.
+    token_rate: official variant's tokens per second (None: the codec's own).
+    vocab:      official semantic vocabulary (None: the codec's own).
     variant:    the codec's variant name, as recorded in the layout.
+
+    ``token_rate`` / ``vocab`` choose among official variants; a codec whose files fix its variant (``tiny``,
+    a ``save_pretrained`` folder) does not use them (:func:`codec.checkpoints.official_selectors`), and the
+    variant check of :meth:`load` makes sure the loaded codec is the recorded one.
     """
 
     name: str
-    token_rate: int
-    vocab: int
+    token_rate: int | None
+    vocab: int | None
     variant: str
+
+    def selectors(self) -> tuple[int | None, int | None]:
+        """(token_rate, vocab) as far as they choose this codec's variant."""
+        from codec.checkpoints import official_selectors
+
+        return official_selectors(self.name, self.token_rate, self.vocab)
+
+    def command_line(self) -> str:
+        """The ``--codec`` (``--token-rate`` / ``--vocab``) options that load this codec."""
+        token_rate, vocab = self.selectors()
+        flags = [f"--codec {self.name}"]
+        flags += [f"--token-rate {token_rate}"] if token_rate is not None else []
+        flags += [f"--vocab {vocab}"] if vocab is not None else []
+        return " ".join(flags)
 
     def load(self, device: str = "cpu", cache_dir: str | None = None, decoder: bool = True,
              decoder_dtype: str | None = None) -> Any:
         """The codec itself (checked against the recorded variant); ``decoder_dtype`` as ``load_codec``."""
         from semantilm.codec_api import load_codec
 
-        codec = load_codec(self.name, self.token_rate, self.vocab, device, cache_dir, decoder=decoder,
-                           decoder_dtype=decoder_dtype)
+        token_rate, vocab = self.selectors()
+        codec = load_codec(self.name, token_rate, vocab, device, cache_dir, decoder=decoder, decoder_dtype=decoder_dtype)
         if codec.variant != self.variant:
             raise ValueError(
                 f"codec {self.name!r} loaded as variant {codec.variant!r}, but the checkpoint was trained with "
@@ -330,8 +348,7 @@ def checkpoint_summary(checkpoint: str | os.PathLike) -> list[tuple[str, str]]:
     rows.append(("codec", f"{layout.codec_variant} ({layout.frame_rate:g} frames/s = {layout.tokens_per_second:g} "
                           f"LM tokens/s, {layout.sample_rate} Hz)"))
     ref = load_codec_reference(folder)
-    rows.append(("decode with", f"--codec {ref.name} --token-rate {ref.token_rate} --vocab {ref.vocab}"
-                 if ref else f"unknown (no {CODEC_REFERENCE_FILE}): pass --codec"))
+    rows.append(("decode with", ref.command_line() if ref else f"unknown (no {CODEC_REFERENCE_FILE}): pass --codec"))
     specials = ", ".join(f"{name}={layout.special_id(name)}" for name in layout.special_tokens)
     rows += [
         ("text ids", f"[0, {layout.text_vocab_size})"),

@@ -152,7 +152,7 @@ def check_training_data(tokenizer: AudioTextTokenizer, config: Any, train_datase
     """``train_lm``'s data sets after the checks of the module docstring (long examples dropped when
     ``config.on_too_long == "drop"``; ``config``: the run's ``TrainConfig``); a ``ValueError`` names
     the first problem."""
-    from semantilm.data.tokenize import TOKEN_COLUMNS
+    from semantilm.data.token_dataset import TOKEN_COLUMNS
 
     checked = []
     for name, data, what in (("train_dataset", train_dataset, "training set"),
@@ -161,7 +161,8 @@ def check_training_data(tokenizer: AudioTextTokenizer, config: Any, train_datase
             missing = [c for c in TOKEN_COLUMNS[:2] if c not in (data.column_names or [])]
             if missing:
                 raise ValueError(f"{name} lacks the token columns {missing}; tokenise it with "
-                                 "semantilm.encode_audio_dataset.")
+                                 "semantilm.tokenize_corpus (or `semantilm tokenize`) and read the folder with "
+                                 "semantilm.load_token_dataset.")
             if len(data) == 0:
                 raise ValueError(f"{name} is empty: the {what.split()[0]} split has no rows to train on; check the "
                                  "data source (and its split and filters).")

@@ -162,16 +162,13 @@ def _tokenise(config: RecipeConfig, output_dir: Path, device: str, main: bool,
 
 
 def _saved_token_dataset(config: RecipeConfig) -> Dataset:
-    """The rows of an older token dataset (``save_to_disk`` folder with its codec record) or of an
-    ``encode_audio_dataset`` cache folder."""
-    from codec.data.corpus import load_corpus
-    from semantilm.data.token_dataset import is_token_dataset
+    """The rows of a token folder an earlier version wrote (a ``save_to_disk`` token set, or a cache of the
+    former ``encode_audio_dataset``), at most ``data.max_examples``."""
+    from semantilm.data.token_dataset import load_token_dataset
 
     d = config.data
-    corpus = load_corpus(d.dataset, split=d.split, max_examples=d.max_examples)
-    if not is_token_dataset(corpus):
-        raise ValueError(f"data.dataset={d.dataset!r} has a token record but no token columns; tokenise it again.")
-    return corpus
+    tokens = load_token_dataset(d.dataset)
+    return tokens.select(range(d.max_examples)) if d.max_examples is not None and len(tokens) > d.max_examples else tokens
 
 
 def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded: Any,
@@ -179,8 +176,10 @@ def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded:
     """Tokenise ``data.dataset`` into ``folder`` with every process of the run; the codec facts."""
     from accelerate import PartialState
 
+    from codec.checkpoints import official_selectors
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     d, c = config.data, config.codec
     source = Path(d.dataset).expanduser()
@@ -188,15 +187,15 @@ def _tokenise_to_folder(config: RecipeConfig, folder: Path, device: str, loaded:
         raise ValueError(f"dataset {d.dataset!r} is neither a folder of audio files nor a folder saved with "
                          "save_to_disk, Parquet files or .tar shards: it does not exist.")
     state = PartialState()
-    codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, c.vocab, device, c.cache_dir,
+    _, vocab = official_selectors(c.name, c.token_rate, c.vocab)  # codec.vocab chooses official variants only
+    codec = loaded if loaded is not None else load_codec(c.name, c.token_rate, vocab, device, c.cache_dir,
                                                          decoder=False)
-    result = tokenize_corpus(
-        d.dataset, codec, folder, split=d.split, audio_column=d.audio_column, caption_column=caption_column,
-        max_examples=d.max_examples, synthetic=_synthetic_config(config), batch_size=d.encode_batch_size,
-        shard_size=d.shard_size, device=device,
-        rank=state.process_index, world_size=state.num_processes, progress=False,
-        codec_source={"name": c.name, "token_rate": c.token_rate, "vocab": c.vocab},
-    )
+    settings = TokenizeSettings(split=d.split, audio_column=d.audio_column, caption_column=caption_column,
+                                max_examples=d.max_examples, synthetic=_synthetic_config(config),
+                                batch_size=d.encode_batch_size, shard_size=d.shard_size, device=device)
+    result = tokenize_corpus(d.dataset, codec, folder, settings=settings, rank=state.process_index,
+                             world_size=state.num_processes, progress=False,
+                             codec_source={"name": c.name, "token_rate": c.token_rate, "vocab": c.vocab})
     del codec
     return result.manifest["codec"] if result.manifest else json.loads((folder / "semantilm_tokens.json").read_text())["codec"]
 

@@ -21,9 +21,6 @@ __all__ = ["TokenRecord", "token_record", "expected_variant", "resolve_recipe_co
 
 DEFAULT_TOKEN_RATE = 100
 DEFAULT_VOCAB = 16384
-# Files that record the codec of a folder of tokens: ``semantilm tokenize`` (and the recipes),
-# the older ``save_to_disk`` token datasets, and ``encode_audio_dataset(cache_dir=...)``.
-RECORD_FILES = ("semantilm_tokens.json", "semantilm_token_dataset.json", "semantilm_token_cache.json")
 
 
 @dataclasses.dataclass
@@ -55,23 +52,19 @@ class TokenRecord:
 def token_record(folder: str | os.PathLike | None) -> TokenRecord | None:
     """The codec record of a folder of tokens, or None when ``folder`` is not such a folder."""
     from codec.io import read_json_object
+    from semantilm.data.token_dataset import token_record_file
 
-    if folder is None:
+    path = token_record_file(Path(folder).expanduser()) if folder is not None else None
+    if path is None:
         return None
-    folder = Path(folder).expanduser()
-    for name in RECORD_FILES:
-        path = folder / name
-        if path.is_file():
-            data = read_json_object(path, "token folder record", "tokenise the data again")
-            codec = data.get("codec")
-            if not isinstance(codec, dict) or "variant" not in codec:
-                raise ValueError(f"token folder record {str(path)!r} names no codec (no codec.variant); "
-                                 "tokenise the data again.")
-            return TokenRecord(path, codec)
-    return None
+    codec = read_json_object(path, "token folder record", "tokenise the data again").get("codec")
+    if not isinstance(codec, dict) or "variant" not in codec:
+        raise ValueError(f"token folder record {str(path)!r} names no codec (no codec.variant); "
+                         "tokenise the data again.")
+    return TokenRecord(path, codec)
 
 
-def expected_variant(name: str, token_rate: int, vocab: int) -> str | None:
+def expected_variant(name: str, token_rate: int | None, vocab: int | None) -> str | None:
     """The variant name of the codec that ``load_codec(name, token_rate, vocab)`` loads, read from
     configs only (no weights are loaded); None when it cannot be told without loading it."""
     from codec.checkpoints import CONFIG_NAME, EMBEDDED_CODECS, is_native_folder
@@ -124,10 +117,11 @@ def _fix(record: TokenRecord) -> str:
     found = codec_for_variant(str(record.codec["variant"]))
     if found is None:
         return "codec.name=<the codec that made the tokens>"
-    return f"codec.name={found[0]} codec.token_rate={found[1]} codec.vocab={found[2]}"
+    return " ".join(f"codec.{key}={value}" for key, value in zip(("name", "token_rate", "vocab"), found)
+                    if value is not None)
 
 
-def check_same_codec(name: str, token_rate: int, vocab: int, record: TokenRecord, what: str) -> None:
+def check_same_codec(name: str, token_rate: int | None, vocab: int | None, record: TokenRecord, what: str) -> None:
     """A ``ConfigError`` unless the codec ``(name, token_rate, vocab)`` is the one that made the tokens
     of ``record`` (``what``: how the user named the tokens, e.g. ``data.dataset='x'``).
 
@@ -144,7 +138,7 @@ def check_same_codec(name: str, token_rate: int, vocab: int, record: TokenRecord
         shown = f"variant {variant!r}" if variant else "a variant known once it loads"
         raise ConfigError(
             f"{what} holds tokens of the codec {record.describe()} (recorded in {str(record.path)!r}), but the "
-            f"recipe's codec is {name!r} at {token_rate} tokens/s ({shown}): the checkpoint would name the wrong "
+            f"recipe's codec is {name!r}{'' if token_rate is None else f' at {token_rate} tokens/s'} ({shown}): the checkpoint would name the wrong "
             f"codec and generate could not decode its tokens. Set {_fix(record)} (--override {_fix(record)}), "
             "or leave codec.name, codec.token_rate and codec.vocab unset (null) to take the token folder's codec, "
             "or tokenise the data again with the recipe's codec."
@@ -155,7 +149,7 @@ def resolve_recipe_codec(section: Any, dataset: str) -> Any:
     """The recipe's ``CodecSection`` with name, token rate and vocabulary all set: unset keys from the
     token folder ``dataset`` (when it is one) or the defaults; a local codec folder made absolute.
     A ``ConfigError`` when the section names another codec than the one that made the tokens."""
-    from codec.checkpoints import looks_like_a_path
+    from codec.checkpoints import EMBEDDED_CODECS, is_native_folder, looks_like_a_path
     from codec.config import OFFICIAL_REPO
 
     record = token_record(dataset) if Path(dataset).expanduser().is_dir() else None
@@ -181,8 +175,12 @@ def resolve_recipe_codec(section: Any, dataset: str) -> Any:
                     f"the token folder {dataset!r} records its codec as {name!r}, which is not a folder here (a "
                     "relative path is relative to where the tokens were made); set codec.name to that codec's folder.")
     name = name if name is not None else OFFICIAL_REPO
-    token_rate = int(token_rate) if token_rate is not None else DEFAULT_TOKEN_RATE
-    vocab = int(vocab) if vocab is not None else DEFAULT_VOCAB
+    fixed = name in EMBEDDED_CODECS or is_native_folder(Path(name).expanduser())  # its files fix rate and vocabulary
+    if fixed:  # a rate or vocabulary the token folder recorded beside such a codec is a stale default, not a choice
+        token_rate = section.token_rate
+        vocab = section.vocab
+    token_rate = int(token_rate) if token_rate is not None else None if fixed else DEFAULT_TOKEN_RATE
+    vocab = int(vocab) if vocab is not None else None if fixed else DEFAULT_VOCAB
     if record is not None:
         check_same_codec(name, token_rate, vocab, record, f"data.dataset={dataset!r}")
     return dataclasses.replace(section, name=_located(name), token_rate=token_rate, vocab=vocab)

@@ -356,7 +356,7 @@ def train_lm(
     data_collator: Any = None,
     eval_dataset: Dataset | None = None,
 ) -> Any:
-    """Train ``model`` on token rows (``encode_audio_dataset`` output) and return the Trainer.
+    """Train ``model`` on token rows (``load_token_dataset`` of a token folder) and return the Trainer.
 
     resume_from_checkpoint: a ``checkpoint-N`` folder, or True for the newest one in
                             ``config.output_dir``.

@@ -106,11 +106,10 @@ def test_a_failure_leaves_complete_files_only(codec50, tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["a.tokens.npz"]
     load_tokens(tmp_path / "tok" / "a.tokens.npz")
 
-    def broken_write(path, *args, **kwargs):
-        Path(path).write_bytes(b"half a wav")
+    def broken_write(self, data):  # the wav file is open (its header written) when the disk fills up
         raise OSError("disk full")
 
-    monkeypatch.setattr(sf, "write", broken_write)
+    monkeypatch.setattr(sf.SoundFile, "write", broken_write)
     with pytest.raises(OSError, match="disk full"):
         decompress(codec50, [tmp_path / "tok"], tmp_path / "wav", FAST)
     assert list((tmp_path / "wav").rglob("*")) == []

@@ -327,7 +327,7 @@ def test_codec_decode_rejects_bad_settings(tiny_random, kwargs, error, match):
     with pytest.raises(error, match=match):
         tiny_random.decode(tokens, **kwargs)
     with pytest.raises(error, match=match):
-        tiny_random.decode(tokens, DecodeSettings(steps=STEPS), **kwargs)
+        tiny_random.decode(tokens, settings=DecodeSettings(steps=STEPS), **kwargs)
     with pytest.raises(TypeError, match="DecodeSettings"):
         tiny_random.decode(tokens, None, {"steps": STEPS})
 

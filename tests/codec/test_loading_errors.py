@@ -105,7 +105,7 @@ def token_file(path: Path, variant: str, rate: int = 100) -> Path:
 
 def test_the_codec_a_token_file_names(tmp_path):
     assert codec_for_variant("official-r50-v8192") == (OFFICIAL_REPO, 50, 8192)
-    assert codec_for_variant("tiny") == ("tiny", 50, 16384)  # the embedded codec (its config's name)
+    assert codec_for_variant("tiny") == ("tiny", 50, None)  # the embedded codec: its own rate; no vocabulary to choose
     assert codec_for_variant("official-r75-v8192") is None and codec_for_variant("my-codec") is None
     files = [token_file(tmp_path / "a.tokens.npz", "official-r25-v4096", 25),
              token_file(tmp_path / "b.tokens.npz", "official-r25-v4096", 25)]

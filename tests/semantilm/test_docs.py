@@ -76,7 +76,8 @@ def test_lora_snippet(tmp_path, monkeypatch, fake_codec, captions, hf_pretrained
         blocks()[1],
         {"max_steps=5_000": "max_steps=2, disable_tqdm=True", "r=16": "r=2", "seconds=5": "seconds=0.04"},
     )
-    tokens = sl.encode_audio_dataset(audio_dataset(captions), fake_codec, caption_column="caption")
+    settings = sl.TokenizeSettings(caption_column="caption")
+    tokens = sl.tokenize_corpus(audio_dataset(captions), fake_codec, tmp_path / "tokens", settings=settings).dataset
     scope = {"sl": sl, "base_model": hf_pretrained_dir, "codec": fake_codec, "tokens": tokens, "clip": make_clip(3, 0.04)}
     exec(compile(code, str(DOC), "exec"), scope)
     assert scope["out"].lengths.tolist()[0] in (fake_codec.hop, 2 * fake_codec.hop)  # 1..2 new frames

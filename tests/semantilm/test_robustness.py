@@ -85,18 +85,25 @@ def test_interrupted_tokenisation_manifest_is_never_half_written(tmp_path, monke
     from datasets import Dataset
 
     import codec.io
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     data = Dataset.from_dict({"audio": [{"array": [0.1] * 800, "sampling_rate": 16000}] * 3})
+    settings = TokenizeSettings(shard_size=2, num_workers=0)
 
-    def crash(path, payload):
+    write = codec.io.atomic_write
+
+    def crash(path, payload):  # the manifest write dies half-way
+        if path.name != "semantilm_tokens.json":
+            return write(path, payload)
         path.with_name(path.name + ".partial").write_text(str(payload)[:5])  # what a crash mid-write would leave
         raise KeyboardInterrupt
 
     monkeypatch.setattr(codec.io, "atomic_write", crash)
     with pytest.raises(KeyboardInterrupt):
-        encode_audio_dataset(data, fake_codec, cache_dir=tmp_path / "cache", shard_size=2)
-    assert not (tmp_path / "cache" / "semantilm_tokens.json").exists()
+        tokenize_corpus(data, fake_codec, tmp_path / "tokens", settings=settings, progress=False)
+    assert not (tmp_path / "tokens" / "semantilm_tokens.json").exists()
     monkeypatch.undo()
-    tokens = encode_audio_dataset(data, fake_codec, cache_dir=tmp_path / "cache", shard_size=2)
-    assert len(tokens) == 3
+    calls = fake_codec.encode_calls
+    tokens = tokenize_corpus(data, fake_codec, tmp_path / "tokens", settings=settings, progress=False).dataset
+    assert len(tokens) == 3 and fake_codec.encode_calls == calls  # the shards were kept; only the manifest is new

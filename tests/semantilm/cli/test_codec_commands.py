@@ -54,3 +54,13 @@ def test_cli_recipe_mismatch_is_an_error(tmp_path):
     t2a = CONFIG.parents[1] / "text_to_audio" / "tiny_cpu.yaml"
     assert main(["train", "--recipe", "codec", "--config", str(t2a)]) == 2
     assert main(["train", "--recipe", "continuation", "--config", str(CONFIG)]) == 2
+
+
+def test_info_and_help_say_what_the_embedded_codecs_are_for(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cannot carry speech (STOI 0.25" in out and "tiny-random" in out and "constant level" in out
+    with pytest.raises(SystemExit):
+        main(["encode", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "not for real audio" in help_text and "cannot carry speech, STOI 0.25" in help_text

@@ -69,23 +69,29 @@ def test_same_file_names_in_a_folder_give_distinct_token_files_and_wavs(same_nam
 
 @pytest.mark.parametrize("kind", ["encode", "decode"])
 def test_a_second_run_into_the_same_folder_is_refused_unless_overwrite(same_names, tmp_path, capsys, loads, kind):
+    """Another run's outputs are refused (exit 2, before any codec loads); the same command again keeps its own."""
     tokens = tmp_path / "tok"
     assert main(["encode", str(same_names), "--codec", "tiny-random", "--out", str(tokens)]) == 0
     if kind == "encode":
         args = ["encode", str(same_names), "--codec", "tiny-random", "--out", str(tokens)]
+        other = [*args, "--token-rate", "50"]  # another codec variant
         out = tokens
     else:
         out = tmp_path / "wav"
         args = ["decode", str(tokens), "--codec", "tiny-random", "--steps", "1", "--sampler", "dpmsolver++",
                 "--out", str(out)]
+        other = [*args[:-2], "--steps", "2", "--out", str(out)]  # other settings
         assert main(args) == 0
     before, count = snapshot(out), len(loads)
     capsys.readouterr()
-    assert main(args) == 2
+    assert main(other) == 2
     err = capsys.readouterr().err
     assert "3 of the 3 output files already exist" in err and "--overwrite" in err
     assert snapshot(out) == before and len(loads) == count  # nothing replaced, no codec loaded
-    assert main([*args, "--overwrite"]) == 0
+    assert main(args) == 0  # the same command: its outputs are all there, nothing is done
+    assert "nothing to " + kind in capsys.readouterr().out
+    assert snapshot(out) == before and len(loads) == count
+    assert main([*other, "--overwrite"]) == 0
     assert set(snapshot(out)) == set(before)
 
 
@@ -97,7 +103,8 @@ def test_compress_and_decompress_take_overwrite(same_names, tmp_path):
     written = compress(model, [same_names / "x.flac"], tmp_path / "tok")
     before = snapshot(tmp_path / "tok")
     with pytest.raises(OutputExistsError, match="1 of the 1 output files already exist"):
-        compress(model, [same_names / "x.flac"], tmp_path / "tok")
+        compress(SemantiCodec.tiny_random(50), [same_names / "x.flac"], tmp_path / "tok")  # another codec: refused
+    assert compress(model, [same_names / "x.flac"], tmp_path / "tok") == []  # the same run: kept
     assert isinstance(OutputExistsError("x"), FileExistsError) and snapshot(tmp_path / "tok") == before
     assert compress(model, [same_names / "x.flac"], tmp_path / "tok", overwrite=True) == written
     settings = dict(steps=1, sampler="dpmsolver++")
@@ -105,7 +112,7 @@ def test_compress_and_decompress_take_overwrite(same_names, tmp_path):
 
     decompress(model, written, tmp_path / "wav", DecodeSettings(**settings))
     with pytest.raises(OutputExistsError):
-        decompress(model, written, tmp_path / "wav", DecodeSettings(**settings))
+        decompress(model, written, tmp_path / "wav", DecodeSettings(sampler="dpmsolver++", steps=2))
     decompress(model, written, tmp_path / "wav", DecodeSettings(**settings), overwrite=True)
 
 

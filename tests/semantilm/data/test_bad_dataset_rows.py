@@ -1,26 +1,33 @@
-"""A bad row of an audio data set is named by its row number in the data set (not its place in a batch), with
-or without cached shards, whether the audio itself is bad or only the codec refuses it."""
+"""A bad row of an audio data set is named by its row number in the data set (not its place in a
+length-sorted batch), whether the audio itself is bad or only the codec refuses it: a failure record
+with ``on_error="skip"``, a ``TokenizeError`` with ``on_error="stop"`` that leaves the shards before
+it whole."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
-from semantilm.data.tokenize import encode_audio_dataset, encode_audio_stream
+from semantilm.data.corpus_tokens import TokenizeWarning, tokenize_corpus
+from semantilm.data.pipeline import TokenizeError
+from semantilm.data.tokenize_settings import TokenizeSettings
 from tests.semantilm.conftest import FakeCodec, make_clip
 
 
 class PickyCodec(FakeCodec):
-    """Refuses clips of exactly ``bad_length`` samples, like a codec with its own limits."""
+    """Refuses clips of exactly ``bad_length`` samples (of a padded batch: by its lengths), like a codec
+    with its own limits."""
 
     def __init__(self, bad_length: int):
         super().__init__()
         self.bad_length = bad_length
 
     def encode(self, audio, sample_rate, lengths=None):
-        if any(torch.as_tensor(a).numel() == self.bad_length for a in audio):
+        sizes = lengths.tolist() if lengths is not None else [torch.as_tensor(a).numel() for a in audio]
+        if self.bad_length in sizes:
             raise ValueError(f"clip of {self.bad_length} samples is not supported")
         return super().encode(audio, sample_rate, lengths)
 
@@ -34,33 +41,46 @@ def dataset(n: int, bad_row: int, bad: list | None):
     return Dataset.from_dict({"audio": cells})
 
 
+def run(data, codec, out, on_error):
+    settings = TokenizeSettings(batch_size=4, shard_size=10, num_workers=0, on_error=on_error)
+    return tokenize_corpus(data, codec, out, settings=settings, progress=False)
+
+
 CASES = [
-    # (bad cell, words the message must hold)
-    ([], ["dataset row 21 (column 'audio')", "non-empty clip"]),
-    ([0.1] * 50 + [math.nan] * 50, ["dataset row 21 (column 'audio')", "NaN or Inf"]),
-    ([0.1] * 99 + [math.inf], ["dataset row 21 (column 'audio')", "NaN or Inf"]),
+    # (bad cell, the start of its failure reason)
+    ([], "empty"),
+    ([0.1] * 500 + [math.nan] * 500, "non-finite"),
+    ([0.1] * 999 + [math.inf], "non-finite"),
+    ([0.1] * 100, "too short"),
 ]
 
 
-@pytest.mark.parametrize("cache", [False, True])
-@pytest.mark.parametrize(("bad", "words"), CASES)
-def test_a_bad_row_is_named_by_its_row(tmp_path, fake_codec, cache, bad, words):
-    ds = dataset(24, 21, bad)
-    options = dict(cache_dir=tmp_path, shard_size=10) if cache else {}
-    with pytest.raises((ValueError, TypeError)) as info:
-        encode_audio_dataset(ds, fake_codec, batch_size=4, **options)
+@pytest.mark.parametrize(("bad", "reason"), CASES)
+def test_a_bad_row_is_named_by_its_row(tmp_path, fake_codec, bad, reason):
+    data = dataset(24, 21, bad)
+    with pytest.raises(TokenizeError) as info:
+        run(data, fake_codec, tmp_path / "stop", "stop")
     message = str(info.value)
-    for word in words:
-        assert word in message, (word, message)
-    assert "audio[" not in message
-    if cache:  # the shards before the bad row are kept whole, the one holding it is not written
-        assert sorted(p.name for p in tmp_path.glob("shard-*")) == ["shard-00000", "shard-00001"]
+    assert f"dataset row 21 (column 'audio') cannot be tokenised: {reason}" in message and "audio[" not in message
+    kept = sorted(p.name for p in (tmp_path / "stop" / "train").iterdir())
+    assert kept == ["shard-00000.parquet", "shard-00001.parquet"]  # the shard holding it is not written
+
+    with pytest.warns(TokenizeWarning, match="1 of the 24 inputs"):
+        result = run(data, fake_codec, tmp_path / "skip", "skip")
+    assert result.manifest["rows"] == 23 and result.manifest["inputs"] == 24
+    (failure,) = [json.loads(line) for line in (tmp_path / "skip" / "failures.jsonl").read_text().splitlines()]
+    assert failure["id"] == "21" and failure["reason"].startswith(reason) and failure["shard"] == 2
 
 
-def test_a_row_only_the_codec_refuses_is_named_too(tmp_path):
-    ds = dataset(12, 7, [0.05] * 333)
-    with pytest.raises(ValueError, match=r"dataset row 7 \(column 'audio'\) cannot be encoded: clip of 333 samples"):
-        encode_audio_dataset(ds, PickyCodec(333), batch_size=4)
-    stream = encode_audio_stream(ds.to_iterable_dataset(), PickyCodec(333), batch_size=4)
-    with pytest.raises(ValueError, match=r"dataset row 7 \(column 'audio'\)"):
-        list(stream)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_row_only_the_codec_refuses_is_named_alone(tmp_path, streamed):
+    data = dataset(12, 7, [0.05] * 333)  # the shortest clip: batched with three others of 800 samples
+    source = data.to_iterable_dataset() if streamed else data
+    with pytest.raises(TokenizeError, match=r"^input dataset row 7 \(column 'audio'\) cannot be tokenised: codec "
+                                            r"error: clip of 333 samples"):
+        run(source, PickyCodec(333), tmp_path / "stop", "stop")
+    with pytest.warns(TokenizeWarning, match="1 of the 12 inputs"):
+        result = run(source, PickyCodec(333), tmp_path / "skip", "skip")
+    assert result.manifest["rows"] == 11
+    (failure,) = [json.loads(line) for line in (tmp_path / "skip" / "failures.jsonl").read_text().splitlines()]
+    assert failure["id"] == "7" and "clip of 333 samples" in failure["reason"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from semantilm.data.corpus_tokens import default_num_workers
+from semantilm.data.tokenize_settings import TokenizeSettings, default_num_workers
 from tests.semantilm.data.clips import BROKEN, good_ids, make_folder
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,6 +153,7 @@ def test_on_error_stop_names_the_input(corpus, tmp_path, capsys, one_torch_threa
 def test_readers_by_default_only_beside_an_accelerator():
     assert default_num_workers("cpu") == 0
     assert default_num_workers("cuda:1") == default_num_workers("cuda") == 2
+    assert TokenizeSettings().readers == 0 and TokenizeSettings(num_workers=3).readers == 3
 
 
 def _mark(out: Path, k: int, mtime: float) -> None:
@@ -167,8 +168,8 @@ def _second_of_two(corpus: Path, out: Path):
 
     codec = load_codec("tiny-random", 50, 16384, "cpu", None, decoder=False)
     source = {"name": "tiny-random", "token_rate": 50, "vocab": 16384}
-    return tokenize_corpus(str(corpus), codec, out, rank=1, world_size=2, shard_size=32, num_workers=0,
-                           progress=False, codec_source=source)
+    return tokenize_corpus(str(corpus), codec, out, settings=TokenizeSettings(shard_size=32, num_workers=0), rank=1,
+                           world_size=2, progress=False, codec_source=source)
 
 
 def test_a_shard_another_process_started_is_left_to_it(corpus, reference, tmp_path, one_torch_thread):

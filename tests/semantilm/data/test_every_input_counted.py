@@ -178,14 +178,29 @@ def test_an_empty_dataset_says_so(tmp_path):
 
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     codec = load_codec("tiny-random", 50, 16384, "cpu", None, decoder=False)
+    settings = TokenizeSettings(num_workers=0, caption_column="caption")
     empty = Dataset.from_dict({"audio": [], "caption": []})
     with pytest.raises(ValueError, match="empty"):
-        encode_audio_dataset(empty, codec, caption_column="caption")
-    with pytest.raises(ValueError, match="empty"):
-        tokenize_corpus(empty, codec, tmp_path / "t", num_workers=0, progress=False)
+        tokenize_corpus(empty, codec, tmp_path / "t", settings=settings, progress=False)
     stream = Dataset.from_dict({"audio": [clip(0).tolist()]}).to_iterable_dataset().filter(lambda row: False)
     with pytest.raises(ValueError, match="empty"):
-        tokenize_corpus(stream, codec, tmp_path / "t2", num_workers=0, progress=False)
+        tokenize_corpus(stream, codec, tmp_path / "t2", settings=TokenizeSettings(num_workers=0, sample_rate=RATE),
+                        progress=False)
+
+
+def test_bare_sample_arrays_need_sample_rate(tmp_path, capsys):
+    """A Parquet column of bare sample arrays has no rate: refused before any work, naming the column
+    and --sample-rate; with it, every row is tokenised."""
+    from datasets import Dataset
+
+    data = tmp_path / "raw.parquet"
+    Dataset.from_dict({"audio": [clip(i).tolist() for i in range(3)], "caption": ["a", "b", "c"]}).to_parquet(str(data))
+    assert tokenize(str(data), "--out", str(tmp_path / "t")) == 2
+    err = capsys.readouterr().err
+    assert "column 'audio'" in err and "bare arrays of samples" in err and "--sample-rate" in err
+    assert not (tmp_path / "t").exists()
+    assert tokenize(str(data), "--out", str(tmp_path / "t"), "--sample-rate", str(RATE)) == 0
+    assert counts(capsys.readouterr().out) == (3, 0, 3)

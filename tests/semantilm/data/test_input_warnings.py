@@ -1,4 +1,4 @@
-"""Clipping warnings of both tokenisers name the input (file, data set row), not a place in a
+"""Clipping warnings of the tokeniser name the input (file, data set row), not a place in a
 length-sorted batch, and judge the audio as read, not the resampler's output."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def audio_warnings(record) -> list[str]:
 
 def test_tokenize_names_the_clipping_file_and_trusts_full_scale_pcm(tmp_path, codec):
     from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     folder = tmp_path / "clips"
     folder.mkdir()
@@ -38,21 +39,24 @@ def test_tokenize_names_the_clipping_file_and_trusts_full_scale_pcm(tmp_path, co
     sf.write(folder / "loud.wav", loud, RATE, subtype="FLOAT")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        tokenize_corpus(str(folder), codec, tmp_path / "t", num_workers=0, progress=False, batch_size=8)
+        tokenize_corpus(str(folder), codec, tmp_path / "t", settings=TokenizeSettings(num_workers=0, batch_size=8),
+                        progress=False)
     said = audio_warnings(record)
     assert len(said) == 1, said
     assert "'loud.wav'" in said[0] and "10 samples beyond [-1, 1]" in said[0] and "audio[" not in said[0]
 
 
-def test_encode_audio_dataset_names_the_row(codec):
+def test_a_dataset_row_is_named_by_its_row(codec, tmp_path):
     from datasets import Dataset
 
-    from semantilm.data.tokenize import encode_audio_dataset
+    from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     cells = [{"array": 0.5 * clip(i, 0.1 + 0.02 * i), "sampling_rate": RATE} for i in range(6)]
     cells[4]["array"][5] = 2.0
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        encode_audio_dataset(Dataset.from_dict({"audio": cells}), codec, batch_size=6)
+        tokenize_corpus(Dataset.from_dict({"audio": cells}), codec, tmp_path / "t",
+                        settings=TokenizeSettings(batch_size=6, num_workers=0), progress=False)
     said = audio_warnings(record)
     assert len(said) == 1 and "dataset row 4" in said[0] and "audio[" not in said[0], said

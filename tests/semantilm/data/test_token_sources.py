@@ -21,12 +21,13 @@ def codec():
     return load_codec("tiny-random", 50, 16384, "cpu", None, decoder=False)
 
 
-def tokenize(source, out, codec, **kwargs):
+def tokenize(source, out, codec, **fields):
     from semantilm.data.corpus_tokens import tokenize_corpus
     from semantilm.data.token_dataset import load_token_dataset
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
-    kwargs = {"num_workers": 0, "progress": False, **kwargs}
-    result = tokenize_corpus(source, codec, out, **kwargs)
+    settings = TokenizeSettings(**{"num_workers": 0, **fields})
+    result = tokenize_corpus(source, codec, out, settings=settings, progress=False)
     assert result.manifest is not None
     return {r["id"]: r for r in load_token_dataset(out)}
 

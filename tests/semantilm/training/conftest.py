@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from semantilm.data.tokenize import encode_audio_dataset
+from semantilm.data.corpus_tokens import tokenize_corpus
+from semantilm.data.tokenize_settings import TokenizeSettings
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 from tests.fake_codec import make_clip
 
 
-def token_dataset(codec, captions, n, seconds=0.08):
+def token_dataset(codec, captions, n, folder, seconds=0.08):
+    """Token rows of ``n`` captioned clips, tokenised into ``folder``."""
     from datasets import Dataset
 
     ds = Dataset.from_dict(
@@ -19,7 +21,8 @@ def token_dataset(codec, captions, n, seconds=0.08):
             "caption": [captions[i % len(captions)] for i in range(n)],
         }
     )
-    return encode_audio_dataset(ds, codec, caption_column="caption")
+    settings = TokenizeSettings(caption_column="caption", num_workers=0)
+    return tokenize_corpus(ds, codec, folder, settings=settings, progress=False).dataset
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_recipe_eval_split_gradient_checkpointing_and_length_grouping(tmp_path):
 
 
 def test_train_lm_throughput_and_mfu(tmp_path, sp_tok, fake_codec, captions):  # noqa: F811
-    data = token_dataset(fake_codec, captions, 4)
+    data = token_dataset(fake_codec, captions, 4, tmp_path / "tokens")
     model = build_lm(sp_tok.layout, ROOT / "configs" / "lm" / "tiny.yaml", seed=0)
     config = TrainConfig(output_dir=str(tmp_path / "run"), max_steps=3, batch_size=2, logging_steps=1,
                          save_steps=3, disable_tqdm=True, peak_tflops=1.0, throughput_log_step=2)

@@ -33,10 +33,12 @@ def tiny_tokens(tmp_path_factory):
     from codec.data.synthetic import SyntheticSoundConfig
     from semantilm.codec_api import load_codec
     from semantilm.data.corpus_tokens import tokenize_corpus
+    from semantilm.data.tokenize_settings import TokenizeSettings
 
     out = tmp_path_factory.mktemp("tokens") / "tiny"
-    tokenize_corpus("synthetic", load_codec("tiny", decoder=False), out, caption_column="caption", num_workers=0,
-                    synthetic=SyntheticSoundConfig(num_examples=3, seconds=0.3), progress=False,
+    settings = TokenizeSettings(caption_column="caption", num_workers=0,
+                                synthetic=SyntheticSoundConfig(num_examples=3, seconds=0.3))
+    tokenize_corpus("synthetic", load_codec("tiny", decoder=False), out, settings=settings, progress=False,
                     codec_source={"name": "tiny", "token_rate": 100, "vocab": 16384})
     return out
 
@@ -81,7 +83,7 @@ def test_unset_codec_keys_come_from_the_token_folder(tmp_path):
 
 
 def test_records_without_a_source_and_codecs_of_one_variant(tmp_path):
-    # encode_audio_dataset's cache records the codec's facts only: the codec is found by its variant.
+    # A cache of the former encode_audio_dataset records the codec's facts only: the codec is found by its variant.
     cache = folder(tmp_path, "cache", TINY, record="semantilm_token_cache.json")
     with pytest.raises(ConfigError, match=r"codec\.name=tiny codec\.token_rate=50"):
         resolve_recipe_codec(CodecSection(name="tiny-random", token_rate=100), cache)
@@ -106,3 +108,22 @@ def test_an_eval_token_folder_of_another_codec_is_refused(tmp_path, tiny_tokens)
     with pytest.raises(ConfigError, match=r"data\.eval_dataset=.* holds tokens of the codec 'tiny'"):
         run_recipe(config)
     assert not out.exists()
+
+
+def test_a_recipe_trains_on_a_cache_of_the_former_encode_audio_dataset(tmp_path, tiny_tokens):
+    """Such a folder (semantilm_token_cache.json + shard-K save_to_disk folders, no manifest) is read as
+    it is, its codec taken from its record, and data.max_examples applies."""
+    from semantilm.data.token_dataset import load_token_dataset
+
+    rows = load_token_dataset(tiny_tokens).select_columns(["semantic_ids", "acoustic_ids", "num_frames", "caption"])
+    cache = tmp_path / "cache"
+    rows.select(range(2)).save_to_disk(str(cache / "shard-00000"))
+    rows.select(range(2, 3)).save_to_disk(str(cache / "shard-00001"))
+    codec = json.loads((tiny_tokens / "semantilm_tokens.json").read_text())["codec"]
+    record = {"codec": {k: v for k, v in codec.items() if k not in ("config", "source")}, "num_rows": 3,
+              "shard_size": 2, "audio_column": "audio", "caption_column": "caption"}
+    (cache / "semantilm_token_cache.json").write_text(json.dumps(record))
+    result = run_recipe(tiny_config("text_to_audio", tmp_path / "run", f"data.dataset={cache}", "codec.name=null",
+                                    "data.max_examples=2", "train.max_steps=1", "train.save_steps=1"))
+    assert result.global_step == 1 and result.num_examples == 2
+    assert load_codec_reference(tmp_path / "run").variant == "tiny"

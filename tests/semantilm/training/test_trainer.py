@@ -8,7 +8,7 @@ from tests.semantilm.training.conftest import token_dataset
 
 
 def test_overfits_two_captions_then_generates_each_exactly(tmp_path, sp_tok, fake_codec, captions):
-    data = token_dataset(fake_codec, captions[:2], 2)
+    data = token_dataset(fake_codec, captions[:2], 2, tmp_path / "tokens")
     config = LMConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, max_position_embeddings=64)
     model = build_lm(sp_tok.layout, config, seed=0)
     cfg = TrainConfig(
@@ -45,7 +45,7 @@ class StopAt:
 
 
 def test_resume_gives_the_same_state_as_uninterrupted(tmp_path, sp_tok, fake_codec, captions):
-    data = token_dataset(fake_codec, captions, 6, seconds=0.04)
+    data = token_dataset(fake_codec, captions, 6, tmp_path / "tokens", seconds=0.04)
     tiny = LMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
 
     def config(name):
@@ -74,5 +74,5 @@ def test_train_config_and_input_errors(tmp_path, sp_tok, fake_codec):
     with pytest.raises(ValueError, match="token columns"):
         train_lm(model, sp_tok, Dataset.from_dict({"x": [1]}), TrainConfig(output_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="not a checkpoint folder"):
-        train_lm(model, sp_tok, token_dataset(fake_codec, ["a"], 1), TrainConfig(output_dir=str(tmp_path)),
+        train_lm(model, sp_tok, token_dataset(fake_codec, ["a"], 1, tmp_path / "tokens"), TrainConfig(output_dir=str(tmp_path)),
                  resume_from_checkpoint=str(tmp_path / "nope"))
