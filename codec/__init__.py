@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from codec.config import SemantiCodecConfig
 
-__all__ = ["SemantiCodecConfig", "SemantiCodec", "EncodeOutput", "DecodeOutput", "DecodeSettings"]
+__all__ = ["SemantiCodecConfig", "SemantiCodec", "EncodeOutput", "DecodeOutput", "DecodeSettings", "fast_paths"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from codec.fast import fast_paths
     from codec.model import SemantiCodec
     from codec.outputs import DecodeOutput, EncodeOutput
     from codec.sampling import DecodeSettings
@@ -30,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from codec.sampling import DecodeSettings
 
         return DecodeSettings
+    if name == "fast_paths":  # with codec.fast_paths(False): the plain modules (codec/fast/)
+        from codec.fast import fast_paths
+
+        return fast_paths
     raise AttributeError(f"module 'codec' has no attribute {name!r}")

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from codec.config import SemantiCodecConfig
-from codec.context_cache import cached_context_projections
+from codec.fast import fast_forms
 from codec.io import pad_stack
 from codec.outputs import DecodeOutput
 from codec.progress import progress_bar
@@ -50,7 +50,6 @@ from codec.sampling import (
     num_sampler_steps,
     variance_preserving,
 )
-from codec.upsample_conv import subpixel_upsampling
 from codec.vocoder import vocode, vocoder_output_samples
 from codec.windowing import overlap_add, split_windows, used_samples
 
@@ -186,8 +185,7 @@ class DiffusionDecoder(nn.Module):
         scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
         latents = noise[:, 0].float() * scheduler.init_noise_sigma
         context = self.guidance_context(cond, uncond, cfg_scale)
-        # the same cross-attention keys and values at every step; upsampling without the x2 image
-        with cached_context_projections(self.unet, context), subpixel_upsampling(self.unet):
+        with fast_forms(self.unet, context=context):  # the same context at every step
             for i, t in enumerate(scheduler.timesteps):
                 model_t = int(t) if float(t).is_integer() else float(t)
                 v = self.predict(scheduler.scale_model_input(latents, t), model_t, context, cfg_scale)
@@ -204,12 +202,8 @@ class DiffusionDecoder(nn.Module):
         """Log-mel [N, 1, frames, mel_bins] (the VAE's output, in its dtype) of latents [N, C, H, W]."""
         vae_dtype = next(self.vae.parameters()).dtype
         latents = (latents / self.scale_factor).to(vae_dtype)
-        if latents.device.type == "cpu":
-            # oneDNN's convolutions run ~20 % faster on channels-last activations (a full-size
-            # window: 6.2 s against 7.8 s on a 2-core AVX2 CPU); the weights stay as they are.
-            latents = latents.contiguous(memory_format=torch.channels_last)
-        with subpixel_upsampling(self.vae):  # a quarter of the VAE's work is its two upsampling convolutions
-            return self.vae.decode(latents, return_dict=False)[0].contiguous()
+        with fast_forms(self.vae):
+            return self.vae.decode(latents, return_dict=False)[0].contiguous()  # whatever layout the fast form chose
 
     def latents_to_waveform(
         self, latents: torch.Tensor, samples: Sequence[int] | None = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from codec.conv_layout import channels_last_conv1d
+from codec.fast import fast_forms
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -115,10 +115,10 @@ def vocode(vocoder: SpeechT5HifiGan, config: SemantiCodecConfig, mel: torch.Tens
     With ``samples``, row i holds the first ``samples[i]`` samples and zeros after them, and the
     vocoder runs only on the mel frames those samples depend on (:func:`vocoder_frames_needed`):
     a clip's last decoder window is mostly padding whose audio is trimmed away, and the vocoder
-    is the costliest stage after the UNet. Without gradients, its convolutions run in the faster
-    channels-last layout on the CPU (:mod:`codec.conv_layout`).
+    is the costliest stage after the UNet. The vocoder's convolutions take their fast form on the
+    CPU (:mod:`codec.fast.conv_layout`).
     """
-    with channels_last_conv1d(vocoder):
+    with fast_forms(vocoder):
         return _vocode(vocoder, config, mel, samples)
 
 

@@ -9,7 +9,7 @@ The base-100m LM then writes 2.2x the tokens/s at batch 4 (``benchmarks/generati
 ``packed_linears(model)`` packs the weights of the model's large ``nn.Linear`` layers (fp32, on
 the CPU) and routes those layers through oneDNN until the block ends; everything else runs as
 before, and gradients, other dtypes and other devices take the ordinary path. Results differ from
-``F.linear`` only by float rounding (the oneDNN ops are in :mod:`codec.onednn_linear`).
+``F.linear`` only by float rounding (the oneDNN ops are in :mod:`codec.fast.onednn_linear`).
 torch.compile's CPU "freezing" packs weights the same way but compiles for minutes; this costs
 one copy of the packed weights while generation runs.
 """
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from codec.forward_override import overridden_forwards
-from codec.onednn_linear import onednn_linear_available, pack_weight, packed_linear
+from codec.fast.forward_override import overridden_forwards
+from codec.fast.onednn_linear import onednn_linear_available, pack_weight, packed_linear
 
 __all__ = ["packed_linears", "MIN_IN_FEATURES", "MIN_WEIGHT_ELEMENTS"]
 
@@ -70,5 +70,5 @@ def packed_linears(model: nn.Module) -> AbstractContextManager[int]:
     weights (see the module docstring); yields how many layers were packed (0 where oneDNN is
     missing, the model is elsewhere, or ``SEMANTILM_PACKED_LINEARS=0``). Weights must not change
     inside the block."""
-    layers = [m for m in model.modules() if _wanted(m)] if _supported() else []
-    return overridden_forwards((layer, _packed_forward(layer, pack_weight(layer.weight))) for layer in layers)
+    layers = [(name, m) for name, m in model.named_modules() if _wanted(m)] if _supported() else []
+    return overridden_forwards((name, layer, _packed_forward(layer, pack_weight(layer.weight))) for name, layer in layers)

@@ -1,10 +1,12 @@
-"""Fixtures shared by the decoder tests: a decoder with short windows and its lookup tables."""
+"""Fixtures shared by the codec tests: a decoder with short windows and its lookup tables; the fast
+paths on and off."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from codec import fast_paths
 from codec.config import SemantiCodecConfig
 from codec.decoder import DiffusionDecoder
 
@@ -29,3 +31,10 @@ def tables(config) -> tuple[torch.Tensor, torch.Tensor]:
     acoustic = torch.randn(config.acoustic_codebook_size, config.feature_dim, generator=g)
     semantic = torch.randn(config.semantic_codebook_size, config.feature_dim, generator=g)
     return acoustic, semantic
+
+
+@pytest.fixture(params=[True, False], ids=["fast", "plain"])
+def fast(request) -> bool:
+    """Runs the test twice: with the codec's fast paths (the default) and with its plain modules."""
+    with fast_paths(request.param):
+        yield request.param

@@ -1,12 +1,14 @@
-"""1-D convolutions routed through channels-last 2-D convolutions compute the same function."""
+"""1-D convolutions routed through channels-last 2-D convolutions (their fast form) compute the same function."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
+from codec import fast_paths
 from codec.config import SemantiCodecConfig
-from codec.conv_layout import channels_last_conv1d
+from codec.fast import FastFormSkipped, fast_forms
 from codec.vocoder import build_vocoder, vocode
 
 
@@ -18,7 +20,7 @@ def _stack() -> nn.Sequential:
         nn.ConvTranspose1d(8, 6, 7, stride=3, padding=2, output_padding=1),
         nn.Conv1d(6, 6, 3, stride=2, padding=1, groups=3, bias=False),
         nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1, groups=2, dilation=2),
-        nn.Conv1d(4, 2, 3, padding=1, padding_mode="reflect"),  # not zero padding: left as it is
+        nn.Conv1d(4, 2, 3, padding=1, padding_mode="reflect"),  # not zero padding: keeps its plain forward
     ).eval()
 
 
@@ -27,7 +29,7 @@ def test_same_outputs_and_forwards_restored():
     x = torch.randn(2, 3, 50)
     with torch.no_grad():
         plain = model(x)
-        with channels_last_conv1d(model) as n:
+        with pytest.warns(FastFormSkipped, match=r"Sequential\.5 \(padding_mode 'reflect'"), fast_forms(model) as n:
             routed = model(x)
         after = model(x)
     assert n == 4
@@ -40,7 +42,7 @@ def test_same_outputs_and_forwards_restored():
 def test_nothing_changes_while_gradients_are_enabled():
     model = _stack()
     x = torch.randn(1, 3, 20)
-    with channels_last_conv1d(model) as n:
+    with fast_forms(model) as n:
         y = model(x)
     assert n == 0
     y.sum().backward()
@@ -52,8 +54,20 @@ def test_vocode_matches_the_plain_vocoder():
     torch.manual_seed(1)
     vocoder = build_vocoder(config).eval()
     mel = torch.randn(2, 30, config.vae_mel_bins)
-    with torch.inference_mode():
-        plain = vocoder(mel)
-        routed = vocode(vocoder, config, mel)
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append("forward" in module.__dict__) if isinstance(module, nn.Conv1d) else None)
+    try:
+        with torch.inference_mode():
+            plain = vocoder(mel)
+            with fast_paths(False):
+                switched_off = vocode(vocoder, config, mel)
+            off_calls, seen[:] = list(seen), []
+            routed = vocode(vocoder, config, mel)
+    finally:
+        hook.remove()
+    assert off_calls and not any(off_calls)  # every Conv1d ran its class's forward
+    assert seen and all(seen)  # every Conv1d ran its fast form
+    assert torch.equal(switched_off, plain.reshape(switched_off.shape))
     assert routed.shape == plain.shape
     assert (routed - plain).abs().max() <= 1e-5 * plain.abs().max()

@@ -5,7 +5,8 @@ Source: ``../shared/parity/`` (README there): the official decoder's state dict 
 ``dec_noise`` (the official DDIM is stochastic, eta = 1), 5 DDIM steps, CFG 2.0, CPU float32.
 Tolerances are the README's: lookups 1e-6, one UNet forward 1e-4, latents / mel / waveform
 1e-3 (thread-count changes alone move them by ~1e-5; an independent implementation reorders
-more operations). Each full-size model is built once per configuration and freed after.
+more operations). Each full-size model is built once per configuration and freed after; the
+decode runs twice, with the codec's fast paths and without (``codec.fast_paths(False)``).
 """
 
 from __future__ import annotations
@@ -76,8 +77,21 @@ def case(request):
 
 
 @pytest.fixture(scope="module")
-def decoded(case):
-    """One public decode of the recorded tokens with the recorded noise, intermediates captured."""
+def decodes(case) -> dict:
+    """The decodes of ``decoded`` by fast-path setting (one per setting and configuration)."""
+    return {}
+
+
+@pytest.fixture
+def decoded(case, decodes, fast):
+    """One public decode of the recorded tokens with the recorded noise, intermediates captured;
+    with the fast paths on, then off."""
+    if fast not in decodes:
+        decodes[fast] = _decode_recorded(case)
+    return decodes[fast]
+
+
+def _decode_recorded(case):
     name, _, archive, decoder, acoustic, semantic, codec = case
     captured: dict[str, list[torch.Tensor]] = {"latent": [], "mel": [], "wave": [], "used": [], "heard": []}
     original = decoder.latents_to_waveform

@@ -6,7 +6,7 @@ our encoder on the same waveform. Tolerances are those of the fixture README, de
 the official code's own run-to-run / thread-count differences (2.4e-6 for AudioMAE, 1.1e-5
 for fbank) with headroom for an independent implementation: fbank atol 1e-4 (+rtol 1e-4),
 features and LSTM output atol 1e-4 + rtol 1e-4, tokens >= 99 % identical per stream, any
-flip a near-tie.
+flip a near-tie. The tests that run the LSTM run twice: with the codec's fast paths and without.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def parity_case(request):
-    """(name, model, recorded arrays, our per-segment encoding of the 12 s input); built once per config."""
+    """(name, model, recorded arrays, fbank of the 12 s input, our encodings of it by fast-path
+    setting, filled by ``encoded``); the model is built once per config."""
     name = request.param
     rate, vocab = CONFIGS[name]
     state, centroids = official_encoder_state(name)
@@ -35,10 +36,19 @@ def parity_case(request):
     ref = recorded(name)
     wave = torch.from_numpy(ref["input_wave"])
     fbank, segments = model.fbank_segments([wave])
-    encoding = model.encode_fbank(fbank, return_intermediates=True)
-    yield name, model, ref, fbank, encoding
-    del model, encoding
+    encodings = {}
+    yield name, model, ref, fbank, encodings
+    del model, encodings
     gc.collect()
+
+
+@pytest.fixture
+def encoded(parity_case, fast):
+    """parity_case with our per-segment encoding of the 12 s input, with the fast paths on, then off."""
+    name, model, ref, fbank, encodings = parity_case
+    if fast not in encodings:
+        encodings[fast] = model.encode_fbank(fbank, return_intermediates=True)
+    return name, model, ref, fbank, encodings[fast]
 
 
 def _close(ours: torch.Tensor, ref: np.ndarray, atol: float, rtol: float) -> None:
@@ -69,33 +79,33 @@ def test_fbank(parity_case):
     _close(fbank, ref["enc_fbank"], atol=1e-4, rtol=1e-4)
 
 
-def test_audiomae_features(parity_case):
-    _, _, ref, _, enc = parity_case
+def test_audiomae_features(encoded):
+    _, _, ref, _, enc = encoded
     _close(enc.mae_features, ref["enc_audiomae_features"], atol=1e-4, rtol=1e-4)
 
 
-def test_stacked_features(parity_case):
-    _, _, ref, _, enc = parity_case
+def test_stacked_features(encoded):
+    _, _, ref, _, enc = encoded
     # r100 omits the key: stacking is the identity after dropping cls.
     expected = ref["enc_stacked_features"] if "enc_stacked_features" in ref else ref["enc_audiomae_features"][:, 1:]
     _close(enc.stacked, expected, atol=1e-4, rtol=1e-4)
 
 
-def test_semantic_tokens(parity_case):
-    _, _, ref, _, enc = parity_case
+def test_semantic_tokens(encoded):
+    _, _, ref, _, enc = encoded
     assert _agreement(enc.semantic.reshape(1, -1), ref["enc_semantic_tokens_full"]) >= 0.99
 
 
-def test_acoustic_pre_quant(parity_case):
-    _, _, ref, _, enc = parity_case
+def test_acoustic_pre_quant(encoded):
+    _, _, ref, _, enc = encoded
     same_semantic = enc.semantic.reshape(-1) == torch.from_numpy(ref["enc_semantic_tokens_full"]).reshape(-1)
     ours = enc.pre_quant.reshape(-1, enc.pre_quant.shape[-1])[same_semantic]
     expected = ref["enc_acoustic_pre_quant"].reshape(-1, enc.pre_quant.shape[-1])[same_semantic.numpy()]
     _close(ours, expected, atol=1e-4, rtol=1e-4)
 
 
-def test_acoustic_tokens(parity_case):
-    _, model, ref, _, enc = parity_case
+def test_acoustic_tokens(encoded):
+    _, model, ref, _, enc = encoded
     ours = enc.acoustic.reshape(-1)
     expected = torch.from_numpy(ref["enc_acoustic_tokens_full"]).reshape(-1)
     assert (ours == expected).float().mean() >= 0.99
@@ -109,9 +119,9 @@ def test_acoustic_tokens(parity_case):
         assert gap.abs() < 1e-4
 
 
-def test_final_tokens(parity_case):
+def test_final_tokens(encoded):
     """Trimmed token stream [1, T, 2] as the official encode returns it."""
-    _, model, ref, _, enc = parity_case
+    _, model, ref, _, enc = encoded
     expected = ref["enc_tokens"]
     T = model.config.num_frames(ref["input_wave"].shape[0])
     assert expected.shape == (1, T, 2)
@@ -120,7 +130,7 @@ def test_final_tokens(parity_case):
     assert _agreement(ours[..., 1], expected[..., 1]) >= 0.99
 
 
-def test_public_encode_short_input(parity_case):
+def test_public_encode_short_input(parity_case, fast):
     """``encode`` end to end (padding, fbank, mask, trimming) on the 3 s input (r100 only)."""
     name, model, ref, _, _ = parity_case
     if "short_input_wave" not in ref:
@@ -133,7 +143,7 @@ def test_public_encode_short_input(parity_case):
     assert _agreement(out.tokens[..., 1], expected[..., 1]) >= 0.99
 
 
-def test_short_input_intermediates(parity_case):
+def test_short_input_intermediates(parity_case, fast):
     """The padding mask path: the 3 s input is mostly padding inside its 10.24 s segment."""
     name, model, ref, _, _ = parity_case
     if "short_input_wave" not in ref:

@@ -1,17 +1,20 @@
-"""x2 nearest upsampling + 3x3 convolution in the sub-pixel form computes the same function."""
+"""x2 nearest upsampling + 3x3 convolution in the sub-pixel form (the fast form of diffusers'
+``Upsample2D``) computes the same function."""
 
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
 from diffusers.models.upsampling import Upsample2D
 
-from codec.upsample_conv import subpixel_upsampling
+from codec.fast import FastFormSkipped, fast_forms
 
 
-def _layer(channels: int = 6, out: int = 5, seed: int = 0) -> Upsample2D:
+def _layer(channels: int = 6, out: int = 5, seed: int = 0, **kwargs) -> Upsample2D:
     torch.manual_seed(seed)
-    return Upsample2D(channels, use_conv=True, out_channels=out).eval()
+    return Upsample2D(channels, use_conv=True, out_channels=out, **kwargs).eval()
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -23,7 +26,7 @@ def test_same_output_as_upsampling_then_convolving(channels_last, size):
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         expected = layer(x)
-        with subpixel_upsampling(layer) as n:
+        with fast_forms(layer) as n:
             y = layer(x)
     assert n == 1
     assert y.shape == expected.shape == (2, 5, 2 * size[0], 2 * size[1])
@@ -37,22 +40,31 @@ def test_an_explicit_output_size_takes_the_ordinary_path():
     x = torch.randn(1, 6, 3, 3)
     with torch.no_grad():
         expected = layer(x, (7, 6))
-        with subpixel_upsampling(layer):
+        with fast_forms(layer):
             y = layer(x, (7, 6))
     assert torch.equal(y, expected)
 
 
 def test_forward_restored_and_nothing_changes_with_gradients():
     layer = _layer()
-    with torch.no_grad(), subpixel_upsampling(layer):
+    with torch.no_grad(), fast_forms(layer):
         pass
     assert "forward" not in layer.__dict__
-    with subpixel_upsampling(layer) as n:
+    with fast_forms(layer) as n:
         layer(torch.randn(1, 6, 2, 2)).sum().backward()
     assert n == 0 and layer.conv.weight.grad is not None
 
 
-def test_transposed_and_plain_upsamplers_are_left_alone():
+def test_transposed_and_plain_upsamplers_are_not_candidates():
     model = torch.nn.Sequential(Upsample2D(4, use_conv_transpose=True), Upsample2D(4, use_conv=False))
-    with torch.no_grad(), subpixel_upsampling(model) as n:
-        assert n == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FastFormSkipped)
+        with torch.no_grad(), fast_forms(model) as n:
+            assert n == 0
+
+
+def test_an_upsampler_with_another_convolution_is_named_in_a_warning():
+    model = torch.nn.Sequential(_layer(kernel_size=5, padding=2))
+    with torch.no_grad(), pytest.warns(FastFormSkipped, match=r"Sequential\.0 \(the sub-pixel form takes a 3x3"):
+        with fast_forms(model) as n:
+            assert n == 0

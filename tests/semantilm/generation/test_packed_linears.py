@@ -70,7 +70,7 @@ def test_generation_writes_the_same_tokens_with_and_without_packing(monkeypatch)
 
 
 def test_a_build_whose_ops_fail_keeps_f_linear(monkeypatch):
-    import codec.onednn_linear as onednn
+    import codec.fast.onednn_linear as onednn
     import semantilm.generation.packed_linears as packing
 
     assert onednn.onednn_linear_available.__wrapped__()

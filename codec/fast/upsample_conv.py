@@ -9,20 +9,17 @@ convolution with four times the output channels over ``x`` padded by one, interl
 quarter of its time in its two upsampling convolutions (a full-size window: 1.3 of 6 s on a
 2-core CPU); the results differ from the two-step form by float rounding only.
 
-:func:`subpixel_upsampling` gives every diffusers ``Upsample2D`` of a module that form for the
-length of a ``with`` block, without gradients (the folded kernels are copies).
+:func:`subpixel_upsampling` gives a diffusers ``Upsample2D`` that form; the folded kernels are
+copies made when the form is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from codec.forward_override import overridden_forwards
 
 __all__ = ["folded_kernels", "subpixel_upsampling"]
 
@@ -61,22 +58,13 @@ def _subpixel_forward(module: nn.Module, conv: nn.Conv2d) -> Callable[..., torch
     return forward
 
 
-def _replacements(module: nn.Module) -> Iterator[tuple[nn.Module, Callable]]:
-    from diffusers.models.upsampling import Upsample2D
-
-    for layer in module.modules():
-        if not isinstance(layer, Upsample2D) or not layer.use_conv or layer.use_conv_transpose:
-            continue
-        conv = layer.conv if layer.name == "conv" else layer.Conv2d_0
-        if (layer.norm is None and layer.interpolate and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
-                and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-                and conv.padding_mode == "zeros" and conv.weight.device.type == "cpu"):
-            yield layer, _subpixel_forward(layer, conv)
-
-
-def subpixel_upsampling(module: nn.Module) -> AbstractContextManager[int]:
-    """Within the block, ``module``'s CPU ``Upsample2D`` layers (x2 nearest, 3x3 convolution)
-    compute in the sub-pixel form; yields how many do. Nothing changes with gradients enabled."""
-    if torch.is_grad_enabled():
-        return nullcontext(0)
-    return overridden_forwards(_replacements(module))
+def subpixel_upsampling(layer: nn.Module) -> Callable[..., torch.Tensor] | str:
+    """The sub-pixel forward of a diffusers ``Upsample2D`` that upsamples x2 by nearest neighbour
+    and then convolves, or why it has none (a norm, or a convolution other than 3x3 / stride 1)."""
+    conv = layer.conv if layer.name == "conv" else layer.Conv2d_0
+    if layer.norm is not None:
+        return "the sub-pixel form has no norm before the upsampling"
+    if not (conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.stride == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"):
+        return "the sub-pixel form takes a 3x3 convolution with stride 1, padding 1 and zero padding"
+    return _subpixel_forward(layer, conv)
