@@ -12,6 +12,7 @@ decode runs twice, with the codec's fast paths and without (``codec.fast_paths(F
 from __future__ import annotations
 
 import gc
+import math
 
 import numpy as np
 import pytest
@@ -126,14 +127,51 @@ def _compare(name: str, key: str, actual: torch.Tensor, expected: np.ndarray, at
     assert err <= atol, f"{name} {key}: max abs error {err:.3g} > {atol:g}"
 
 
+def _official_positional_table(length: int, dim: int) -> torch.Tensor:
+    """The official positional encoding, written as its source writes it, evaluated on this machine."""
+    position = torch.arange(0, length, dtype=torch.float).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, dim, 2).float() * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * div_term)
+    table[:, 1::2] = torch.cos(position * div_term)
+    return table
+
+
+def _ulp(x: torch.Tensor) -> torch.Tensor:
+    return torch.nextafter(x, torch.full_like(x, math.inf)) - x
+
+
+def _compare_context(name: str, key: str, actual: torch.Tensor, expected: np.ndarray, positional_dim: int) -> None:
+    """A context [1, W, 2D + P]: its feature columns are lookups (1e-6); its positional columns
+    are ``sin / cos(p * w_i)`` with ``w_i = exp(...)`` in float32, and float32 ``exp`` may differ by
+    one ulp between CPUs (the vectorised libm the recording's CPU used against this one's). They must
+    equal the official formula evaluated here within 1e-6, and the recording within the bound that
+    one ulp of ``w_i`` gives at position p: ``p * ulp(w_i) + ulp(p * w_i) + 1e-6``."""
+    expected_t = torch.from_numpy(np.asarray(expected)).float()
+    _compare(name, f"{key} features", actual[..., :-positional_dim], expected_t[..., :-positional_dim].numpy(), 1e-6)
+    table = actual[0, :, -positional_dim:]
+    official_here = _official_positional_table(table.shape[0], positional_dim)
+    _compare(name, f"{key} positions (official formula, this CPU)", table, official_here.numpy(), 1e-6)
+    freqs = torch.exp(torch.arange(0, positional_dim, 2).float() * (-math.log(10000.0) / positional_dim))
+    angles = torch.arange(table.shape[0]).float().unsqueeze(1) * freqs  # [W, P / 2]
+    # one ulp of w_i carried to position p, plus one ulp of the rounded product, plus sin / cos's own error
+    bound = angles / freqs * _ulp(freqs) + _ulp(angles) + 1e-6
+    bound = bound.repeat_interleave(2, dim=1)
+    err = (table - expected_t[0, :, -positional_dim:]).abs()
+    worst = (err / bound).max().item()
+    print(f"{name} {key} positions vs recording: max abs err {err.max().item():.3g} ({worst:.2f} of the one-ulp bound)")
+    assert worst <= 1.0, f"{name} {key}: positional columns differ from the recording by more than one ulp of w_i"
+
+
 def test_conditioning(case):
     name, _, archive, decoder, acoustic, semantic, _ = case
     tokens = torch.from_numpy(archive["enc_tokens"])
     plan = decoder.plan_windows([tokens.shape[1]])
     features = decoder.window_features(tokens, plan, acoustic, semantic)
     cond, uncond = decoder.context(features[:1])
-    _compare(name, "dec_cond_w0", cond, archive["dec_cond_w0"], 1e-6)
-    _compare(name, "dec_uncond_w0", uncond, archive["dec_uncond_w0"], 1e-6)
+    positional_dim = decoder.config.positional_dim
+    _compare_context(name, "dec_cond_w0", cond, archive["dec_cond_w0"], positional_dim)
+    _compare_context(name, "dec_uncond_w0", uncond, archive["dec_uncond_w0"], positional_dim)
     _compare(name, "dec_quantized_feature_last_window", features[-1:], archive["dec_quantized_feature_last_window"], 1e-6)
 
 
