@@ -103,16 +103,18 @@ def training_notes(config, weights: Path, dtype: str, source: Path, stages: Sequ
 def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16", name: str | None = None,
                  stages: str | Path | Sequence[str | Path] = (), command: str | None = None,
                  max_mb: float | None = None, vocoder_from: str | Path | None = None,
-                 cfg_scale: float | None = None) -> Path:
+                 cfg_scale: float | None = None, overwrite: bool = False) -> Path:
     """Write ``out`` = the codec of ``source`` (a ``save_pretrained`` folder or a stage output dir)
     with tensors in ``dtype`` + ``TRAINING.md`` (summaries of ``stages``: one stage output dir or a list). ``max_mb``: refuse
-    (and remove the weights) when they are larger. ``vocoder_from``: a vocoder stage's output
+    (writing nothing) when the weights are larger. ``vocoder_from``: a vocoder stage's output
     (or codec folder) whose vocoder replaces the source's (the vocoder trains independently of
     the decoder stage, which never runs it). ``cfg_scale``: the variant's default guidance scale
-    (``config.cfg_scale``, what ``decode`` uses when not told). Returns ``out``."""
+    (``config.cfg_scale``, what ``decode`` uses when not told). ``overwrite``: replace an existing
+    non-empty ``out``, refused otherwise. The export is written beside ``out`` and moved into place
+    whole, so a failed export leaves ``out`` as it was. Returns ``out``."""
     import tempfile
 
-    from codec.checkpoints import TRAINING_NOTES, export_native, load_native
+    from codec.checkpoints import TRAINING_NOTES, WEIGHTS_NAME, load_native
     from codec.io import check_output_path, follow_umask, path_list
     from codec.training.parts import resolve_codec_folder
 
@@ -125,6 +127,41 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
         raise ValueError(f"the export would overwrite its source {str(folder)!r}; choose another folder.")
     if cfg_scale is not None and not cfg_scale >= 1.0:
         raise ValueError(f"cfg_scale must be >= 1 (1: no guidance), got {cfg_scale}.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"export folder {str(out)!r} already holds files; give a new folder, or pass "
+                              "--overwrite (overwrite=True) to replace it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.export-") as staging:
+        written = _export_into(folder, Path(staging) / "codec", dtype, name, vocoder_from, cfg_scale, max_mb)
+        config, _ = load_native(written)
+        text = training_notes(config, written / WEIGHTS_NAME, dtype, folder, summaries, command)
+        (written / TRAINING_NOTES).write_text(text)
+        follow_umask(written / WEIGHTS_NAME, written / "config.json", written / TRAINING_NOTES)
+        _move_into_place(written, out)
+    return out
+
+
+def _move_into_place(written: Path, out: Path) -> None:
+    """Replace ``out`` by the finished folder ``written`` (same file system): the old files leave only
+    once the new ones are complete."""
+    import shutil
+
+    if out.exists():
+        retired = written.parent / "replaced"
+        out.rename(retired)
+        written.rename(out)
+        shutil.rmtree(retired)
+    else:
+        written.rename(out)
+
+
+def _export_into(folder: Path, out: Path, dtype: str, name: str | None, vocoder_from: str | Path | None,
+                 cfg_scale: float | None, max_mb: float | None) -> Path:
+    """The weights and config of ``export_codec`` written into the new folder ``out``."""
+    import tempfile
+
+    from codec.checkpoints import export_native
+
     with tempfile.TemporaryDirectory() as tmp:
         weights_source = folder
         if vocoder_from is not None or cfg_scale is not None:
@@ -141,11 +178,6 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
         weights = export_native(weights_source, out, dtype=dtype, name=name)
     size_mb = weights.stat().st_size / 1e6
     if max_mb is not None and size_mb > max_mb:
-        weights.unlink()
         raise ValueError(f"the exported weights are {size_mb:.2f} MB, more than --max-mb {max_mb:g}; "
                          "export a smaller codec (or a lower-precision dtype).")
-    config, _ = load_native(out)
-    text = training_notes(config, weights, dtype, folder, summaries, command)
-    (out / TRAINING_NOTES).write_text(text)
-    follow_umask(weights, out / "config.json", out / TRAINING_NOTES)  # as every file the toolkit writes
     return out

@@ -44,12 +44,12 @@ train_stage decoder "codec.name=$OUT/semantic/codec" "codec.vae_from=$OUT/vae"
 train_stage vocoder
 train_stage decoder_refine "codec.name=$OUT/decoder/codec"
 # stage 6 trains the vocoder inside the refined codec: put stage 4's vocoder (and sizes) into it
-$SEMANTILM export-codec "$OUT/decoder_refine/codec" "$OUT/decoder_refine/joined" --dtype float32 \
+$SEMANTILM export-codec "$OUT/decoder_refine/codec" "$OUT/decoder_refine/joined" --dtype float32 --overwrite \
     --vocoder-from "$OUT/vocoder"
 train_stage vocoder_refine "codec.name=$OUT/decoder_refine/joined"
 train_stage decoder_unet "codec.name=$OUT/decoder_refine/codec"
 
-$SEMANTILM export-codec "$OUT/decoder_unet/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 \
+$SEMANTILM export-codec "$OUT/decoder_unet/codec" "$DEST" --dtype float16 --name tiny --max-mb 5 --overwrite \
     --vocoder-from "$OUT/vocoder_refine" \
     --stages "$OUT/vae" "$OUT/semantic" "$OUT/decoder" "$OUT/vocoder" "$OUT/decoder_refine" "$OUT/vocoder_refine" \
     "$OUT/decoder_unet" \

@@ -161,7 +161,7 @@ def cmd_export_codec(args: argparse.Namespace) -> int:
     check_output_path(args.out, "folder", "output folder")
     out = export_codec(args.source, args.out, dtype=args.dtype, name=args.name, stages=args.stages,
                        command=args.command_line, max_mb=args.max_mb, vocoder_from=args.vocoder_from,
-                       cfg_scale=args.cfg_scale)
+                       cfg_scale=args.cfg_scale, overwrite=args.overwrite)
     size = (out / "model.safetensors").stat().st_size / 1e6
     print(f"exported {args.source} -> {out} ({args.dtype}, {size:.2f} MB, notes in {out / 'TRAINING.md'})")
     return 0
@@ -230,4 +230,6 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                    help="vocoder stage output (or codec folder) whose vocoder replaces the source's")
     p.add_argument("--cfg-scale", type=float_arg(minimum=1), default=None,
                    help="the variant's default guidance scale for decode (default: keep the source's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT when it already holds files (it is replaced only once the export is complete)")
     p.set_defaults(func=cmd_export_codec)

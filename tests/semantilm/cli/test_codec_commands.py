@@ -36,6 +36,22 @@ def test_export_refuses_too_large_and_missing_source(source, tmp_path, capsys):
     assert "neither a save_pretrained" in capsys.readouterr().err
 
 
+def test_export_never_replaces_a_folder_unasked(source, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export-codec", str(source), str(out), "--name", "first"]) == 0
+    first = (out / "model.safetensors").read_bytes()
+    assert main(["export-codec", str(source), str(out), "--name", "second"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--overwrite" in err
+    assert (out / "model.safetensors").read_bytes() == first
+    # a failed export with --overwrite leaves the folder as it was
+    assert main(["export-codec", str(source), str(out), "--overwrite", "--max-mb", "0.1"]) == 1
+    assert (out / "model.safetensors").read_bytes() == first and '"first"' in (out / "config.json").read_text()
+    assert main(["export-codec", str(source), str(out), "--overwrite", "--name", "second", "--dtype", "float32"]) == 0
+    assert '"second"' in (out / "config.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left behind
+
+
 def test_encode_without_the_embedded_codec_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(checkpoints.EMBEDDED_CODECS, "tiny", tmp_path / "absent")
     wav = ROOT / "examples/audio/tone_440hz_16k.wav"
