@@ -1,9 +1,13 @@
 """Rules of the code base's shape, read from the source with ``ast`` (nothing here imports the packages).
 
+* ``plumbing`` (generic helpers) imports neither ``codec`` nor ``semantilm``;
 * ``codec`` knows nothing about language models: no module of ``codec/`` or ``tests/codec/`` imports
   ``semantilm``;
 * the modules of ``codec`` and ``semantilm`` import each other without cycles;
-* files stay under 400 lines and functions under 80.
+* ``semantilm`` takes the codec through its public face: ``codec`` itself and the modules that
+  ``codec.PUBLIC_MODULES`` names;
+* files stay under 400 lines and functions under 80, and no public function takes more than 10
+  parameters (settings objects instead of long lists).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("codec", "semantilm")
-SIZED_FOLDERS = ("codec", "semantilm", "benchmarks", "recipes")
+PACKAGES = ("plumbing", "codec", "semantilm")
+SIZED_FOLDERS = ("plumbing", "codec", "semantilm", "benchmarks", "recipes")
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
 
@@ -155,6 +159,32 @@ def test_codec_does_not_import_semantilm():
                 if module == "semantilm" or module.startswith("semantilm."):
                     offenders.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert not offenders, "codec must not depend on semantilm:\n" + "\n".join(offenders)
+
+
+def test_plumbing_knows_neither_package():
+    offenders = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+                 for path in python_files("plumbing") for line, module, _ in imported_names(path)
+                 if module.split(".")[0] in ("codec", "semantilm")]
+    assert not offenders, "plumbing holds generic helpers only:\n" + "\n".join(offenders)
+
+
+def public_codec_modules() -> set[str]:
+    """``codec.PUBLIC_MODULES``, read from ``codec/__init__.py``."""
+    for node in parse(ROOT / "codec" / "__init__.py").body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PUBLIC_MODULES" for t in node.targets):
+            return {"codec", *ast.literal_eval(node.value)}
+    raise AssertionError("codec/__init__.py defines no PUBLIC_MODULES")
+
+
+def test_semantilm_takes_the_codec_through_its_public_face():
+    public = public_codec_modules()
+    inside = []
+    for path in python_files("semantilm"):
+        for line, module, _ in imported_names(path):
+            if (module == "codec" or module.startswith("codec.")) and module not in public:
+                inside.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not inside, ("semantilm reaches into the codec; use codec's exports or a module of "
+                        "codec.PUBLIC_MODULES:\n" + "\n".join(inside))
 
 
 def test_package_imports_have_no_cycles():

@@ -25,7 +25,7 @@ def test_every_package_folder_and_config_goes_into_the_wheel():
     folder missing from the list, or a config the package-data glob misses, would not install."""
     tomllib = pytest.importorskip("tomllib")
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {".".join(p.relative_to(ROOT).parts) for top in ("codec", "semantilm")
+    folders = {".".join(p.relative_to(ROOT).parts) for top in ("codec", "semantilm", "plumbing")
                for p in [ROOT / top, *(ROOT / top).rglob("*")] if p.is_dir() and p.name != "__pycache__"}
     assert set(setup["packages"]) == folders | {"semantilm.configs"}
     assert setup["package-dir"] == {"semantilm.configs": "configs"}
@@ -75,7 +75,7 @@ def test_missing_config_names_the_input_where_it_looked_and_the_choices(tmp_path
 def test_readers_of_configs_use_the_shipped_ones_and_check_them_first(tmp_path, monkeypatch):
     """The LM size of a recipe is found and checked when the recipe loads (ConfigError), the demo's
     when its config is made, an LMConfig by name; all from a folder without configs/."""
-    from codec.config_file import ConfigError
+    from plumbing.config_file import ConfigError
     from semantilm.demo import DemoConfig
     from semantilm.models.lm import LMConfig
     from semantilm.training.recipe_config import RecipeConfig, from_dict, load_config
@@ -125,7 +125,7 @@ def _fresh_env_with_wheel(tmp: Path) -> tuple[Path, dict]:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    for name in ("codec", "semantilm", "configs"):
+    for name in ("codec", "semantilm", "plumbing", "configs"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
