@@ -115,7 +115,7 @@ def test_readme_layout_names_existing_files():
     layout = (root / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
     package, checked, missing = None, 0, []
     for line in layout.splitlines():
-        if line.startswith("`codec/`") or line.startswith("`semantilm/`"):
+        if line.startswith(("`codec/`", "`semantilm/`", "`plumbing/`")):
             package = line.split("`")[1]
         elif line.startswith("| ") and package and not line.startswith("| concept"):
             for name in re.findall(r"`([^`]+)`", line.rsplit("|", 2)[1]):
