@@ -46,9 +46,11 @@ class Suite:
     command: tuple[int, float]  # the same for the `semantilm tokenize` command (tiny codec)
     train_steps: int
     generate_seconds: float
+    ddim_steps: int = 50  # the official decode's steps
+    fast_steps: int = 15  # DPM-Solver++ steps (also those of the text-to-audio row)
 
 
-QUICK = Suite("quick", "tiny", 2.0, "tiny", (8, 1.0), (8, 1.0), 3, 2.0)
+QUICK = Suite("quick", "tiny", 1.0, "tiny", (8, 1.0), (8, 1.0), 3, 1.0, ddim_steps=5, fast_steps=3)
 FULL = Suite("full", "r100", None, "base-100m", (8, 10.0), (16, 2.0), 3, 10.0)
 
 
@@ -75,7 +77,7 @@ class Official:
     threads: int
     versions: dict = field(default_factory=dict)
 
-    def time(self, mode: str, steps: int = 50) -> dict:
+    def time(self, mode: str, steps: int) -> dict:
         command = [self.python, str(self.reference / "time_official.py"), mode, "--threads", str(self.threads)]
         if mode == "dec":
             command += ["--steps", str(steps)]
@@ -101,7 +103,7 @@ def attempt(what: str, fn: Callable[[], dict]) -> tuple[dict | None, str]:
 
 
 def codec_rows(suite: Suite, run: Callable[[str, dict], dict], official: Official) -> list[Row]:
-    """Encode 1 clip, 8 clips; decode DDIM 50, DPM-Solver++ 15 and (when supported) the distilled decoder."""
+    """Encode 1 clip, 8 clips; decode with DDIM (official), DPM-Solver++ and (when supported) the distilled decoder."""
     from user_workloads import decode_settings_supported
 
     common = {"codec": suite.codec, "seconds": suite.clip_seconds, "reference_dir": str(official.reference)}
@@ -111,7 +113,7 @@ def codec_rows(suite: Suite, run: Callable[[str, dict], dict], official: Officia
     def measure(mode: str | None, name: str, kwargs: dict) -> tuple[dict | None, dict | None, str]:
         theirs = None
         if official.python and mode:
-            theirs, _ = attempt(f"official {mode}", lambda: official.time(mode))
+            theirs, _ = attempt(f"official {mode}", lambda: official.time(mode, suite.ddim_steps))
         ours, failed = attempt(f"{name} {kwargs}", lambda: run(name, {**common, **kwargs}))
         return ours, theirs, failed
 
@@ -121,12 +123,13 @@ def codec_rows(suite: Suite, run: Callable[[str, dict], dict], official: Officia
     ours, theirs, failed = measure("enc8", "encode", {"work": "enc8"})
     rows.append(Row(f"encode 8 clips ({length or '10 s'} each), per clip", "`codec.encode(clips)`, one call",
                     ours and ours["seconds"] / 8, theirs and theirs["per_clip_seconds"], "(8 calls)", failed=failed))
-    ours, theirs, failed = measure("dec", "decode", {"sampler": "ddim", "steps": 50})
-    ddim50 = theirs and theirs["seconds"]
+    ours, theirs, failed = measure("dec", "decode", {"sampler": "ddim", "steps": suite.ddim_steps})
+    ddim = theirs and theirs["seconds"]
     clip = length or "10.24 s"
-    rows.append(Row(f"decode {clip}: DDIM 50 steps, guidance 2", "`codec.decode(tokens)` (defaults)",
-                    ours and ours["seconds"], ddim50, failed=failed))
-    samplers = [("dpmsolver++", 15, "DPM-Solver++ 15 steps")]
+    defaults = "`codec.decode(tokens)` (defaults)" if suite.ddim_steps == 50 else f"`DecodeSettings(steps={suite.ddim_steps})`"
+    rows.append(Row(f"decode {clip}: DDIM {suite.ddim_steps} steps, guidance 2", defaults,
+                    ours and ours["seconds"], ddim, failed=failed))
+    samplers = [("dpmsolver++", suite.fast_steps, f"DPM-Solver++ {suite.fast_steps} steps")]
     if decode_settings_supported(*DISTILLED) is None:
         samplers.append((*DISTILLED, f"distilled student, {DISTILLED[1]} steps"))
     for sampler, steps, label in samplers:
@@ -134,7 +137,7 @@ def codec_rows(suite: Suite, run: Callable[[str, dict], dict], official: Officia
         if ours is None and sampler == DISTILLED[0]:
             continue  # the settings exist but this codec has no student: no row
         rows.append(Row(f"decode {clip}: {label}", f'`DecodeSettings(sampler="{sampler}", steps={steps})`',
-                        ours and ours["seconds"], ddim50, "(DDIM 50)", failed=failed))
+                        ours and ours["seconds"], ddim, f"(DDIM {suite.ddim_steps})", failed=failed))
     return rows
 
 
@@ -161,8 +164,10 @@ def pipeline_rows(suite: Suite, run: Callable[[str, dict], dict], tokens_dir: Pa
                     "`train_lm(model, tokenizer, rows, config)`", result and result["seconds"],
                     rate=result and f"{result['seconds'] / result['steps']:.2f} s / step (set-up included)", failed=failed))
     seconds = suite.generate_seconds
-    result, failed = attempt("generate", lambda: run("generate", {"lm": suite.lm, "codec": suite.codec, "seconds": seconds}))
-    rows.append(Row(f"text to audio, 1 caption, {seconds:g} s ({suite.lm}, {suite.codec}, DPM-Solver++ 15)",
+    result, failed = attempt("generate", lambda: run("generate", {"lm": suite.lm, "codec": suite.codec, "seconds": seconds,
+                                                                   "steps": suite.fast_steps}))
+    rows.append(Row(f"text to audio, 1 caption, {seconds:g} s ({suite.lm} LM, {suite.codec} codec, "
+                    f"DPM-Solver++ {suite.fast_steps})",
                     "`generate_audio(model, tokenizer, codec, [caption])`", result and result["seconds"],
                     rate=result and f"{result['audio_seconds'] / result['seconds']:.2f} audio s / s", failed=failed))
     return rows
@@ -246,8 +251,8 @@ def render(suite: Suite, codec: list[Row], pipeline: list[Row], facts: dict, off
         f"- official code: {how}", "",
         "## Codec, against the official code", "",
         "The official timer's audio (`inputs.py`): one clip, eight clips; decoding tokens as long as the one clip "
-        "(two decoder windows). Official decoding is DDIM 50 with eta 1 and guidance 2, also ours by default; "
-        "faster samplers are compared with that.", "",
+        "(two decoder windows at r100). The official code decodes with DDIM 50, eta 1 and guidance 2, as ours does by "
+        "default; the faster samplers are compared with that.", "",
         *codec_table(codec, with_official), "",
         "## Pipelines", "",
         *pipeline_table(pipeline), "",
@@ -290,7 +295,6 @@ def main(argv: list[str] | None = None) -> Path:
     import tempfile
 
     import torch
-
     import user_workloads
 
     suite = QUICK if args.quick else FULL

@@ -146,10 +146,10 @@ def tokenize_command(clips: int = 16, seconds: float = 2.0) -> dict:
     return {"seconds": wall, "audio_hours": clips * seconds / 3600}
 
 
-def _tokenizer(codec, folder: Path):
+def _tokenizer(codec, folder: Path, captions: list[str] = CAPTIONS):
     from semantilm import AudioTextTokenizer, train_sentencepiece
 
-    train_sentencepiece(CAPTIONS * 8, folder / "text.model", vocab_size=40)
+    train_sentencepiece(list(captions) * 8, folder / "text.model", vocab_size=40)
     return AudioTextTokenizer.from_sentencepiece(folder / "text.model", codec)
 
 
@@ -169,7 +169,7 @@ def train(lm: str = "tiny", codec: str = "tiny", tokens_dir: str | None = None, 
             tokens_dir = str(tmp / "tokens")
             tokenize_corpus("synthetic", model, tokens_dir, settings=_synthetic_settings(clips, seconds), progress=False)
         rows = load_token_dataset(tokens_dir, cache_dir=tmp / "cache")
-        tokenizer = _tokenizer(model, tmp)
+        tokenizer = _tokenizer(model, tmp, rows["caption"] if "caption" in rows.column_names else CAPTIONS)
         lm = build_lm(tokenizer.layout, lm, seed=0)
         config = TrainConfig(output_dir=str(tmp / "lm"), max_steps=steps, batch_size=batch_size, save_steps=10**6,
                              logging_steps=10**6, disable_tqdm=True, use_cpu=True, caption_dropout=0.0)

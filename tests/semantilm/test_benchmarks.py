@@ -96,7 +96,7 @@ def test_quick_run_writes_one_screen_of_figures(run_all, tmp_path):
     assert "stale" not in text and [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]
     assert len(text.splitlines()) <= 60
     for needle in ("- machine: ", " cores (", "- software: Python", "torch ", "--quick", "not run in this run",
-                   "encode 1 clip (2 s)", "encode 8 clips", "DDIM 50 steps", "DPM-Solver++ 15 steps",
+                   "encode 1 clip (1 s)", "encode 8 clips", "DDIM 5 steps", "DPM-Solver++ 3 steps",
                    "`tokenize_corpus(", "`semantilm tokenize synthetic --codec tiny`", "`train_lm(",
                    "`generate_audio("):
         assert needle in text, needle
