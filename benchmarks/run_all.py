@@ -228,9 +228,17 @@ def versions() -> str:
     return f"Python {platform.python_version()}, " + ", ".join(found)
 
 
-def render(suite: Suite, codec: list[Row], pipeline: list[Row], facts: dict, official: Official, argv: list[str]) -> str:
+def command_line(suite: Suite, official: Official) -> str:
+    """How this run was started, without the paths of this machine."""
+    parts = ["python benchmarks/run_all.py"] + (["--quick"] if suite.name == "quick" else [])
+    if official.python:
+        parts.append("--official OFFICIAL_VENV/bin/python --official-src OFFICIAL_CHECKOUT")
+    return " ".join(parts + ([] if official.threads == 2 else [f"--threads {official.threads}"]))
+
+
+def render(suite: Suite, codec: list[Row], pipeline: list[Row], facts: dict, official: Official) -> str:
     """The whole of RESULTS.md."""
-    command = " ".join(["python benchmarks/run_all.py", *argv])
+    command = command_line(suite, official)
     with_official = bool(official.python)
     if with_official:
         how = (f"the official SemantiCodec code in its own environment (torch {official.versions.get('torch') or '?'}, "
@@ -317,7 +325,7 @@ def main(argv: list[str] | None = None) -> Path:
     from codec.io import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, render(suite, codec, pipeline, facts, official, argv))
+    atomic_write(out, render(suite, codec, pipeline, facts, official))
     print(f"wrote {out}", file=sys.stderr)
     return out
 

@@ -95,7 +95,8 @@ def test_quick_run_writes_one_screen_of_figures(run_all, tmp_path):
     text = out.read_text()
     assert "stale" not in text and [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]
     assert len(text.splitlines()) <= 60
-    for needle in ("- machine: ", " cores (", "- software: Python", "torch ", "--quick", "not run in this run",
+    assert "--out" not in text and str(tmp_path) not in text  # no path of this machine
+    for needle in ("- machine: ", " cores (", "- software: Python", "torch ", "run_all.py --quick --threads 1`", "not run in this run",
                    "encode 1 clip (1 s)", "encode 8 clips", "DDIM 5 steps", "DPM-Solver++ 3 steps",
                    "`tokenize_corpus(", "`semantilm tokenize synthetic --codec tiny`", "`train_lm(",
                    "`generate_audio("):
