@@ -102,3 +102,26 @@ def test_quick_run_writes_one_screen_of_figures(run_all, tmp_path):
                    "`generate_audio("):
         assert needle in text, needle
     assert "failed" not in text
+
+
+def test_the_page_fits_one_screen_and_names_no_path_of_this_machine(run_all, monkeypatch):
+    import user_workloads
+
+    monkeypatch.setattr(user_workloads, "decode_settings_supported", lambda sampler, steps: None)
+    official = FakeOfficial()
+    official.python, official.source = "/some/venv/bin/python", "/some/checkout"
+    codec = run_all.codec_rows(run_all.FULL, lambda name, kw: {"seconds": 8.0} if kw.get("sampler") == "distilled"
+                               else fake_run(name, kw), official)
+    pipeline = [run_all.Row("tokenise", "`tokenize_corpus(...)`", 40.0, rate="7.2 h audio / h")] * 4
+    facts = {"date": "2026-01-01 00:00 UTC", "cpu": "A CPU", "cores": 2, "logical": 2, "threads": 2, "load": 1.0,
+             "versions": "Python 3"}
+    text = run_all.render(run_all.FULL, codec, pipeline, facts, official)
+    assert len(text.splitlines()) <= 60 and "/some/" not in text
+    assert "run_all.py --official OFFICIAL_VENV/bin/python --official-src OFFICIAL_CHECKOUT`" in text
+    assert "torch 2.13.0, stand-in weights" in text and "| 8 s | 200 s (DDIM 50) | 25.00x |" in text
+
+
+def test_the_committed_results_page_is_the_runners(run_all):
+    text = (BENCHMARKS / "RESULTS.md").read_text()
+    assert text.startswith("# Benchmark results\n\nWritten by `python benchmarks/run_all.py")
+    assert len(text.splitlines()) <= 60, "RESULTS.md is one screen: rerun benchmarks/run_all.py instead of adding to it"
