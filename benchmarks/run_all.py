@@ -257,6 +257,9 @@ def render(suite: Suite, codec: list[Row], pipeline: list[Row], facts: dict, off
         f"- software: {facts['versions']}",
         f"- sizes: {size}",
         f"- official code: {how}", "",
+        *([f"The machine was shared (load {facts['load']:.1f} on {facts['cores']} cores): absolute times are slower than "
+           "on a quiet machine; the ratios, from alternating runs, are the comparison.", ""]
+          if facts["load"] > facts["cores"] else []),
         "## Codec, against the official code", "",
         "The official timer's audio (`inputs.py`): one clip, eight clips; decoding tokens as long as the one clip "
         "(two decoder windows at r100). The official code decodes with DDIM 50, eta 1 and guidance 2, as ours does by "

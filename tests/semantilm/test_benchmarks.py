@@ -119,6 +119,9 @@ def test_the_page_fits_one_screen_and_names_no_path_of_this_machine(run_all, mon
     assert len(text.splitlines()) <= 60 and "/some/" not in text
     assert "run_all.py --official OFFICIAL_VENV/bin/python --official-src OFFICIAL_CHECKOUT`" in text
     assert "torch 2.13.0, stand-in weights" in text and "| 8 s | 200 s (DDIM 50) | 25.00x |" in text
+    assert "The machine was shared" not in text
+    busy = run_all.render(run_all.FULL, codec, pipeline, {**facts, "load": 7.5}, official)
+    assert "The machine was shared (load 7.5 on 2 cores)" in busy
 
 
 def test_the_committed_results_page_is_the_runners(run_all):
