@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> Path:
         codec = codec_rows(suite, run, official)
         pipeline = pipeline_rows(suite, run, Path(tmp) / "tokens")
     out = Path(args.out)
-    from codec.io import atomic_write
+    from plumbing.io import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, render(suite, codec, pipeline, facts, official))
