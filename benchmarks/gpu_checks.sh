@@ -6,8 +6,8 @@
 #   3. the full-size r100 encoder, fp32 and bf16, 8 and 32 clips per call (random 10 s clips);
 #   4. tokenisation of 10 s clips from disk to shards with the r100 codec (bare encode vs end to
 #      end), in bf16 with its token agreement against fp32, then in fp32.
-# Each part prints its own table and its wall time; copy them with the machine line into
-# benchmarks/RESULTS.md. The default order puts first what the open measurements need most (4: the
+# Each part prints its own table and its wall time (RESULTS.md is written by run_all.py only; these
+# are studies, quoted with their machine line where a document cites them). The default order puts first what the open measurements need most (4: the
 # tokenisation throughput and bf16 agreement, 1: the LM speed settings); where one command may run
 # only minutes, give each part its own run (PARTS=4, then PARTS=1, ...).
 #

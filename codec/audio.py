@@ -1,6 +1,6 @@
 """Audio front end: read files, mix to mono, resample to 16 kHz, validate waveforms.
 
-Only soundfile and torch are used (torchaudio is optional, see DESIGN.md s.3). The
+Only soundfile and torch are used (torchaudio is optional, see docs/architecture.md, s.6). The
 resampler reproduces torchaudio's default band-limited sinc interpolation (Hann window,
 6 zero crossings, roll-off 0.99), batched and on any device.
 

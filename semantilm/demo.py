@@ -69,7 +69,7 @@ class DemoConfig:
     # or guiding harder (3 and up) lets the tiny LM wander to a neighbouring tone's tokens; top_k 2
     # with guidance 2 got 57 of 64 unseen-prompt generations right over seeds 1-4 (6 of the 7
     # misses are 900 Hz, which the codec alone decodes at 800 Hz too), against 49 with 3.0 / 8
-    # (benchmarks/RESULTS.md, "demo prompt adherence").
+    # (the "demo prompt adherence" study in the git history of benchmarks/RESULTS.md).
     guidance_scale: float = 2.0
     top_k: int = 2
     decode_steps: int = 25  # DPM-Solver++ steps of the codec's diffusion decoder

@@ -109,23 +109,6 @@ def test_readme_first_commands_are_the_demo_and_the_test_commands():
     assert '"slow:' in (root / "pyproject.toml").read_text()  # the marker is registered
 
 
-def test_readme_layout_names_existing_files():
-    """Every file or folder in the README's layout tables exists in the package its table is about."""
-    root = DOC.parents[1]
-    layout = (root / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
-    package, checked, missing = None, 0, []
-    for line in layout.splitlines():
-        if line.startswith(("`codec/`", "`semantilm/`", "`plumbing/`")):
-            package = line.split("`")[1]
-        elif line.startswith("| ") and package and not line.startswith("| concept"):
-            for name in re.findall(r"`([^`]+)`", line.rsplit("|", 2)[1]):
-                paths = list((root / package).glob(name)) if "*" in name else [root / package / name]
-                checked += 1
-                if not paths or not all(p.exists() for p in paths):
-                    missing.append(package + name)
-    assert checked > 40 and not missing, missing
-
-
 def test_docs_name_existing_paths_and_modules():
     """Paths (``dir/file.py``) and dotted module names (``package.module.name``) in backticks in
     the README (outside its layout tables, checked above) and docs/lm.md exist."""
