@@ -73,7 +73,9 @@ def read_audio(path: str | Path, what: str = "audio") -> tuple[torch.Tensor, int
         wave, rate = load_audio(path)
         check_waveform(wave, what)
     except (ValueError, TypeError, OSError) as err:
-        raise AppInputError(f"{what}: the file {Path(path).name!r} is not audio this app can read ({err})") from None
+        reason = str(err.__cause__ or err).split("': ")[-1].rstrip(".")  # without the upload folder's path
+        raise AppInputError(f"{what}: the file {Path(path).name!r} is not audio this app can read ({reason}); "
+                            "give a wav, flac, ogg, mp3 or aiff file.") from None
     return wave, rate
 
 

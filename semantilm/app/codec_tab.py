@@ -129,8 +129,9 @@ def codec_tab(backend: Backend, work_dir: Path) -> None:
         return (ref if result is not None else None), str(out), metrics_markdown(result)
 
     common = dict(api_visibility="private", concurrency_id="model", concurrency_limit=1)
-    encode.click(on_encode, [audio], [picture, about, token_file, original, reference], **common)
-    decode.click(on_decode, [token_file, sampler, steps, seed, reference], [original, decoded, scores], **common)
+    encode.click(on_encode, [audio], [picture, about, token_file, original, reference], api_name="page_encode", **common)
+    decode.click(on_decode, [token_file, sampler, steps, seed, reference], [original, decoded, scores], api_name="page_decode",
+                 **common)
 
 
 def _same_clip(token_path: str | None, reference: str | None) -> bool:

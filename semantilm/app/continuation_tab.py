@@ -40,5 +40,5 @@ def continuation_tab(backend: Backend, work_dir: Path) -> None:
         stop = gr.Button("Stop", variant="stop")
     grid = clip_grid("playing while generated (first take)")
     event = run.click(continuation_run(backend, grid, work_dir), [prompt, *panel.inputs()], grid.outputs(),
-                      api_visibility="private", concurrency_id="model", concurrency_limit=1)
+                      api_name="page_continuation", api_visibility="private", concurrency_id="model", concurrency_limit=1)
     stop.click(None, None, None, cancels=[event], api_visibility="private")

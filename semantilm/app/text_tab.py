@@ -39,5 +39,5 @@ def text_tab(backend: Backend, work_dir: Path) -> None:
         stop = gr.Button("Stop", variant="stop", elem_id="semantilm-stop")
     grid = clip_grid("playing while generated (first clip)")
     event = run.click(text_run(backend, grid, work_dir), [caption, *panel.inputs()], grid.outputs(),
-                      api_visibility="private", concurrency_id="model", concurrency_limit=1)
+                      api_name="page_text_to_audio", api_visibility="private", concurrency_id="model", concurrency_limit=1)
     stop.click(None, None, None, cancels=[event], api_visibility="private")
