@@ -222,15 +222,17 @@ class Backend:
                                     generator=torch.Generator().manual_seed(seed))
         return out.audio[0, : int(out.lengths[0])].float().cpu().numpy()
 
-    def save_token_file(self, path: Path, tokens: torch.Tensor, num_samples: int, source: str) -> Path:
-        """Write one clip's tokens as a token file (``.tokens.npz``) that ``semantilm decode`` reads."""
+    def save_token_file(self, path: Path, tokens: torch.Tensor, source: str, num_samples: int | None = None) -> Path:
+        """Write one clip's tokens as a token file (``.tokens.npz``) that ``semantilm decode`` reads.
+        num_samples: the encoded audio's length; None for generated tokens (all their frames' samples)."""
         from codec.token_file import TokenFile, save_tokens
 
         codec = self.codec
         most = math.ceil(tokens.shape[0] * self.sample_rate / float(codec.frame_rate))
+        samples = most if num_samples is None else min(max(int(num_samples), 1), most)
         record = TokenFile(tokens.cpu(), str(codec.variant), int(round(2 * float(codec.frame_rate))),
-                           int(codec.semantic_vocab_size), int(codec.acoustic_vocab_size),
-                           min(max(int(num_samples), 1), most), self.sample_rate, source)
+                           int(codec.semantic_vocab_size), int(codec.acoustic_vocab_size), samples,
+                           self.sample_rate, source)
         return save_tokens(path, record)
 
     def load_token_file(self, path: str | Path) -> torch.Tensor:

@@ -40,8 +40,8 @@ def encode_file(backend: Backend, work_dir: Path, audio_path: str | None) -> Enc
     reference = folder / "input.wav"
     sf.write(reference, at_rate.numpy(), backend.sample_rate, subtype="FLOAT")
     stem = Path(audio_path).name.split(".")[0] or "audio"
-    token_file = backend.save_token_file(folder / f"{stem}.tokens.npz", tokens, at_rate.shape[0],
-                                         f"encoded from {Path(audio_path).name}")
+    token_file = backend.save_token_file(folder / f"{stem}.tokens.npz", tokens, f"encoded from {Path(audio_path).name}",
+                                         at_rate.shape[0])
     codec = backend.codec
     picture = tokens_png(folder / "tokens.png", tokens, float(codec.frame_rate),
                          (int(codec.semantic_vocab_size), int(codec.acoustic_vocab_size)))

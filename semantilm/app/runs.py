@@ -110,8 +110,7 @@ def write_clips(backend: Backend, clips: list[Clip], labels: list[str], work_dir
         stem = folder / f"clip_{i + 1}"
         wav = stem.with_suffix(".wav")
         sf.write(wav, clip.audio, clip.sample_rate, subtype="PCM_16")
-        token_file = backend.save_token_file(Path(f"{stem}.tokens.npz"), clip.tokens, clip.audio.size,
-                                             f"{source}: {label}")
+        token_file = backend.save_token_file(Path(f"{stem}.tokens.npz"), clip.tokens, f"{source}: {label}")
         picture = spectrogram_png(stem.with_suffix(".png"), clip.audio, clip.sample_rate, label)
         done.clips.append(ClipFiles(label, wav, token_file, picture, clip.audio.size / clip.sample_rate))
     lengths = ", ".join(f"{c.seconds:.2f} s" for c in done.clips)
