@@ -7,7 +7,14 @@ import logging
 import sys
 import warnings
 
-from semantilm.cli import app_commands, codec_commands, data_commands, eval_commands, lm_commands, train_commands
+from semantilm.cli import (
+    app_commands,
+    codec_commands,
+    data_commands,
+    eval_commands,
+    lm_commands,
+    train_commands,
+)
 from semantilm.cli.common import CliError
 
 EPILOG = """examples:
