@@ -52,11 +52,18 @@ def need_module(name: str):
 def demo_folder(tmp_path_factory) -> Path:
     """A folder holding ``outputs/demo`` of a short `semantilm demo` (two tones, 100 LM steps, about 40 s):
     the checkpoint ``semantilm app`` opens by default when started in this folder."""
+    import torch
+
     from semantilm.demo import DemoConfig, run_demo
 
     root = tmp_path_factory.mktemp("app_demo")
-    run_demo(DemoConfig(output_dir=str(root / "outputs" / "demo"), frequencies=(300.0, 500.0), clips_per_caption=2,
-                        train_steps=100, takes=1, decode_steps=2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models run fastest on one thread (tests/conftest.py, one_torch_thread)
+    try:
+        run_demo(DemoConfig(output_dir=str(root / "outputs" / "demo"), frequencies=(300.0, 500.0),
+                            clips_per_caption=2, train_steps=100, takes=1, decode_steps=2))
+    finally:
+        torch.set_num_threads(threads)
     return root
 
 
@@ -71,7 +78,7 @@ def app_url(demo_folder):
     """``semantilm app`` with no checkpoint argument, started in ``demo_folder`` on a free port; its URL."""
     need_module("gradio")
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     code = "import sys; from semantilm.cli.main import main; sys.exit(main())"
     log = demo_folder / "app.log"
     with open(log, "w") as out:

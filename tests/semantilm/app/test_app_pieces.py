@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from tests.semantilm.app.conftest import need_module
 
@@ -143,6 +144,38 @@ def test_continuation_clips_hold_the_new_part_and_their_whole_tokens(backend, tm
     new, _ = sf.read(done.clips[0].wav)
     tokens = backend.load_token_file(done.clips[0].tokens)  # prompt frames first, then the new ones
     assert len(new) <= 10 * 640 and tokens.shape[0] * 640 > len(new)
+
+
+def test_stopping_a_run_closes_its_stream(backend, tmp_path):
+    """Stop cancels the page's generator; closing it must close the stream, which stops the LM thread."""
+    from semantilm.app.runs import Progress, run_stream
+
+    class Stream:
+        closed = False
+
+        def __iter__(self):
+            from semantilm.generation.stream import AudioChunk
+
+            for k in range(1000):
+                yield AudioChunk(0, torch.full((160,), 0.1), 16000, 160 * k, False)
+
+        def close(self):
+            Stream.closed = True
+
+    run = run_stream(backend, Stream(), ["c"], tmp_path, "test")
+    first = next(run)
+    assert isinstance(first, Progress) and first.wav_bytes[:4] == b"RIFF"
+    run.close()
+    assert Stream.closed and not list(tmp_path.iterdir())  # nothing written for a stopped run
+
+
+def test_stop_buttons_cancel_the_generation_events(backend, tmp_path):
+    from semantilm.app.ui import build_app
+
+    deps = build_app(backend, tmp_path).config["dependencies"]
+    ids = {d["api_name"]: d["id"] for d in deps}
+    cancelled = [c for d in deps for c in d.get("cancels") or []]
+    assert ids["page_text_to_audio"] in cancelled and ids["page_continuation"] in cancelled
 
 
 def test_codec_tab_encodes_decodes_and_scores(backend, tmp_path):
