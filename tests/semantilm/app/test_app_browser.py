@@ -63,8 +63,8 @@ def test_page_generates_a_clip_that_downloads_as_a_wav(app_url, browser, tmp_pat
     wav_link = wait_for(lambda: download_links(driver, ".wav"), 120, "the generated wav's download link")[0]
     # The clip's player, labelled with its caption, and the live player that streamed it and holds it whole.
     assert driver.find_elements(By.CSS_SELECTOR, ".semantilm-clip audio[data-testid='audio-player-a pure tone of 500 Hz']")
-    durations = driver.execute_script("return Array.from(document.querySelectorAll('audio')).map(a => a.duration)")
-    assert any(d and d > 0.2 for d in durations), durations
+    script = "return Array.from(document.querySelectorAll('audio')).map(a => a.duration)"
+    wait_for(lambda: any(d and d > 0.2 for d in driver.execute_script(script)), 30, "a player that holds the clip")
     assert "done: 1 clip(s)" in driver.find_element(By.TAG_NAME, "body").text
     _shot(driver, "text_to_audio", tmp_path)
     wav_link.click()
