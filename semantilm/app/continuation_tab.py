@@ -34,7 +34,7 @@ def continuation_tab(backend: Backend, work_dir: Path) -> None:
     gr.Markdown("Upload or record a clip; the LM writes what comes next (the clips hold only the new part).")
     prompt = gr.Audio(label="audio prompt", sources=["upload", "microphone"], type="filepath",
                       elem_id="semantilm-prompt")
-    panel = settings_panel(backend, guidance=False, seconds_label="seconds to add")
+    panel = settings_panel(backend, guidance=False, seconds_label="seconds to add", page="semantilm-continuation")
     with gr.Row():
         run = gr.Button("Continue", variant="primary", elem_id="semantilm-continue")
         stop = gr.Button("Stop", variant="stop")

@@ -33,7 +33,7 @@ def text_tab(backend: Backend, work_dir: Path) -> None:
                 "it is generated.")
     caption = gr.Textbox(label="caption(s)", lines=2, value="a steady sine tone at 440 Hz",
                          placeholder="a steady sine tone at 440 Hz", elem_id="semantilm-caption")
-    panel = settings_panel(backend, guidance=True, seconds_label="seconds")
+    panel = settings_panel(backend, guidance=True, seconds_label="seconds", page="semantilm-text")
     with gr.Row():
         run = gr.Button("Generate", variant="primary", elem_id="semantilm-generate")
         stop = gr.Button("Stop", variant="stop", elem_id="semantilm-stop")

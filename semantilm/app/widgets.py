@@ -70,16 +70,18 @@ class SettingsPanel:
                             self.sampler, self.steps, self.seed, self.takes) if c is not None]
 
 
-def settings_panel(backend: Backend, guidance: bool, seconds_label: str) -> SettingsPanel:
-    """The checkpoint, length, sampling, decoder and seed inputs (defaults: the demo's settings)."""
+def settings_panel(backend: Backend, guidance: bool, seconds_label: str, page: str) -> SettingsPanel:
+    """The checkpoint, length, sampling, decoder and seed inputs (defaults: the demo's settings); ``page``
+    prefixes their element ids."""
     names = list(backend.checkpoints)
     longest = backend.max_seconds(names[0])
     d = GenerationSettings()
     with gr.Row():
         checkpoint = gr.Dropdown(names, value=names[0], label="LM checkpoint", scale=2)
         seconds = gr.Number(min(d.seconds, longest), label=seconds_label, minimum=0.1, step=0.1,
-                            info=f"at most {longest:.2f} s with this checkpoint's context")
-        takes = gr.Number(d.takes, label="takes", precision=0, minimum=1, maximum=MAX_CLIPS, info="clips per prompt")
+                            info=f"at most {longest:.2f} s with this checkpoint's context", elem_id=f"{page}-seconds")
+        takes = gr.Number(d.takes, label="takes", precision=0, minimum=1, maximum=MAX_CLIPS, info="clips per prompt",
+                          elem_id=f"{page}-takes")
     with gr.Row():
         guide = gr.Number(d.guidance, label="guidance", minimum=0, step=0.5, info="1 = off") if guidance else None
         temperature = gr.Number(d.temperature, label="temperature", minimum=0.05, step=0.1)

@@ -74,8 +74,12 @@ def open_tab(driver, title: str) -> None:
 def download_links(driver, suffix: str) -> list:
     from selenium.webdriver.common.by import By
 
-    return [a for a in driver.find_elements(By.CSS_SELECTOR, "a[download]")
-            if (a.get_attribute("href") or "").endswith(suffix) and a.is_displayed()]
+    links = {}  # Gradio's file list links each file twice (its name and its size): one per file
+    for a in driver.find_elements(By.CSS_SELECTOR, "a[download]"):
+        href = a.get_attribute("href") or ""
+        if href.endswith(suffix) and a.is_displayed():
+            links.setdefault(href, a)
+    return list(links.values())
 
 
 def error_toasts(driver) -> list[str]:
