@@ -79,7 +79,8 @@ def settings_panel(backend: Backend, guidance: bool, seconds_label: str, page: s
     with gr.Row():
         checkpoint = gr.Dropdown(names, value=names[0], label="LM checkpoint", scale=2)
         seconds = gr.Number(min(d.seconds, longest), label=seconds_label, minimum=0.1, step=0.1,
-                            info=f"at most {longest:.2f} s with this checkpoint's context", elem_id=f"{page}-seconds")
+                            info=f"at most {longest:.2f} s with this checkpoint's context" if guidance else
+                            f"prompt + new part: at most {longest:.2f} s of context", elem_id=f"{page}-seconds")
         takes = gr.Number(d.takes, label="takes", precision=0, minimum=1, maximum=MAX_CLIPS, info="clips per prompt",
                           elem_id=f"{page}-takes")
     with gr.Row():

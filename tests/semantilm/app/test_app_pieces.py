@@ -226,3 +226,19 @@ def test_docs_show_a_screenshot_of_each_tab():
         assert f"app/{name}.png" in doc and picture.read_bytes()[:4] == b"\x89PNG"
         assert picture.stat().st_size < 300_000
     assert "docs/app/text_to_audio.png" in (ROOT / "README.md").read_text()
+
+
+def test_only_the_backend_calls_into_the_library():
+    """The library's signatures may change (settings objects): the app adapts in backend.py alone."""
+    import ast
+
+    outside = []
+    for path in sorted((ROOT / "semantilm" / "app").glob("*.py")):
+        if path.name == "backend.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            outside += [f"{path.name}: {n}" for n in names
+                        if (n == "codec" or n.startswith(("codec.", "semantilm."))) and not n.startswith("semantilm.app")]
+    assert not outside, outside
