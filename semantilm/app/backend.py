@@ -146,7 +146,7 @@ class Backend:
 
     def bitrate(self) -> float:
         """Bits per second of the codec's two token streams."""
-        from codec.eval.evaluate import codec_bitrate
+        from codec.eval import codec_bitrate
 
         return codec_bitrate(self.codec)
 
