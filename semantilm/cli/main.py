@@ -7,7 +7,14 @@ import logging
 import sys
 import warnings
 
-from semantilm.cli import codec_commands, data_commands, eval_commands, lm_commands, train_commands
+from semantilm.cli import (
+    app_commands,
+    codec_commands,
+    data_commands,
+    eval_commands,
+    lm_commands,
+    train_commands,
+)
 from semantilm.cli.common import CliError
 
 EPILOG = """examples:
@@ -29,6 +36,7 @@ EPILOG = """examples:
   semantilm eval-generation gen/ --reference data/clips --out eval/generation.json   # FAD, KL, CLAP score
   semantilm encode examples/audio --codec tiny --out outputs/tokens     # the small trained codec in the package
   semantilm export-codec outputs/tiny_codec/decoder/codec codec/pretrained/tiny --dtype float16 --name tiny
+  semantilm app                             # web app on the demo's LM: text to audio, continuation, codec
 
 Many GPUs: accelerate launch --config_file configs/accelerate/8gpu.yaml recipes/text_to_audio/train.py --config ...
 
@@ -47,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (codec_commands, data_commands, train_commands, lm_commands, eval_commands):
+    for group in (codec_commands, data_commands, train_commands, lm_commands, eval_commands, app_commands):
         group.add_commands(sub, EPILOG)
     return parser
 
