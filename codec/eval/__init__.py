@@ -3,7 +3,7 @@
 from plumbing.lazy_exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
-    "evaluate": ("METRICS", "CodecEvaluation", "dataset_clips", "evaluate_codec", "file_clips"),
+    "evaluate": ("METRICS", "CodecEvaluation", "codec_bitrate", "dataset_clips", "evaluate_codec", "file_clips"),
     "metrics": ("dominant_frequency", "spectral_peaks"),
     "quality": ("held_out_tones",),
 })
