@@ -117,8 +117,10 @@ def codec_sections(suite: Suite, device, model) -> list[str]:
         def decode(tokens=tokens, batch=batch):
             import torch
 
-            model.decode(tokens, steps=suite.decode_steps, sampler="dpmsolver++", batch_size=max(8, batch),
-                         generator=torch.Generator(device).manual_seed(0))
+            from codec import DecodeSettings
+
+            model.decode(tokens, settings=DecodeSettings(sampler="dpmsolver++", steps=suite.decode_steps),
+                         batch_size=max(8, batch), generator=torch.Generator(device).manual_seed(0))
 
         wall, peak = measure(decode, device)
         decode_rows.append([batch, seconds, wall, batch * seconds / wall, peak])

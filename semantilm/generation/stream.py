@@ -338,10 +338,7 @@ def _decode(
     codec: AudioCodec, tokens: torch.Tensor, lengths: torch.Tensor, settings: DecodeSettings,
     generator: torch.Generator | None,
 ) -> DecodeOutput:
-    return codec.decode(
-        tokens, lengths, steps=settings.steps, sampler=settings.sampler, cfg_scale=settings.cfg_scale,
-        eta=settings.eta, generator=generator,
-    )
+    return codec.decode(tokens, lengths, settings=settings, generator=generator)
 
 
 def _batches(n: int, size: int) -> list[range]:
