@@ -132,7 +132,7 @@ BAD_DECODE = [
 @pytest.mark.parametrize(("tokens", "kwargs", "error", "words"), BAD_DECODE)
 def test_decode_names_the_shape_it_got_and_the_one_it_expects(decoder_codec, tokens, kwargs, error, words):
     kwargs = dict(kwargs)
-    fields = {k: kwargs.pop(k) for k in ("steps", "sampler") if k in kwargs}
+    fields = {k: kwargs.pop(k) for k in ("steps", "sampler", "cfg_scale", "eta") if k in kwargs}
     with pytest.raises(error) as info:  # a bad sampler field is refused where DecodeSettings is made
         decoder_codec.decode(tokens, settings=DecodeSettings(**fields), **kwargs)
     for word in words:
