@@ -20,6 +20,7 @@ codec cannot take (unreadable, empty, NaN/Inf, too short) stops the run with an 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -154,13 +155,14 @@ class OutputPlan:
 def planned_outputs(
     paths: Paths, out_dir: PathLike, kind: str, overwrite: bool = False, root: PathLike | None = None, *,
     mono: str = "first", settings: DecodeSettings | None = None, seed: int | None = None,
-    decoder_dtype: str | None = None, variant: str | None = None, cfg_scale: float | None = None,
+    decoder_dtype: str | None = None, variant: str | None = None,
 ) -> OutputPlan:
     """The files ``compress`` (kind "encode") or ``decompress`` ("decode") would write and the ones it
     would keep, checked without a codec: every input exists, ``out_dir`` can be a folder, no two outputs
     collide, every existing output is the same call's earlier output (else ``OutputExistsError``) unless
     ``overwrite``, and (decode) every token file reads. Command lines call it before they load a model;
-    ``variant`` / ``cfg_scale`` (known once the codec is loaded) are then left out of the comparison.
+    ``variant`` and an unset ``settings.cfg_scale`` (known once the codec is loaded) are then left out of the
+    comparison.
     mono: the channel rule of encode. settings / seed / decoder_dtype: how decode samples."""
     from codec.earlier_outputs import decode_stamp, decoded_from, encoded_from, split_outputs
     from codec.token_file import load_tokens
@@ -179,8 +181,7 @@ def planned_outputs(
         settings = settings or DecodeSettings()
 
         def why_not(i: int) -> str | None:
-            stamp = decode_stamp(inputs[i][0], settings, seed=seed, decoder_dtype=decoder_dtype, variant=variant,
-                                 cfg_scale=cfg_scale)
+            stamp = decode_stamp(inputs[i][0], settings, seed=seed, decoder_dtype=decoder_dtype, variant=variant)
             return decoded_from(targets[i], inputs[i][0], records[i].num_samples, stamp)
     else:
         raise ValueError(f"kind must be 'encode' or 'decode', got {kind!r}.")
@@ -335,9 +336,9 @@ def decompress(
         raise TypeError(f"settings must be a codec.sampling.DecodeSettings, got {type(settings).__name__}.")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = None if generator is None else generator.initial_seed()
-    cfg_scale = settings.cfg_scale if settings.cfg_scale is not None else getattr(codec.config, "cfg_scale", None)
-    stamp_of = dict(settings=settings, seed=seed, decoder_dtype=_decoder_dtype(codec), variant=codec.variant,
-                    cfg_scale=cfg_scale)
+    if settings.cfg_scale is None and getattr(codec.config, "cfg_scale", None) is not None:
+        settings = dataclasses.replace(settings, cfg_scale=codec.config.cfg_scale)  # as decode resolves it; stamped
+    stamp_of = dict(settings=settings, seed=seed, decoder_dtype=_decoder_dtype(codec), variant=codec.variant)
     inputs = _with_root(find_inputs(token_files, _is_token_file, f"token files (*{SUFFIX})"), root)
     records = [load_tokens(f) for f, _ in inputs]
     for (path, _), record in zip(inputs, records):
