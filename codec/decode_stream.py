@@ -37,8 +37,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from codec.io import pad_stack
-from codec.progress import progress_bar, progress_enabled
 from codec.sampling import (
     DecodeSettings,
     check_sampler_args,
@@ -48,6 +46,8 @@ from codec.sampling import (
 )
 from codec.vocoder import vocoder_output_samples
 from codec.windowing import WindowPlan, overlap_add, split_windows
+from plumbing.io import pad_stack
+from plumbing.progress import progress_bar, progress_enabled
 
 __all__ = ["StreamPiece", "WindowNoise", "WindowStream", "check_noise", "decodes_by_window", "open_decode_stream"]
 

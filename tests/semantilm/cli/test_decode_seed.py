@@ -14,8 +14,8 @@ import soundfile as sf
 import torch
 
 from codec import DecodeSettings
-from codec.io import pad_stack
 from codec.token_file import TokenFile, save_tokens
+from plumbing.io import pad_stack
 from semantilm.cli.main import main
 from semantilm.codec_api import check_codec, load_codec
 
