@@ -20,11 +20,11 @@ codec cannot take (unreadable, empty, NaN/Inf, too short) stops the run with an 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -155,13 +155,14 @@ class OutputPlan:
 def planned_outputs(
     paths: Paths, out_dir: PathLike, kind: str, overwrite: bool = False, root: PathLike | None = None, *,
     mono: str = "first", settings: DecodeSettings | None = None, seed: int | None = None,
-    decoder_dtype: str | None = None, variant: str | None = None, cfg_scale: float | None = None,
+    decoder_dtype: str | None = None, variant: str | None = None,
 ) -> OutputPlan:
     """The files ``compress`` (kind "encode") or ``decompress`` ("decode") would write and the ones it
     would keep, checked without a codec: every input exists, ``out_dir`` can be a folder, no two outputs
     collide, every existing output is the same call's earlier output (else ``OutputExistsError``) unless
     ``overwrite``, and (decode) every token file reads. Command lines call it before they load a model;
-    ``variant`` / ``cfg_scale`` (known once the codec is loaded) are then left out of the comparison.
+    ``variant`` and an unset ``settings.cfg_scale`` (known once the codec is loaded) are then left out of the
+    comparison.
     mono: the channel rule of encode. settings / seed / decoder_dtype: how decode samples."""
     from codec.earlier_outputs import decode_stamp, decoded_from, encoded_from, split_outputs
     from codec.token_file import load_tokens
@@ -180,8 +181,7 @@ def planned_outputs(
         settings = settings or DecodeSettings()
 
         def why_not(i: int) -> str | None:
-            stamp = decode_stamp(inputs[i][0], settings, seed=seed, decoder_dtype=decoder_dtype, variant=variant,
-                                 cfg_scale=cfg_scale)
+            stamp = decode_stamp(inputs[i][0], settings, seed=seed, decoder_dtype=decoder_dtype, variant=variant)
             return decoded_from(targets[i], inputs[i][0], records[i].num_samples, stamp)
     else:
         raise ValueError(f"kind must be 'encode' or 'decode', got {kind!r}.")
@@ -286,8 +286,8 @@ def _decoder_dtype(codec: Any) -> str | None:
 
 
 def _skip_noise(codec: Any, records: list[Any], settings: DecodeSettings, generator: torch.Generator) -> None:
-    """Draw (and drop) the sampler noise that decoding ``records`` would take from ``generator``, so the
-    files after them get the draws of an uninterrupted run (the decoder draws window by window)."""
+    """Draw (and drop) the sampler noise that decoding ``records`` in one call would take from ``generator``,
+    so the files after them get the draws of an uninterrupted run (one draw per window, whatever their order)."""
     from codec.sampling import num_noise_draws
 
     decoder = getattr(codec, "decoder", None)
@@ -316,8 +316,10 @@ def decompress(
     token_files: one token file or folder, or a list of them. Every file must be a valid token file
     (``codec.token_file.load_tokens``) of ``codec.variant``, checked before anything is decoded.
     settings: sampler, steps, guidance and eta (default ``DecodeSettings()``, the official DDIM).
-    batch_size: clips per ``codec.decode`` call; generator: seeds the sampler's noise (a rerun of an
-    interrupted call gives the files of an uninterrupted one). Each wav records the token file and the
+    batch_size: clips per ``codec.decode`` call: the files in order, ``batch_size`` at a time, each group
+    one call (one noise order: :mod:`codec.decode_stream`). generator: seeds the sampler's noise, carried
+    from call to call; a rerun of an interrupted call (same ``batch_size``) decodes the same groups, so it
+    gives the files of an uninterrupted one (a group with a file still to write is decoded whole again). Each wav records the token file and the
     settings in its comment field. overwrite: replace wavs that exist; otherwise wavs that the same call
     wrote before are kept and any other existing one is an ``OutputExistsError`` before any work.
     progress: bars over the batches and inside each (UNet steps, VAE + vocoder); None shows them
@@ -334,9 +336,9 @@ def decompress(
         raise TypeError(f"settings must be a codec.sampling.DecodeSettings, got {type(settings).__name__}.")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = None if generator is None else generator.initial_seed()
-    cfg_scale = settings.cfg_scale if settings.cfg_scale is not None else getattr(codec.config, "cfg_scale", None)
-    stamp_of = dict(settings=settings, seed=seed, decoder_dtype=_decoder_dtype(codec), variant=codec.variant,
-                    cfg_scale=cfg_scale)
+    if settings.cfg_scale is None and getattr(codec.config, "cfg_scale", None) is not None:
+        settings = dataclasses.replace(settings, cfg_scale=codec.config.cfg_scale)  # as decode resolves it; stamped
+    stamp_of = dict(settings=settings, seed=seed, decoder_dtype=_decoder_dtype(codec), variant=codec.variant)
     inputs = _with_root(find_inputs(token_files, _is_token_file, f"token files (*{SUFFIX})"), root)
     records = [load_tokens(f) for f, _ in inputs]
     for (path, _), record in zip(inputs, records):
@@ -348,28 +350,25 @@ def decompress(
     plan = planned_outputs(token_files, out_dir, "decode", overwrite, root, **stamp_of)
     _report_kept(plan, "wav files")
     kept = set(plan.kept)
-    # Consecutive kept files are skipped (their noise drawn and dropped), the others decoded in batches.
-    steps: list[tuple[bool, list[int]]] = []
-    for keep, group in groupby(range(len(records)), key=lambda i: i in kept):
-        group = list(group)
-        steps += [(True, group)] if keep else [(False, group[j : j + batch_size]) for j in range(0, len(group), batch_size)]
-    todo = sum(not keep for keep, _ in steps)
+    # Fixed batches of the whole list, so that a rerun shares out the noise as the first run did: a batch
+    # the earlier run finished is skipped (its noise drawn and dropped), any other decoded whole.
+    batches = [list(range(lo, min(lo + batch_size, len(records)))) for lo in range(0, len(records), batch_size)]
+    todo = [[i for i in indices if i not in kept] for indices in batches]
     written: list[Path] = []
-    with progress_bar(total=todo, desc="decode", unit="batch", progress=progress_enabled(progress) and todo > 1) as bar:
-        for n, (keep, indices) in enumerate(steps):
-            if keep:
-                if generator is not None and any(not k for k, _ in steps[n + 1 :]):
+    with progress_bar(total=sum(map(bool, todo)), desc="decode", unit="batch",
+                      progress=progress_enabled(progress) and sum(map(bool, todo)) > 1) as bar:
+        for n, (indices, pending) in enumerate(zip(batches, todo, strict=True)):
+            if not pending:
+                if generator is not None and any(todo[n + 1 :]):
                     _skip_noise(codec, [records[i] for i in indices], settings, generator)
                 continue
-            batch = [records[i] for i in indices]
-            tokens, lengths = pad_stack([r.tokens for r in batch])
-            decoded = codec.decode(
-                tokens.to(codec.device), lengths.to(codec.device), steps=settings.steps, sampler=settings.sampler,
-                cfg_scale=settings.cfg_scale, eta=settings.eta, generator=generator, batch_size=batch_size,
-                progress=progress,
-            )
-            for i, wave in zip(indices, decoded.unbatch()):
-                stamp = decode_stamp(inputs[i][0], **stamp_of)
-                written.append(_write_wav(plan.targets[i], wave[: records[i].num_samples], decoded.sample_rate, stamp))
+            tokens, lengths = pad_stack([records[i].tokens for i in indices])
+            decoded = codec.decode(tokens.to(codec.device), lengths.to(codec.device), settings=settings,
+                                   generator=generator, batch_size=batch_size, progress=progress)
+            for i, wave in zip(indices, decoded.unbatch(), strict=True):
+                if i in pending:
+                    stamp = decode_stamp(inputs[i][0], **stamp_of)
+                    written.append(_write_wav(plan.targets[i], wave[: records[i].num_samples], decoded.sample_rate,
+                                              stamp))
             bar.update()
     return written

@@ -12,11 +12,13 @@ Pipeline per 10.24 s window (the official ``SemantiCodec.decode`` / ``generate_s
 4. mel = VAE decoder(latent / scale_factor); waveform = HiFi-GAN(mel);
 5. cross-fade the windows (:mod:`codec.windowing`) and trim to the clip's duration.
 
-Unlike the official loop (one window at a time, cond and uncond as two UNet calls), all
-windows of all clips go through the UNet together (up to ``batch_size`` windows per call) and
-cond / uncond share one forward of batch 2N. The decoder does not know the encoder: it takes
-the two lookup tables (acoustic VQ codebook [8192, D] and semantic centroids [V, D]) as
-arguments.
+This module holds the steps; the loop over a call's windows (which run together, in which order
+the sampler's noise is drawn, how window waveforms become clips) is :mod:`codec.decode_stream`'s,
+for whole clips (:meth:`DiffusionDecoder.decode`) and for clips still being written alike. Unlike
+the official loop (one window at a time, cond and uncond as two UNet calls), the windows of all
+clips of a call go through the UNet together (up to ``batch_size`` windows per call) and cond /
+uncond share one forward of batch 2N. The decoder does not know the encoder: it takes the two
+lookup tables (acoustic VQ codebook [8192, D] and semantic centroids [V, D]) as arguments.
 
 Precision: the decoder runs in the dtype of its parameters; the sampler state stays fp32.
 With ``half_precision_norms=True`` (default) the UNet's ResBlock GroupNorms compute in fp32
@@ -28,13 +30,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from codec.config import SemantiCodecConfig
+from codec.decode_stream import WindowNoise, WindowStream, check_noise, check_token_ids
 from codec.fast import fast_forms
 from codec.outputs import DecodeOutput
 from codec.sampling import (
@@ -49,7 +51,7 @@ from codec.sampling import (
     variance_preserving,
 )
 from codec.vocoder import vocode, vocoder_output_samples
-from codec.windowing import overlap_add, split_windows, used_samples
+from codec.windowing import WindowPlan, plan_windows, used_samples
 from plumbing.io import pad_stack
 from plumbing.progress import progress_bar
 
@@ -65,21 +67,6 @@ def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(position * freqs)
     pe[:, 1::2] = torch.cos(position * freqs)
     return pe
-
-
-@dataclass
-class WindowPlan:
-    """Where every decoder window comes from.
-
-    clip:  index of the clip of each window (windows ordered clip by clip, window by window).
-    spans: (start, stop) token range of each window inside its clip.
-    """
-
-    clip: list[int]
-    spans: list[tuple[int, int]]
-
-    def __len__(self) -> int:
-        return len(self.clip)
 
 
 class DiffusionDecoder(nn.Module):
@@ -120,14 +107,9 @@ class DiffusionDecoder(nn.Module):
 
     # ----- conditioning ----------------------------------------------------------------------
     def plan_windows(self, lengths: Sequence[int]) -> WindowPlan:
-        """Windows of clips with ``lengths`` token frames (official windowing)."""
-        c = self.config
-        clip, spans = [], []
-        for b, n in enumerate(lengths):
-            for span in split_windows(int(n), c.window_tokens, c.window_overlap_tokens):
-                clip.append(b)
-                spans.append(span)
-        return WindowPlan(clip, spans)
+        """Windows of clips with ``lengths`` token frames (official windowing), in the noise order
+        (:class:`codec.windowing.WindowPlan`)."""
+        return plan_windows(lengths, self.config.window_tokens, self.config.window_overlap_tokens)
 
     def window_features(
         self, tokens: torch.Tensor, plan: WindowPlan, acoustic_codebook: torch.Tensor,
@@ -222,7 +204,19 @@ class DiffusionDecoder(nn.Module):
         return used_samples(plan.clip, [c.num_samples(int(n)) for n in lengths],
                             vocoder_output_samples(c, c.segment_frames), c.window_overlap_samples)
 
-    # ----- public entry point ----------------------------------------------------------------
+    def sample_windows(self, features: torch.Tensor, settings: DecodeSettings, noise: WindowNoise, *,
+                       batch_size: int, bar: Any | None = None) -> torch.Tensor:
+        """Final latents [N, C, H, W] (fp32) of windows with features [N, W, 2D], ``batch_size`` windows per
+        UNet call; each window's draws come from ``noise`` in turn (so the windows come in the noise order)."""
+        cfg_scale = self.config.cfg_scale if settings.cfg_scale is None else float(settings.cfg_scale)
+        latents = []
+        for lo in range(0, features.shape[0], batch_size):
+            cond, uncond = self.context(features[lo : lo + batch_size])
+            latents.append(self.sample(cond, uncond, noise.take(cond.shape[0]), steps=settings.steps,
+                                       sampler=settings.sampler, cfg_scale=cfg_scale, eta=settings.ddim_eta, bar=bar))
+        return torch.cat(latents).float()
+
+    # ----- public entry points ---------------------------------------------------------------
     @torch.inference_mode()
     def decode(
         self,
@@ -237,7 +231,7 @@ class DiffusionDecoder(nn.Module):
         batch_size: int = 16,
         progress: bool | None = None,
     ) -> DecodeOutput:
-        """Waveforms of token sequences.
+        """Waveforms of token sequences: every clip fed whole to one :class:`codec.decode_stream.WindowStream`.
 
         Args:
             tokens: LongTensor [B, T, 2] (or [T, 2]); ``[..., 0]`` semantic, ``[..., 1]`` acoustic ids.
@@ -246,23 +240,26 @@ class DiffusionDecoder(nn.Module):
             lengths: valid frames per clip (default: T for every clip).
             settings: sampler, steps, guidance scale and eta (:class:`codec.sampling.DecodeSettings`;
                 default ``DecodeSettings()``: official DDIM, 50 steps, eta 1, ``config.cfg_scale``).
-            generator: torch.Generator for the sampler's draws (drawn window by window, x_T then
-                the step noises, so results do not depend on ``batch_size``).
-            noise: all draws, [n_windows, draws, C, H, W] (a size-1 axis after ``draws`` is
-                accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for the
+            generator: torch.Generator for the sampler's draws, window by window in the noise order
+                of :mod:`codec.decode_stream` (window index, then clip), so results do not depend on
+                ``batch_size`` and a stream of the same clips draws the same.
+            noise: all draws, [n_windows, draws, C, H, W] in that order (a size-1 axis after ``draws``
+                is accepted); ``draws = steps + 1`` for DDIM when steps divides 1000, 1 for the
                 deterministic samplers (which also accept steps + 1 and use only x_T).
             batch_size: windows per UNet call (the UNet sees twice as many with CFG).
             progress: bars over the UNet steps and VAE + vocoder batches (None: on a terminal only).
         Returns:
             DecodeOutput with audio [B, N] (zero-padded) and lengths [B].
         """
-        latents, plan, lengths_list = self.decode_latents(
-            tokens, acoustic_codebook, semantic_centroids, lengths, settings, generator=generator, noise=noise,
-            batch_size=batch_size, progress=progress)
-        used = self.used_samples(plan, lengths_list)
-        waves = [self.latents_to_waveform(latents[lo : lo + batch_size], used[lo : lo + batch_size])[1]
-                 for lo in progress_bar(range(0, len(plan), batch_size), desc="VAE + vocoder", progress=progress)]
-        return self._assemble(torch.cat(waves), plan, lengths_list)
+        tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
+        settings, noise = self._check_call(settings, generator, noise, batch_size, len(self.plan_windows(lengths_list)))
+        stream = WindowStream(self, acoustic_codebook, semantic_centroids, len(lengths_list), settings,
+                              generator=generator, noise=noise, batch_size=batch_size, progress=progress)
+        clips: list[list[torch.Tensor]] = [[] for _ in lengths_list]
+        for piece in stream.feed([t[:n] for t, n in zip(tokens, lengths_list, strict=True)], [True] * len(clips)):
+            clips[piece.row].append(piece.audio)
+        audio, out_lengths = pad_stack([torch.cat(parts) for parts in clips])
+        return DecodeOutput(audio=audio, lengths=out_lengths, sample_rate=self.config.sample_rate)
 
     @torch.no_grad()
     def decode_latents(
@@ -279,36 +276,20 @@ class DiffusionDecoder(nn.Module):
         progress: bool | None = False,
     ) -> tuple[torch.Tensor, WindowPlan, list[int]]:
         """The sampled VAE latents of token sequences, before the VAE and vocoder: (latents
-        [n_windows, C, H, W] fp32, the window plan, valid frames per clip). Arguments as
-        :meth:`decode`, but no bar by default. Used by :meth:`decode` and by training stages that need mels."""
+        [n_windows, C, H, W] fp32 in the plan's order, the window plan, valid frames per clip). Arguments
+        as :meth:`decode` (the same draws), but no bar by default. For training stages that need mels."""
         c = self.config
-        settings = decode_settings(settings)
         tokens, lengths_list = self._check_tokens(tokens, lengths, acoustic_codebook, semantic_centroids)
-        check_sampler_args(settings.sampler, settings.steps, c.diffusion_steps_train)
-        cfg_scale = c.cfg_scale if settings.cfg_scale is None else float(settings.cfg_scale)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        if noise is not None and generator is not None:
-            raise ValueError("pass either noise= or generator=, not both.")
         plan = self.plan_windows(lengths_list)
-        draws = num_noise_draws(settings.sampler, settings.steps, c.diffusion_steps_train)
-        device = self.device
-        noise = self._check_noise(noise, len(plan), draws, settings.sampler, settings.steps, device)
-
-        features = self.window_features(tokens, plan, acoustic_codebook.to(device).float(),
-                                        semantic_centroids.to(device).float())
-        latents = []
-        chunks = range(0, len(plan), batch_size)
-        with progress_bar(total=len(chunks) * num_sampler_steps(settings.sampler, settings.steps, c.diffusion_steps_train),
-                          desc=f"{settings.sampler} ({len(plan)} windows)", unit="step", progress=progress) as bar:
-            for lo in chunks:
-                cond, uncond = self.context(features[lo : lo + batch_size])
-                # Drawn per chunk but window by window, so the stream does not depend on batch_size.
-                chunk_noise = (noise[lo : lo + batch_size] if noise is not None
-                               else self.draw_noise(len(cond), draws, generator, device))
-                latents.append(self.sample(cond, uncond, chunk_noise, steps=settings.steps, sampler=settings.sampler,
-                                           cfg_scale=cfg_scale, eta=settings.ddim_eta, bar=bar))
-        return torch.cat(latents).float(), plan, lengths_list
+        settings, noise = self._check_call(settings, generator, noise, batch_size, len(plan))
+        draws = WindowNoise(self, num_noise_draws(settings.sampler, settings.steps, c.diffusion_steps_train),
+                            generator, noise)
+        features = self.window_features(tokens, plan, acoustic_codebook.to(self.device).float(),
+                                        semantic_centroids.to(self.device).float())
+        steps = num_sampler_steps(settings.sampler, settings.steps, c.diffusion_steps_train)
+        with progress_bar(total=-(-len(plan) // batch_size) * steps, desc=f"{settings.sampler} ({len(plan)} windows)",
+                          unit="step", progress=progress) as bar:
+            return self.sample_windows(features, settings, draws, batch_size=batch_size, bar=bar), plan, lengths_list
 
     def draw_noise(self, n_windows: int, draws: int, generator: torch.Generator | None,
                    device: torch.device | str) -> torch.Tensor:
@@ -320,17 +301,18 @@ class DiffusionDecoder(nn.Module):
             device
         )
 
-    def _assemble(self, window_waves: torch.Tensor, plan: WindowPlan, lengths: list[int]) -> DecodeOutput:
-        c = self.config
-        clips = []
-        for b, n in enumerate(lengths):
-            idx = [i for i, clip in enumerate(plan.clip) if clip == b]
-            wave = overlap_add(window_waves[idx], c.window_overlap_samples)
-            clips.append(wave[: c.num_samples(n)])
-        audio, out_lengths = pad_stack(clips)
-        return DecodeOutput(audio=audio, lengths=out_lengths, sample_rate=c.sample_rate)
-
     # ----- validation ------------------------------------------------------------------------
+    def _check_call(self, settings: DecodeSettings | None, generator: torch.Generator | None,
+                    noise: torch.Tensor | None, batch_size: Any, n_windows: int) -> tuple[DecodeSettings, torch.Tensor | None]:
+        """The settings (default ``DecodeSettings()``) and the checked noise of a decode call."""
+        settings = decode_settings(settings)
+        check_sampler_args(settings.sampler, settings.steps, self.config.diffusion_steps_train)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+        if noise is not None and generator is not None:
+            raise ValueError("pass either noise= or generator=, not both.")
+        return settings, check_noise(noise, self.config, settings, n_windows)
+
     def _check_tokens(
         self, tokens: torch.Tensor, lengths: torch.Tensor | Sequence[int] | None, acoustic_codebook: torch.Tensor,
         semantic_centroids: torch.Tensor,
@@ -362,31 +344,6 @@ class DiffusionDecoder(nn.Module):
         if bad:
             raise ValueError(f"lengths must be between 1 and T={t} (tokens.shape[1]); got {lengths_list}.")
         valid = torch.arange(t, device=tokens.device)[None, :] < torch.tensor(lengths_list, device=tokens.device)[:, None]
-        sem, ac = tokens[..., 0][valid], tokens[..., 1][valid]
-        for name, ids, rows, field in (("semantic", sem, semantic_centroids.shape[0], "semantic_codebook_size"),
-                                       ("acoustic", ac, acoustic_codebook.shape[0], "acoustic_codebook_size")):
-            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= rows):
-                raise ValueError(
-                    f"{name} token ids must be in [0, {rows}) for this codec ({field}={rows}); "
-                    f"got values in [{int(ids.min())}, {int(ids.max())}]."
-                )
+        check_token_ids(tokens[..., 0][valid], tokens[..., 1][valid], semantic_centroids.shape[0],
+                        acoustic_codebook.shape[0])
         return tokens.long(), lengths_list
-
-    def _check_noise(self, noise: torch.Tensor | None, n_windows: int, draws: int, sampler: str, steps: int,
-                     device: torch.device | str) -> torch.Tensor | None:
-        if noise is None:
-            return None
-        c = self.config
-        latent = (c.latent_channels, c.latent_time, c.latent_freq)
-        if not isinstance(noise, torch.Tensor) or not noise.is_floating_point():
-            raise TypeError(f"noise must be a float tensor, got {type(noise).__name__}.")
-        if noise.dim() == 6 and noise.shape[2] == 1:
-            noise = noise.squeeze(2)
-        allowed = {draws} | ({steps + 1} if sampler != "ddim" else set())
-        if noise.dim() != 5 or noise.shape[0] != n_windows or noise.shape[1] not in allowed or tuple(noise.shape[2:]) != latent:
-            raise ValueError(
-                f"noise must have shape [n_windows={n_windows}, {' or '.join(map(str, sorted(allowed)))}, "
-                f"{', '.join(map(str, latent))}] for sampler={sampler!r}, steps={steps} "
-                f"(windows ordered clip by clip); got {tuple(noise.shape)}."
-            )
-        return noise.to(device)

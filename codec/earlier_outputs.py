@@ -66,12 +66,12 @@ def encoded_from(target: Path, source: Path, *, mono: str, variant: str | None =
 
 
 def decode_stamp(token_file: Path, settings: Any, *, seed: int | None, decoder_dtype: str | None,
-                 variant: str | None = None, cfg_scale: float | None = None) -> dict[str, Any]:
+                 variant: str | None = None) -> dict[str, Any]:
     """What a decoded wav records about how it was made (its comment field); None values are unknown
     (before the codec loads) and match anything in :func:`decoded_from`."""
     return {
         "written_by": DECODE_STAMP, "tokens": str(token_file), "variant": variant, "sampler": settings.sampler,
-        "steps": settings.steps, "cfg_scale": cfg_scale if cfg_scale is not None else settings.cfg_scale,
+        "steps": settings.steps, "cfg_scale": settings.cfg_scale,
         "eta": settings.eta, "seed": seed, "decoder_dtype": decoder_dtype,
     }
 

@@ -49,7 +49,7 @@ from codec.encoding import (
     valid_token_frames,
 )
 from codec.outputs import DecodeOutput, EncodeOutput
-from codec.sampling import DecodeSettings, decode_settings
+from codec.sampling import DecodeSettings, refuse_loose_settings
 from codec.semantic import SemanticQuantizer
 from plumbing.io import path_list
 from plumbing.progress import progress_bar
@@ -216,35 +216,31 @@ class SemantiCodec(nn.Module):
         lengths: torch.Tensor | Sequence[int] | None = None,
         settings: DecodeSettings | None = None,
         *,
-        steps: int | None = None,
-        sampler: str | None = None,
-        cfg_scale: float | None = None,
-        eta: float | None = None,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         batch_size: int = 8,
         progress: bool | None = None,
+        **removed: Any,
     ) -> DecodeOutput:
         """Decode token frames to 16 kHz waveforms.
 
         tokens: LongTensor[B, T, 2] (``[..., 0]`` semantic, ``[..., 1]`` acoustic ids) or an
             EncodeOutput (its lengths are used). lengths: valid frames per clip (default T).
-        settings: :class:`codec.sampling.DecodeSettings`, default ``DecodeSettings()``: the official
-            DDIM (stochastic with ``eta``, official eta = 1), 50 steps, the variant's
-            ``config.cfg_scale`` (official 2.0). The other samplers of ``codec.sampling.SAMPLERS`` are
-            deterministic, good with 10-25 steps.
-        steps / sampler / cfg_scale / eta: replace that field of ``settings`` when given (not None);
-            an invalid value raises DecodeSettings' ValueError / TypeError (so does an eta with a
-            sampler other than ddim, which would ignore it).
-        generator: seeds the sampler's Gaussian draws (window by window, so results do not
-            depend on ``batch_size``); ``noise``: all draws, [n_windows, steps + 1, 8, 256, 16]
-            for DDIM (1 draw for the deterministic samplers), windows ordered clip by clip.
+        settings: :class:`codec.sampling.DecodeSettings` (sampler, steps, cfg_scale, eta), default
+            ``DecodeSettings()``: the official DDIM (stochastic with ``eta``, official eta = 1), 50 steps,
+            the variant's ``config.cfg_scale`` (official 2.0). The other samplers of
+            ``codec.sampling.SAMPLERS`` are deterministic, good with 10-25 steps.
+        generator: seeds the sampler's Gaussian draws, window by window in the one noise order of
+            :mod:`codec.decode_stream` (window index, then clip): results do not depend on ``batch_size``,
+            and a stream of the same clips (``open_decode_stream``) draws the same. ``noise``: all draws
+            instead, [n_windows, steps + 1, 8, 256, 16] for DDIM (1 draw for the deterministic samplers),
+            windows in that order.
         batch_size: 10.24 s windows per UNet call (the UNet sees twice as many with CFG).
         progress: bars over the UNet steps and the VAE + vocoder batches; None shows them only
             when stderr is a terminal.
         Returns DecodeOutput(audio FloatTensor[B, N], lengths LongTensor[B], sample_rate).
         """
-        settings = decode_settings(settings, steps=steps, sampler=sampler, cfg_scale=cfg_scale, eta=eta)
+        refuse_loose_settings(removed, "SemantiCodec.decode")
         if self.decoder is None and self._no_decoder:
             raise RuntimeError(f"this codec has no decoder: {self._no_decoder}.")
         if self.decoder is None:
@@ -258,15 +254,8 @@ class SemantiCodec(nn.Module):
                 lengths = tokens.lengths
             tokens = tokens.tokens
         return self.decoder.decode(
-            tokens,
-            self.acoustic.codebook,
-            self.semantic.centroids,
-            lengths,
-            settings,
-            generator=generator,
-            noise=noise,
-            batch_size=batch_size,
-            progress=progress,
+            tokens, self.acoustic.codebook, self.semantic.centroids, lengths, settings,
+            generator=generator, noise=noise, batch_size=batch_size, progress=progress,
         )
 
     # ----- construction and checkpoints ---------------------------------------------------

@@ -150,10 +150,24 @@ def check_not_settings(value: Any, name: str, signature: str = "") -> Any:
     if isinstance(value, DecodeSettings) or (isinstance(value, dict) and set(value) & {"sampler", "steps", "eta"}):
         where = f"; the parameters are {signature}" if signature else ""
         raise TypeError(
-            f"{name} got decode settings ({value!r}){where}: pass them by keyword, settings=DecodeSettings(...) "
-            "(or steps= / sampler= / cfg_scale= / eta=)."
+            f"{name} got decode settings ({value!r}){where}: pass them by keyword, settings=DecodeSettings(...)."
         )
     return value
+
+
+def refuse_loose_settings(given: dict[str, Any], where: str) -> None:
+    """A ``TypeError`` for keywords a decode call does not take (``given``: what its ``**`` caught); the
+    sampler's fields get a pointer to ``settings=DecodeSettings(...)``, where they live."""
+    if not given:
+        return
+    fields = [name for name in given if name in {f.name for f in dataclasses.fields(DecodeSettings)}]
+    if len(fields) < len(given):
+        raise TypeError(f"{where}() got unexpected keyword arguments {sorted(set(given) - set(fields))}.")
+    wanted = ", ".join(f"{name}={given[name]!r}" for name in fields)
+    raise TypeError(
+        f"{where}() takes the sampler's settings as one object: pass settings=DecodeSettings({wanted}) instead of "
+        f"{', '.join(f'{name}=' for name in fields)} (dataclasses.replace(settings, ...) changes one field of settings)."
+    )
 
 
 def official_betas(config: SemantiCodecConfig) -> torch.Tensor:

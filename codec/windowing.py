@@ -9,6 +9,9 @@ their tokens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 
 
@@ -29,6 +32,36 @@ def split_windows(num_frames: int, window: int, overlap: int) -> list[tuple[int,
         start += window - overlap
     spans.append((start, num_frames))
     return spans
+
+
+@dataclass
+class WindowPlan:
+    """Every decoder window of a batch of clips, in the decoder's one window order: window by window,
+    each window index in clip order (window 0 of every clip, then window 1 of every clip that has
+    one, ...). The sampler's noise is drawn in this order (see :mod:`codec.decode_stream`).
+
+    clip:  the clip of each window.
+    spans: (start, stop) token range of each window inside its clip.
+    """
+
+    clip: list[int]
+    spans: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return len(self.clip)
+
+
+def plan_windows(lengths: Sequence[int], window: int, overlap: int) -> WindowPlan:
+    """The windows of clips of ``lengths`` token frames (:func:`split_windows` each), in the order of
+    :class:`WindowPlan`."""
+    per_clip = [split_windows(int(n), window, overlap) for n in lengths]
+    clip, spans = [], []
+    for k in range(max((len(s) for s in per_clip), default=0)):
+        for b, mine in enumerate(per_clip):
+            if k < len(mine):
+                clip.append(b)
+                spans.append(mine[k])
+    return WindowPlan(clip, spans)
 
 
 def overlap_add(windows: torch.Tensor, overlap: int) -> torch.Tensor:
@@ -61,7 +94,8 @@ def used_samples(window_clip: list[int], clip_samples: list[int], window: int, o
     """Leading samples of each window waveform that survive :func:`overlap_add` and the trim of
     its clip to ``clip_samples[clip]`` samples (at least 1).
 
-    window_clip: the clip of each window, windows in order within a clip; window: samples per
+    window_clip: the clip of each window, each clip's windows in their order (other clips' windows
+    may come between them, as in :class:`WindowPlan`); window: samples per
     window waveform; overlap: the cross-fade in samples.
     """
     hop = window - overlap

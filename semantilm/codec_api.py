@@ -57,7 +57,9 @@ class AudioCodec(Protocol):
 
     def decode(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None, **kwargs: Any) -> DecodeOutput:
         """Tokens LongTensor[B, T, 2] (+ lengths LongTensor[B] in frames) -> ``DecodeOutput``
-        with audio FloatTensor[B, N], lengths LongTensor[B] in samples and the sample rate."""
+        with audio FloatTensor[B, N], lengths LongTensor[B] in samples and the sample rate.
+        ``codec.SemantiCodec`` takes ``settings=codec.DecodeSettings(...)`` and ``generator=`` here (the
+        same tokens and generator give the samples of its decode stream and of ``semantilm decode --seed``)."""
         ...
 
 

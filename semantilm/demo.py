@@ -210,7 +210,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     tones, _ = held_out_tones(0, codec.sample_rate, config.seconds, seed=config.seed,
                               frequencies=[f for f, _ in config.held_out], peak=PEAK)
     enc = codec.encode(list(tones), codec.sample_rate)
-    rt = codec.decode(enc.tokens, enc.lengths, steps=config.decode_steps, sampler="dpmsolver++",
+    rt = codec.decode(enc.tokens, enc.lengths, settings=DecodeSettings(sampler="dpmsolver++", steps=config.decode_steps),
                       generator=torch.Generator().manual_seed(config.seed))
     reference = prompt_adherence(asked, [rt.audio[i, : int(rt.lengths[i])].numpy() for i in range(len(asked))],
                                  codec.sample_rate)["clips"]

@@ -16,9 +16,10 @@ those of the same seed without streaming). Other codecs decode each batch whole 
 finished, one chunk per clip, with ``generator`` as given.
 
 ``AudioStream.collect()`` runs the same steps without the thread: each batch's LM to its end, then
-all its windows through the same ``WindowStream``. The samples are those of the live stream (a
-window's samples never depend on when its frames arrived); the time is that of the LM plus the
-decoder, without the two sharing the CPU.
+all its windows through the same ``WindowStream``, which then decodes every window together. The
+samples are those of the live stream up to float noise (the same draws in the same order; only the
+grouping of windows into UNet batches depends on when frames arrive); the time is that of the LM
+plus the decoder, without the two sharing the CPU.
 """
 
 from __future__ import annotations
@@ -338,10 +339,7 @@ def _decode(
     codec: AudioCodec, tokens: torch.Tensor, lengths: torch.Tensor, settings: DecodeSettings,
     generator: torch.Generator | None,
 ) -> DecodeOutput:
-    return codec.decode(
-        tokens, lengths, steps=settings.steps, sampler=settings.sampler, cfg_scale=settings.cfg_scale,
-        eta=settings.eta, generator=generator,
-    )
+    return codec.decode(tokens, lengths, settings=settings, generator=generator)
 
 
 def _batches(n: int, size: int) -> list[range]:

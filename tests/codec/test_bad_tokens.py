@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from codec import SemantiCodec
+from codec import DecodeSettings, SemantiCodec
 from codec.compress import decompress
 from codec.token_file import TokenFile, check_token_array, load_tokens, save_tokens
 
@@ -131,8 +131,10 @@ BAD_DECODE = [
 
 @pytest.mark.parametrize(("tokens", "kwargs", "error", "words"), BAD_DECODE)
 def test_decode_names_the_shape_it_got_and_the_one_it_expects(decoder_codec, tokens, kwargs, error, words):
-    with pytest.raises(error) as info:
-        decoder_codec.decode(tokens, **kwargs)
+    kwargs = dict(kwargs)
+    fields = {k: kwargs.pop(k) for k in ("steps", "sampler", "cfg_scale", "eta") if k in kwargs}
+    with pytest.raises(error) as info:  # a bad sampler field is refused where DecodeSettings is made
+        decoder_codec.decode(tokens, settings=DecodeSettings(**fields), **kwargs)
     for word in words:
         assert word in str(info.value), (word, str(info.value))
 

@@ -60,12 +60,21 @@ def test_cross_fade_equals_overlap_add_of_the_window_waveforms(config, decoder, 
 
 
 def test_what_comes_out_does_not_depend_on_how_often_frames_are_fed(config, decoder, tables):
+    """Fed whole, the stream is decode (the same UNet batches: equal). Fed piece by piece it draws the
+    same noise but groups windows otherwise: equal up to the float noise of other UNet batches."""
     clips = [_tokens(config, 150, seed=1), _tokens(config, 40, seed=2), _tokens(config, 64, seed=3)]
     at_once, _ = _play(_stream(decoder, tables, 3), clips, step=None)
+    tokens = torch.zeros(3, 150, 2, dtype=torch.long)
+    for b, clip in enumerate(clips):
+        tokens[b, : clip.shape[0]] = clip
+    whole = decoder.decode(tokens, *tables, [150, 40, 64], DDIM, generator=torch.Generator().manual_seed(3),
+                           batch_size=8)
+    for a, b in zip(at_once, whole.unbatch()):
+        assert torch.equal(a, b)
     for step in (1, 23):
         fed, _ = _play(_stream(decoder, tables, 3), clips, step=step)
         for a, b in zip(fed, at_once):
-            assert torch.equal(a, b)
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     assert [a.shape[0] for a in at_once] == [config.num_samples(n) for n in (150, 40, 64)]
 
 
@@ -74,14 +83,14 @@ def test_groups_double_so_a_long_clip_takes_few_decoder_calls(config, decoder, t
     comes after one window, and what comes out is what a stream of one window per group gives."""
     step, window = config.window_tokens - config.window_overlap_tokens, config.window_tokens
     clip = _tokens(config, 8 * step + window, seed=6)  # 9 windows
-    calls: list[int] = []
-    decode_latents = decoder.decode_latents
+    calls: list[int] = []  # windows per UNet sampling call
+    sample = decoder.sample
 
-    def counted(tokens, *args, **kwargs):
-        calls.append(tokens.shape[0])
-        return decode_latents(tokens, *args, **kwargs)
+    def counted(cond, *args, **kwargs):
+        calls.append(cond.shape[0])
+        return sample(cond, *args, **kwargs)
 
-    monkeypatch.setattr(decoder, "decode_latents", counted)
+    monkeypatch.setattr(decoder, "sample", counted)
     stream = _stream(decoder, tables, 1, batch_size=4)
     assert [p.audio.shape[0] > 0 for p in stream.feed([clip[:window]], [False])] == [True]
     assert calls == [1] and stream.frames_needed() == 2 * step  # windows 1 and 2 come next, together
@@ -91,6 +100,9 @@ def test_groups_double_so_a_long_clip_takes_few_decoder_calls(config, decoder, t
     alone, _ = _play(_stream(decoder, tables, 1, batch_size=1), [clip], step=None)
     assert calls == [1] * 9
     torch.testing.assert_close(grouped[0], alone[0], rtol=0, atol=1e-4)  # batching's float noise only
+    calls.clear()
+    _play(_stream(decoder, tables, 1, batch_size=4), [clip], step=None)
+    assert calls == [4, 4, 1]  # fed whole: every window in one group, batch_size per UNet call
 
 
 def test_frames_needed_and_bad_feeds(config, decoder, tables):
@@ -102,6 +114,10 @@ def test_frames_needed_and_bad_feeds(config, decoder, tables):
         stream.feed([clips[0][:5], clips[1][:30]], [False, False])
     with pytest.raises(ValueError, match="changed"):
         stream.feed([clips[1][:12], clips[1][:30]], [False, False])
+    bad = clips[0][:10].clone()
+    bad[3, 1] = config.acoustic_codebook_size
+    with pytest.raises(ValueError, match=r"acoustic token ids must be in \[0, "):
+        _stream(decoder, tables, 1).feed([bad], [False])
     with pytest.raises(ValueError, match="ended without frames"):
         _stream(decoder, tables, 1).feed([clips[0][:0]], [True])
     with pytest.raises(ValueError, match="for 2 clips"):

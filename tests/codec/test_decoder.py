@@ -122,11 +122,11 @@ def test_batched_equals_one_by_one(config, decoder, tables):
     lengths = [w + 5, w // 3]  # 2 + 1 windows
     tokens = _tokens(config, 2, max(lengths), seed=3)
     plan = decoder.plan_windows(lengths)
+    assert plan.clip == [0, 1, 0]  # the noise order: window 0 of each clip, then window 1
     noise = _noise(decoder, len(plan))
     both = decoder.decode(tokens, *tables, lengths=lengths, settings=DDIM, noise=noise, batch_size=16)
-    n0 = plan.clip.count(0)
-    first = decoder.decode(tokens[:1], *tables, settings=DDIM, noise=noise[:n0], batch_size=1)
-    second = decoder.decode(tokens[1:, : lengths[1]], *tables, settings=DDIM, noise=noise[n0:], batch_size=1)
+    first = decoder.decode(tokens[:1], *tables, settings=DDIM, noise=noise[[0, 2]], batch_size=1)
+    second = decoder.decode(tokens[1:, : lengths[1]], *tables, settings=DDIM, noise=noise[[1]], batch_size=1)
     torch.testing.assert_close(both.unbatch()[0], first.audio[0], rtol=0, atol=1e-4)
     torch.testing.assert_close(both.unbatch()[1], second.audio[0], rtol=0, atol=1e-4)
 
@@ -261,7 +261,7 @@ def codec(config):
 def test_codec_encode_decode_round_trip(config, codec):
     clips = [torch.randn(8000) * 0.1, torch.randn(30000) * 0.1]
     enc = codec.encode(clips)
-    out = codec.decode(enc, steps=STEPS, generator=torch.Generator().manual_seed(0))
+    out = codec.decode(enc, settings=DDIM, generator=torch.Generator().manual_seed(0))
     assert out.lengths.tolist() == [config.num_samples(int(n)) for n in enc.lengths]
     for clip, n in zip(clips, out.lengths.tolist(), strict=True):
         assert clip.numel() <= n < clip.numel() + config.patch_samples + 1  # rounded up to 0.16 s
@@ -274,8 +274,8 @@ def test_codec_save_load_keeps_decoder(tmp_path, codec):
     codec.save_pretrained(tmp_path)
     loaded = SemantiCodec.from_pretrained(tmp_path)
     tokens = torch.randint(0, 64, (1, 12, 2))
-    a = codec.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(3)).audio
-    b = loaded.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(3)).audio
+    a = codec.decode(tokens, settings=DDIM, generator=torch.Generator().manual_seed(3)).audio
+    b = loaded.decode(tokens, settings=DDIM, generator=torch.Generator().manual_seed(3)).audio
     assert torch.equal(a, b)
     encode_only = SemantiCodec.from_pretrained(tmp_path, load_decoder=False)
     with pytest.raises(RuntimeError, match="no decoder"):
@@ -290,8 +290,9 @@ def test_codec_decode_defaults_to_the_variants_guidance_scale(config, codec):
 
     tokens = torch.randint(0, 64, (1, 12, 2))
 
-    def run(model, **kwargs):
-        return model.decode(tokens, steps=STEPS, generator=torch.Generator().manual_seed(5), **kwargs).audio
+    def run(model, cfg_scale=None):
+        settings = DecodeSettings(steps=STEPS, cfg_scale=cfg_scale)
+        return model.decode(tokens, settings=settings, generator=torch.Generator().manual_seed(5)).audio
 
     assert torch.equal(run(codec), run(codec, cfg_scale=config.cfg_scale))
     other = SemantiCodec(dataclasses.replace(config, cfg_scale=1.0), with_decoder=True)
@@ -313,6 +314,18 @@ def tiny_random():
     return SemantiCodec.tiny_random(50)
 
 
+def test_codec_decode_takes_sampler_fields_in_settings_only(tiny_random):
+    """The sampler's fields live in DecodeSettings; the loose keywords of earlier releases are a TypeError
+    that says where they went."""
+    tokens = torch.zeros(1, 4, 2, dtype=torch.long)
+    with pytest.raises(TypeError, match=r"settings=DecodeSettings\(steps=3, sampler='dpmsolver\+\+'\) instead of steps="):
+        tiny_random.decode(tokens, steps=3, sampler="dpmsolver++")
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['step'\]"):
+        tiny_random.decode(tokens, step=3)
+    with pytest.raises(TypeError, match="DecodeSettings"):
+        tiny_random.decode(tokens, None, {"steps": STEPS})
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
@@ -322,26 +335,6 @@ def tiny_random():
         (dict(eta=-1.0), ValueError, "eta must be >= 0"),
     ],
 )
-def test_codec_decode_rejects_bad_settings(tiny_random, kwargs, error, match):
-    tokens = torch.zeros(1, 4, 2, dtype=torch.long)
+def test_decode_settings_reject_bad_values(kwargs, error, match):
     with pytest.raises(error, match=match):
-        tiny_random.decode(tokens, **kwargs)
-    with pytest.raises(error, match=match):
-        tiny_random.decode(tokens, settings=DecodeSettings(steps=STEPS), **kwargs)
-    with pytest.raises(TypeError, match="DecodeSettings"):
-        tiny_random.decode(tokens, None, {"steps": STEPS})
-
-
-def test_codec_decode_keywords_equal_settings(tiny_random):
-    tokens = torch.randint(0, 64, (2, 6, 2), generator=torch.Generator().manual_seed(2))
-    lengths = [6, 4]
-
-    def run(*args, **kwargs):
-        return tiny_random.decode(tokens, lengths, *args, generator=torch.Generator().manual_seed(9), **kwargs).audio
-
-    dpm = DecodeSettings(sampler="dpmsolver++", steps=3, cfg_scale=1.5)
-    keywords = run(sampler="dpmsolver++", steps=3, cfg_scale=1.5)
-    assert torch.equal(keywords, run(dpm))
-    assert torch.equal(keywords, run(DecodeSettings(steps=7), sampler="dpmsolver++", steps=3, cfg_scale=1.5))
-    assert torch.equal(run(steps=STEPS), run(DDIM))  # DDIM, eta 1: the draws come from the generator
-    assert torch.equal(run(DDIM, eta=0.0), run(DecodeSettings(steps=STEPS, eta=0.0)))
+        DecodeSettings(**kwargs)

@@ -111,7 +111,7 @@ def _decode_recorded(case):
     tokens, noise = torch.from_numpy(archive["enc_tokens"]), torch.from_numpy(archive["dec_noise"])
     try:
         if codec is not None:  # the public SemantiCodec.decode
-            out = codec.decode(tokens, steps=5, sampler="ddim", cfg_scale=2.0, noise=noise)
+            out = codec.decode(tokens, settings=PARITY_SETTINGS, noise=noise)
         else:
             out = decoder.decode(tokens, acoustic, semantic, settings=PARITY_SETTINGS, noise=noise)
     finally:

@@ -117,7 +117,9 @@ def test_plain_modules_decode_the_same_audio(tiny, instance_forwards, monkeypatc
         plain = tiny.decode(tokens, settings=SETTINGS, generator=torch.Generator().manual_seed(5))
     assert instance_forwards and not any(any(calls) for calls in instance_forwards.values())
     assert torch.equal(fast.lengths, plain.lengths)
-    assert (fast.audio - plain.audio).abs().max() <= 1e-5 * max(plain.audio.abs().max(), 1e-3)
+    # Float noise: the latents differ by ~6e-7 of their peak; through the VAE and vocoder the audio by up to
+    # 1.5e-5 of its peak (seeds 5-7 with the decoder's noise order of codec.decode_stream; 0.95e-5 before it).
+    assert (fast.audio - plain.audio).abs().max() <= 2e-5 * max(plain.audio.abs().max(), 1e-3)
 
 
 def test_a_hooked_module_is_named_and_keeps_its_hook(tiny):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from codec.model import SemantiCodec
+from codec.sampling import DecodeSettings
 from plumbing.progress import progress_bar, progress_enabled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,18 +47,18 @@ def test_bars_stay_quiet_off_a_terminal(capsys):
 
 def test_decode_shows_the_unet_steps_and_the_vae_vocoder_stage_on_a_terminal(codec, tokens, terminal):
     with terminal:
-        codec.decode(tokens, steps=3, sampler="dpm++2m")
+        codec.decode(tokens, settings=DecodeSettings(sampler="dpm++2m", steps=3))
     drawn = terminal.getvalue()
     assert "dpm++2m (1 windows)" in drawn and "/3 [" in drawn and "VAE + vocoder" in drawn
     with terminal:
-        codec.decode(tokens, steps=3, sampler="dpm++2m", progress=False)
+        codec.decode(tokens, settings=DecodeSettings(sampler="dpm++2m", steps=3), progress=False)
     assert terminal.getvalue() == drawn
 
 
 def test_decode_is_quiet_off_a_terminal(codec, tokens, capsys):
-    codec.decode(tokens, steps=2, sampler="dpm++2m")
+    codec.decode(tokens, settings=DecodeSettings(sampler="dpm++2m", steps=2))
     assert capsys.readouterr().err == ""
-    codec.decode(tokens, steps=2, sampler="dpm++2m", progress=True)
+    codec.decode(tokens, settings=DecodeSettings(sampler="dpm++2m", steps=2), progress=True)
     assert "dpm++2m" in capsys.readouterr().err
 
 

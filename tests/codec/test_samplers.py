@@ -6,6 +6,7 @@ only; each approaches the 200-step deterministic DDIM (eta 0) from the same x_T 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -108,9 +109,9 @@ def codec() -> SemantiCodec:
 def test_codec_decode_refuses_eta_with_a_sampler_that_ignores_it(codec, sampler):
     tokens = torch.zeros(1, 4, 2, dtype=torch.long)
     with pytest.raises(ValueError, match=re.escape(f"eta=0.0 only applies to the ddim sampler; sampler={sampler!r}")):
-        codec.decode(tokens, sampler=sampler, steps=2, eta=0.0)
+        codec.decode(tokens, settings=DecodeSettings(sampler=sampler, steps=2, eta=0.0))
     with pytest.raises(ValueError, match="only applies to the ddim sampler"):
-        codec.decode(tokens, settings=DecodeSettings(steps=2, eta=0.0), sampler=sampler)
+        dataclasses.replace(DecodeSettings(steps=2, eta=0.0), sampler=sampler)
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
@@ -119,7 +120,7 @@ def test_every_sampler_decodes_finite_audio_of_the_right_length(codec, sampler):
     g = torch.Generator().manual_seed(0)
     tokens = torch.stack([torch.randint(0, c.semantic_codebook_size, (1, 21), generator=g),
                           torch.randint(0, c.acoustic_codebook_size, (1, 21), generator=g)], dim=-1)
-    out = codec.decode(tokens, sampler=sampler, steps=2, generator=torch.Generator().manual_seed(1))
+    out = codec.decode(tokens, settings=DecodeSettings(sampler=sampler, steps=2), generator=torch.Generator().manual_seed(1))
     assert out.lengths.tolist() == [c.num_samples(21)] and out.audio.shape == (1, c.num_samples(21))
     assert torch.isfinite(out.audio).all() and out.audio.abs().max() > 0
 

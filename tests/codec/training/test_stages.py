@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from codec.model import SemantiCodec
+from codec.sampling import DecodeSettings
 from codec.training.recipe import build_codec, load_codec_recipe_config, run_codec_recipe
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "recipes" / "codec"
@@ -225,7 +226,7 @@ def test_vocoder_can_learn_on_the_mel_the_decoder_gives_it():
     try:
         losses = step(wave, generator=torch.Generator().manual_seed(3))
         losses.total.backward()
-        codec.decode(codec.encode(wave[0]).tokens, steps=3, sampler="dpmsolver++", generator=torch.Generator().manual_seed(3))
+        codec.decode(codec.encode(wave[0]).tokens, settings=DecodeSettings(sampler="dpmsolver++", steps=3), generator=torch.Generator().manual_seed(3))
     finally:
         hook.remove()
     frames = wave.shape[1] // 160

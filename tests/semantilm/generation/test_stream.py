@@ -1,5 +1,7 @@
 """Streaming generation with the tiny SemantiCodec (1.28 s decoder windows) and a tiny random LM:
-chunks while the LM writes, and exactly the samples of the whole call."""
+chunks while the LM writes, and the samples of the whole call. The live stream draws the decoder's
+noise as the whole call does but may decode its windows in other groups, so in other UNet batches:
+equal up to float noise (``FLOAT_NOISE``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ TINY = LMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, inte
                 max_position_embeddings=256)
 STEPS = DecodeSettings(steps=2)  # DDIM with eta 1: every step draws noise, so the draw order matters
 SECONDS = 3.0  # 75 frames: decoder windows (0, 32), (30, 62), (60, 75)
+FLOAT_NOISE = 1e-5  # other UNet batches move samples by ~1e-6; another noise order by ~0.1
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,8 @@ def test_chunks_concatenate_to_the_whole_waveform_and_tokens(lm, codec, captions
     whole = generate_audio(model, tok, codec, [captions[0], ""], **kwargs)
     assert whole.token_lengths.tolist() == [75, 75]
     for i in range(2):
-        assert torch.equal(_clip_audio(chunks, i), whole.audio[i, : whole.lengths[i]])
+        torch.testing.assert_close(_clip_audio(chunks, i), whole.audio[i, : whole.lengths[i]], rtol=0,
+                                   atol=FLOAT_NOISE)
         assert torch.equal([c for c in chunks if c.final and c.index == i][0].tokens, whole.tokens[i])
     assert whole.lengths.tolist() == [codec.config.num_samples(75)] * 2
     # The LM writes what it writes without streaming for the same seed.
@@ -102,7 +106,7 @@ def test_first_chunk_comes_while_the_lm_is_still_generating(lm, codec, captions)
     assert first.index == 0 and not first.final and 0 < first.audio.shape[0] < codec.config.num_samples(32)
     assert len(chunks) >= 2
     whole = generate_audio(model, tok, codec, [captions[1]], seconds=SECONDS, seed=1, decode=STEPS)
-    assert torch.equal(_clip_audio(chunks, 0), whole.audio[0])  # the hold changed no sample
+    torch.testing.assert_close(_clip_audio(chunks, 0), whole.audio[0], rtol=0, atol=FLOAT_NOISE)
 
 
 @pytest.mark.parametrize("return_prompt", [False, True])
@@ -116,7 +120,7 @@ def test_continue_audio_stream_equals_continue_audio(lm, codec, return_prompt):
     for i, frames in enumerate(prompt_frames):
         assert whole.token_lengths[i] == frames + 40
         audio = _clip_audio(chunks, i)
-        assert torch.equal(audio, whole.audio[i, : whole.lengths[i]])
+        torch.testing.assert_close(audio, whole.audio[i, : whole.lengths[i]], rtol=0, atol=FLOAT_NOISE)
         skipped = 0 if return_prompt else frames * codec.sample_rate // 25
         assert audio.shape[0] == codec.config.num_samples(frames + 40) - skipped
 
