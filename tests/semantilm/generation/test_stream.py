@@ -171,3 +171,13 @@ def test_saved_tokens_decode_again_to_the_generated_audio(lm, codec, captions, s
     assert out.token_lengths.tolist() == [38, 38]  # two decoder windows per clip
     again = codec.decode(out.tokens, out.token_lengths, d, generator=torch.Generator().manual_seed(5))
     assert torch.equal(again.audio, out.audio) and torch.equal(again.lengths, out.lengths)
+
+
+def test_a_stream_of_two_clips_has_the_tokens_and_lengths_of_generate_audio(lm, codec, captions):
+    model, tok = lm
+    sampling, fast = SamplingSettings(seconds=1.5, seed=6, temperature=0.9), DecodeSettings(sampler="dpm++2m", steps=1)
+    chunks = list(generate_audio_stream(model, tok, codec, captions[2:4], sampling=sampling, decode=fast))
+    whole = generate_audio(model, tok, codec, captions[2:4], sampling=sampling, decode=fast)
+    for i in range(2):
+        assert torch.equal([c for c in chunks if c.final and c.index == i][0].tokens, whole.tokens[i])
+        assert _clip_audio(chunks, i).shape[0] == whole.lengths[i]
