@@ -167,7 +167,8 @@ def lm_sections(suite: Suite, device) -> list[str]:
     """Training tokens/s over batch x length, and generation tokens/s over batch x frames."""
     import torch
 
-    from semantilm.generation.generate import generate_tokens
+    from semantilm.generation.settings import SamplingSettings
+    from semantilm.generation.token_generation import generate_tokens
 
     model, layout = _lm(suite, device)
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -196,8 +197,8 @@ def lm_sections(suite: Suite, device) -> list[str]:
     for batch in suite.batches:
         for frames in suite.gen_frames:
             def generate(batch=batch, frames=frames):
-                torch.manual_seed(0)
-                return generate_tokens(model, layout, [prompt] * batch, frames, top_k=50, min_frames=frames)
+                sampling = SamplingSettings(top_k=50, seed=0, batch_size=batch)
+                return generate_tokens(model, layout, [prompt] * batch, frames, min_frames=frames, sampling=sampling)
 
             wall, peak = measure(generate, device)
             new = batch * (2 * frames + 1)
