@@ -27,38 +27,18 @@ def _generation_config(layout: AudioTokenLayout, max_new_tokens: int, sampling: 
         top_p = sampling.top_p if sampling.top_p is not None else 1.0
         options = dict(temperature=sampling.temperature, top_k=sampling.top_k or 0, top_p=top_p)
     return GenerationConfig(
-        max_new_tokens=max_new_tokens, do_sample=sampling.do_sample, num_beams=sampling.num_beams,
+        disable_compile=True, max_new_tokens=max_new_tokens, do_sample=sampling.do_sample, num_beams=sampling.num_beams,
         num_return_sequences=sampling.num_return_sequences, eos_token_id=layout.audio_end_id,
         pad_token_id=layout.pad_id, bos_token_id=layout.audio_start_id, **options,
     )
 
 
-def _speed_config(config: Any, speed: LMSpeed, device: torch.device) -> Any:
-    """``config`` set up to run ``model.generate`` with ``speed``'s cache and compilation."""
-    if speed.kv_cache == "static":
-        config.cache_implementation = "static"
-    if not speed.compile:
-        config.disable_compile = True
-        return config
-    try:
-        from transformers import CompileConfig
-    except ImportError:
-        raise ValueError(
-            "compile=True with beam search runs through model.generate, which needs a transformers that has "
-            "CompileConfig; upgrade transformers or drop compile."
-        ) from None
-    compile_config = CompileConfig(backend=speed.compile_backend, dynamic=False,
-                                   mode=speed.mode_for(device) or "default")
-    compile_config._compile_all_devices = True  # honour the request off CUDA too
-    config.compile_config = compile_config
-    return config
-
-
 class _Progress:
     """A pass-through logits processor that moves a ``frame_progress`` bar once per step."""
 
-    def __init__(self, bar: frame_progress, prompt_width: int):
-        self.bar, self.prompt_width = bar, prompt_width
+    def __init__(self, prompt_width: int):
+        self.prompt_width = prompt_width
+        self.bar: frame_progress | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         self.bar.step(input_ids.shape[1] - self.prompt_width + 1)
@@ -71,14 +51,17 @@ def beam_search(
     progress: bool | None = None,
 ) -> torch.Tensor:
     """The best ``sampling.num_return_sequences`` of ``sampling.num_beams`` beams per prompt
-    -> sequences LongTensor[B * n, L'] (prompts first)."""
+    -> sequences LongTensor[B * n, L'] (prompts first). ``speed`` gives the KV cache; the steps run eagerly."""
     from transformers import LogitsProcessorList
 
-    speed = speed or LMSpeed()
-    config = _speed_config(_generation_config(layout, max_new_tokens, sampling), speed, prompts.ids.device)
-    with torch.inference_mode(), speed.packing(model), frame_progress(max_new_tokens, progress) as bar:
-        out = model.generate(
-            input_ids=prompts.ids, attention_mask=prompts.mask, generation_config=config,
-            logits_processor=LogitsProcessorList([*processors, _Progress(bar, prompts.ids.shape[1])]),
-        )
+    tick = _Progress(prompts.ids.shape[1])
+    config = _generation_config(layout, max_new_tokens, sampling)
+    if speed is not None and speed.compile:
+        raise ValueError("compile=True compiles the decoding loop's step; beam search runs model.generate eagerly: "
+                         "use LMSpeed(kv_cache='static') without compile, or num_beams=1.")
+    if speed is not None and speed.kv_cache == "static":
+        config.cache_implementation = "static"
+    with torch.inference_mode(), frame_progress(max_new_tokens, progress) as tick.bar:
+        out = model.generate(input_ids=prompts.ids, attention_mask=prompts.mask, generation_config=config,
+                             logits_processor=LogitsProcessorList([*processors, tick]))
     return out if isinstance(out, torch.Tensor) else out.sequences

@@ -11,8 +11,9 @@ Then the logits processors (the audio-token constraint, a streaming observer) an
 warpers (temperature, top-k, top-p: ``transformers``' own classes in its order) run on the scores,
 and an id is drawn from torch's global generator as ``model.generate`` draws it, so the loop writes
 what ``model.generate`` writes (with a second model call per step for guidance: the oracle in the
-tests) up to float noise in the batched matmuls. The loop calls the model directly
-(``lm_speed.StepRunner``), so it does not depend on ``generate``'s internals.
+tests) up to float noise in the batched matmuls. The loop calls the model directly through its
+``StepRunner`` (KV cache, attention mask and the compiled step), so it does not depend on
+``generate``'s internals.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from typing import Any
 
 import torch
 
-from semantilm.generation.lm_speed import LMSpeed, StepRunner
+from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.prompts import PaddedPrompts
 from semantilm.generation.settings import SamplingSettings
 from semantilm.tokens.layout import AudioTokenLayout
 
-__all__ = ["generate_ids", "sampling_warpers", "frame_progress"]
+__all__ = ["generate_ids", "sampling_warpers", "frame_progress", "StepRunner", "forward_keywords", "compile_mode"]
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -75,6 +76,84 @@ class frame_progress:  # noqa: N801 - used like a function, as a context manager
         self.bar.close()
 
 
+def forward_keywords(model: Any) -> tuple[str, dict[str, Any]]:
+    """(the model's KV-cache keyword: ``cache`` in recent ``transformers``, ``past_key_values`` in older
+    ones; ``{"logits_to_keep": 1}`` when its forward takes it, else ``{}``)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(type(base).forward).parameters
+    return ("cache" if "cache" in params else "past_key_values"), ({"logits_to_keep": 1} if "logits_to_keep" in params else {})
+
+
+
+def compile_mode(speed: LMSpeed, device: torch.device) -> str | None:
+    """The ``torch.compile`` mode of ``speed`` on ``device``: its own, else "reduce-overhead" (CUDA
+    graphs) on CUDA and the default mode elsewhere."""
+    if speed.compile_mode is not None:
+        return speed.compile_mode
+    return "reduce-overhead" if device.type == "cuda" else None
+
+
+class StepRunner:
+    """The model calls of one decoding loop: the prompt, then one call per new position.
+
+    model:          a causal LM taking ``input_ids``, ``attention_mask``, ``position_ids`` and a KV
+                    cache (``forward_keywords``).
+    mask:           LongTensor[R, W], the prompt's attention mask (0 = left padding).
+    max_new_tokens: positions the loop may add after the prompt (the static cache's room).
+    """
+
+    def __init__(self, model: Any, speed: LMSpeed, mask: torch.Tensor, max_new_tokens: int):
+        self.model, self.speed = model, speed
+        self.cache_arg, self.extra = forward_keywords(model)
+        cache_arg = self.cache_arg
+        self.width = mask.shape[1]
+        self.step = 0
+        self.cache: Any = None
+        if speed.kv_cache == "static":
+            from transformers import StaticCache
+
+            if cache_arg != "cache":
+                raise ValueError(
+                    "kv_cache='static' needs a transformers version whose models take the cache as `cache=` "
+                    "(5.x); upgrade transformers or use kv_cache='dynamic'."
+                )
+
+            config = model.config
+            if hasattr(config, "get_text_config"):
+                config = config.get_text_config(decoder=True)
+            self.cache = StaticCache(config=config, max_cache_len=self.width + max_new_tokens)
+            self.mask = mask.new_zeros(mask.shape[0], self.width + max_new_tokens)
+            self.mask[:, : self.width] = mask
+        else:
+            self.mask = mask
+        self.forward = model
+        if speed.compile:
+            self.forward = torch.compile(model, mode=compile_mode(speed, mask.device), backend=speed.compile_backend,
+                                         dynamic=False)
+
+    def __call__(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """Feed ``input_ids`` [R, w] (the prompt first, then one id per row) -> last logits [R, V]."""
+        call = self.model if self.step == 0 else self.forward  # the prompt's width varies: eager
+        out = call(input_ids=input_ids, attention_mask=self.mask, position_ids=position_ids, use_cache=True,
+                   **{self.cache_arg: self.cache}, **self.extra)
+        if self.speed.kv_cache == "dynamic":
+            self.cache = out[self.cache_arg] if self.cache_arg in out else out.past_key_values
+        logits = out.logits[:, -1]
+        self.step += 1
+        return logits.clone() if self.speed.compile else logits  # CUDA graphs reuse their output buffers
+
+    def grow(self) -> None:
+        """Make room in the mask for the id the next call feeds."""
+        if self.speed.kv_cache == "static":
+            self.mask[:, self.width + self.step - 1] = 1
+        else:
+            grown = self.mask.new_ones(self.mask.shape[0], self.mask.shape[1] + 1)
+            grown[:, :-1] = self.mask
+            self.mask = grown
+
+
 def _step_batch(prompts: PaddedPrompts, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows the model sees: the prompts, then with guidance their unconditional twins, all
     left-padded to one width -> (ids, mask) [B or 2B, W]."""
@@ -103,15 +182,8 @@ def _next_ids(
 
 
 def generate_ids(
-    model: Any,
-    layout: AudioTokenLayout,
-    prompts: PaddedPrompts,
-    max_new_tokens: int,
-    *,
-    sampling: SamplingSettings,
-    guidance_scale: float = 1.0,
-    processors: Sequence[ScoreFn] = (),
-    speed: LMSpeed | None = None,
+    model: Any, layout: AudioTokenLayout, prompts: PaddedPrompts, max_new_tokens: int, *, sampling: SamplingSettings,
+    guidance_scale: float = 1.0, processors: Sequence[ScoreFn] = (), speed: LMSpeed | None = None,
     progress: bool | None = None,
 ) -> torch.Tensor:
     """Generate after left-padded prompts until every row has written ``<|audio_end|>`` or
@@ -122,7 +194,8 @@ def generate_ids(
     guidance_scale: s in ``uncond + s * (cond - uncond)`` on log-probabilities.
     processors:     called as ``p(ids, scores)`` on the (guided) log-probs, ids LongTensor[B, L + t]
                     (the conditional prompts and what was generated so far).
-    speed:          KV cache, compilation and packed linears of the steps (None: ``LMSpeed()``).
+    speed:          KV cache and compilation of the steps (None: ``LMSpeed()``); the caller packs the
+                    linear layers (``LMSpeed.packing``) around the loop.
     returns:        LongTensor[B, L + T], the prompts followed by the new ids; a row ends with
                     ``<|audio_end|>`` and is padded with the pad id after it; T <= max_new_tokens.
     """
@@ -137,7 +210,7 @@ def generate_ids(
     fns = [*processors, *sampling_warpers(sampling)]
     sequences = prompts.ids
     unfinished = torch.ones(rows, dtype=torch.bool, device=sequences.device)
-    with torch.inference_mode(), speed.packing(model), frame_progress(max_new_tokens, progress) as bar:
+    with torch.inference_mode(), frame_progress(max_new_tokens, progress) as bar:
         for step in range(max_new_tokens):
             scores = torch.log_softmax(runner(step_ids, positions).float(), dim=-1)
             if guided:

@@ -14,7 +14,9 @@ from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
-__all__ = ["PaddedPrompts", "text_prompts", "continuation_prompts", "check_prompts", "max_new_tokens_for"]
+__all__ = [
+    "PaddedPrompts", "prompt_batch", "text_prompts", "continuation_prompts", "check_prompts", "max_new_tokens_for",
+]
 
 
 def text_prompts(tokenizer: AudioTextTokenizer, captions: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
@@ -44,13 +46,11 @@ def continuation_prompts(
     return prompts, [int(t.shape[0]) for t in clips]
 
 
-def check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]]) -> list[int]:
-    """Validate every prompt (ids in the vocabulary, an open audio span the pattern can
-    continue); returns the number of audio ids each prompt already holds."""
-    if not prompts:
-        raise ValueError("prompts must hold at least one prompt.")
+def check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]], first: int = 0) -> list[int]:
+    """Validate every prompt (ids in the vocabulary, an open audio span the pattern can continue;
+    named ``prompts[first + i]``); returns the number of audio ids each prompt already holds."""
     audio_ids = []
-    for i, p in enumerate(prompts):
+    for i, p in enumerate(prompts, start=first):
         p_t = torch.as_tensor(list(p), dtype=torch.long)
         layout.validate_ids(p_t, f"prompts[{i}]")
         starts = (p_t == layout.audio_start_id).nonzero()
@@ -116,3 +116,16 @@ class PaddedPrompts:
     @property
     def guided(self) -> bool:
         return self.unconditional is not None
+
+
+def prompt_batch(
+    model: Any, layout: AudioTokenLayout, prompts: Sequence[Sequence[int]], max_frames: torch.Tensor, *,
+    unconditional: Sequence[Sequence[int]] | None = None, first: int = 0, copies: int = 1,
+) -> tuple[PaddedPrompts, int]:
+    """Check a batch of prompts (the batch starts at row ``first`` of the call), size the run and pad them:
+    (the ``PaddedPrompts`` with each prompt ``copies`` times, the new ids that let every row reach its
+    ``max_frames`` LongTensor[B] and end)."""
+    audio_ids = check_prompts(layout, prompts, first)
+    max_new = max_new_tokens_for(model, prompts, max_frames, audio_ids, unconditional)
+    device = next(model.parameters()).device
+    return PaddedPrompts.of(prompts, unconditional, layout.pad_id, device, copies), max_new

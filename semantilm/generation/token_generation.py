@@ -19,13 +19,7 @@ from semantilm.generation.beam_search import beam_search
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.loop import generate_ids
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
-from semantilm.generation.prompts import (
-    PaddedPrompts,
-    check_prompts,
-    continuation_prompts,
-    max_new_tokens_for,
-    text_prompts,
-)
+from semantilm.generation.prompts import continuation_prompts, prompt_batch, text_prompts
 from semantilm.generation.settings import SamplingSettings, sampling_settings
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
@@ -66,7 +60,8 @@ def generate_tokens(
     """
     sampling = sampling_settings(sampling)
     rows = len(prompts)
-    check_prompts(layout, prompts)
+    if not rows:
+        raise ValueError("prompts must hold at least one prompt.")
     scale = sampling.guidance(unconditional_prompts is not None)
     if scale == 1.0:
         unconditional_prompts = None
@@ -83,7 +78,7 @@ def generate_tokens(
         uncond = unconditional_prompts[part] if unconditional_prompts is not None else None
         sequences = _run_batch(model, layout, prompts[part], uncond, (limits[0][part], limits[1][part]),
                                dict(sampling=sampling, guidance_scale=scale, speed=speed, progress=progress,
-                                    observer=observer))
+                                    observer=observer, first=start))
         parts.append(generated_tokens(layout, sequences))
     tokens, lengths = pad_stack([row for t, n in parts for row in _trimmed(t, n)])
     if bool((lengths < limits[1].repeat_interleave(sampling.num_return_sequences)).any()):  # pragma: no cover
@@ -98,19 +93,20 @@ def _run_batch(
     """One batch of prompts through the decoding loop (or beam search) -> sequences LongTensor[B', L']."""
     sampling: SamplingSettings = options["sampling"]
     max_frames, min_frames = limits
-    max_new = max_new_tokens_for(model, prompts, max_frames, check_prompts(layout, prompts), unconditional)
     beams, n = sampling.num_beams, sampling.num_return_sequences
     copies = n if beams == 1 else 1  # beam search makes its n copies itself
-    device = next(model.parameters()).device
-    batch = PaddedPrompts.of(prompts, unconditional, layout.pad_id, device, copies)
+    batch, max_new = prompt_batch(model, layout, prompts, max_frames, unconditional=unconditional,
+                                  first=options["first"], copies=copies)
     constraint = AudioTokenConstraintLogitsProcessor(
         layout, max_frames.repeat_interleave(copies * beams), min_frames=min_frames.repeat_interleave(copies * beams)
     )
     processors = [constraint] if options["observer"] is None else [constraint, options["observer"]]
-    common = dict(sampling=sampling, processors=processors, speed=options["speed"], progress=options["progress"])
-    if beams > 1:
-        return beam_search(model, layout, batch, max_new, **common)
-    return generate_ids(model, layout, batch, max_new, guidance_scale=options["guidance_scale"], **common)
+    speed = options["speed"] or LMSpeed()
+    common = dict(sampling=sampling, processors=processors, speed=speed, progress=options["progress"])
+    with speed.packing(model):
+        if beams > 1:
+            return beam_search(model, layout, batch, max_new, **common)
+        return generate_ids(model, layout, batch, max_new, guidance_scale=options["guidance_scale"], **common)
 
 
 def _per_row(value: int | Sequence[int], rows: int, name: str) -> torch.Tensor:
@@ -135,7 +131,8 @@ def last_audio_span(layout: AudioTokenLayout, row: torch.Tensor) -> tuple[torch.
 def generated_tokens(layout: AudioTokenLayout, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The last audio span of each row of ``sequences`` LongTensor[B, L] -> (codec tokens
     LongTensor[B, T, 2], zero after each row's frames, frame lengths LongTensor[B])."""
-    return pad_stack([layout.span_to_tokens(last_audio_span(layout, row)[0]) for row in sequences.cpu()])
+    spans = [last_audio_span(layout, row)[0] for row in sequences.cpu()]
+    return pad_stack([layout.span_to_tokens(span) for span in spans])
 
 
 def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:

@@ -5,8 +5,9 @@ import torch
 
 from semantilm.generation.generate import generate_audio
 from semantilm.generation.lm_speed import LMSpeed
+from semantilm.generation.loop import compile_mode
 from semantilm.generation.settings import SamplingSettings
-from semantilm.generation.token_generation import generate_tokens
+from semantilm.generation.token_generation import generate_tokens, text_to_tokens
 from semantilm.models.lm import build_lm
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
@@ -76,16 +77,15 @@ def test_bad_speed_settings_are_refused_with_what_to_do():
         LMSpeed(kv_cache="paged")
     with pytest.raises(ValueError, match="compile=True needs kv_cache='static'.*LMSpeed\\(kv_cache='static', compile=True\\)"):
         LMSpeed(compile=True)
-    assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cuda")) == "reduce-overhead"
-    assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cpu")) is None
+    assert compile_mode(LMSpeed(kv_cache="static", compile=True), torch.device("cuda")) == "reduce-overhead"
+    assert compile_mode(LMSpeed(kv_cache="static", compile=True), torch.device("cpu")) is None
 
 
-def test_compiling_beam_search_on_a_transformers_without_compile_config_is_refused(monkeypatch):
-    import sys
-    import types
-
-    from semantilm.generation.beam_search import _speed_config
-
-    monkeypatch.setitem(sys.modules, "transformers", types.ModuleType("transformers"))  # no CompileConfig in it
-    with pytest.raises(ValueError, match="needs a transformers that has CompileConfig; upgrade transformers"):
-        _speed_config(types.SimpleNamespace(), COMPILED, torch.device("cpu"))
+def test_beam_search_takes_the_static_cache_and_refuses_compilation(setup, captions):
+    model, tok = setup
+    beams = SamplingSettings(seconds=3 / tok.layout.frame_rate, guidance_scale=1, do_sample=False, num_beams=2)
+    default = text_to_tokens(model, tok, captions[:2], sampling=beams)
+    static = text_to_tokens(model, tok, captions[:2], sampling=beams, speed=STATIC)
+    assert torch.equal(default[0], static[0]) and torch.equal(default[1], static[1])
+    with pytest.raises(ValueError, match="beam search runs model.generate eagerly"):
+        text_to_tokens(model, tok, captions[:1], sampling=beams, speed=COMPILED)

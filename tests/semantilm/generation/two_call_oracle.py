@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from semantilm.generation.lm_speed import forward_keywords
+from semantilm.generation.loop import forward_keywords
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
 from semantilm.generation.prompts import PaddedPrompts, check_prompts, max_new_tokens_for
 from semantilm.generation.settings import SamplingSettings
