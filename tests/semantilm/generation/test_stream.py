@@ -75,7 +75,7 @@ def _clip_audio(chunks, index: int) -> torch.Tensor:
 @TWO_CLIPS
 @pytest.mark.parametrize(("pattern", "guidance"), [("interleave", 3.0), ("semantic_first", 1.0)])
 def test_chunks_concatenate_to_the_whole_waveform_and_tokens(lm, codec, captions, sp_model_path, pattern, guidance):
-    """Guidance 3 runs ``guided_generate``, guidance 1 ``model.generate``; with ``semantic_first``
+    """Guidance 3 runs the doubled batch, guidance 1 the captioned rows alone; with ``semantic_first``
     frames are complete only once the acoustic ids come."""
     model, tok = lm if pattern == "interleave" else _lm(codec, sp_model_path, pattern)
     sampling = SamplingSettings(seconds=SECONDS, seed=0, temperature=0.8, guidance_scale=guidance)
