@@ -196,3 +196,19 @@ def test_interleave_prompts_must_hold_whole_frames():
     generate_tokens(model, layout, [ids[:3]], 2, sampling=S(do_sample=False))
     with pytest.raises(ValueError, match=r"prompts\[1\] ends inside a frame; give whole frames"):
         generate_tokens(model, layout, [ids[:3], ids], 3)
+
+
+def test_a_codec_without_window_decoding_streams_each_clip_whole(setup, captions):
+    from semantilm.generation.stream import collect_chunks, continue_audio_stream, generate_audio_stream
+
+    model, tok, codec = setup
+    sampling = S(seconds=0.1, seed=3, num_return_sequences=2, batch_size=1)
+    chunks = list(generate_audio_stream(model, tok, codec, captions[:2], sampling=sampling))
+    assert [c.index for c in chunks] == [0, 1, 2, 3] and all(c.final and c.offset == 0 for c in chunks)
+    streamed, whole = collect_chunks(iter(chunks)), generate_audio(model, tok, codec, captions[:2], sampling=sampling)
+    assert torch.equal(streamed.audio, whole.audio) and torch.equal(streamed.tokens, whole.tokens)
+    clips = [make_clip(0, 0.06)]
+    stream = continue_audio_stream(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, seed=1))
+    whole = continue_audio(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, seed=1))
+    assert stream.prompt_samples == whole.prompt_lengths.tolist()
+    assert torch.equal(collect_chunks(stream).audio, whole.audio)
