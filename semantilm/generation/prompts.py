@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 __all__ = [
-    "PaddedPrompts", "prompt_batch", "text_prompts", "continuation_prompts", "check_prompts", "max_new_tokens_for",
+    "PaddedPrompts", "prompt_batch", "text_prompts", "continuation_prompts", "check_prompts",
 ]
 
 
@@ -63,29 +63,6 @@ def check_prompts(layout: AudioTokenLayout, prompts: Sequence[Sequence[int]], fi
     return audio_ids
 
 
-def max_new_tokens_for(
-    model: Any, prompts: Sequence[Sequence[int]], max_frames: torch.Tensor, audio_in_prompts: list[int],
-    unconditional_prompts: Sequence[Sequence[int]] | None = None,
-) -> int:
-    """New ids that let every row reach ``max_frames`` and write ``<|audio_end|>``; a
-    ``ValueError`` when the longest prompt (conditional or unconditional) plus them exceeds the
-    model's context."""
-    needed = [2 * int(m) - s + 1 for m, s in zip(max_frames.tolist(), audio_in_prompts, strict=True)]
-    max_new_tokens = max(needed)
-    context = getattr(model.config, "max_position_embeddings", None)
-    for kind, group in (("prompts", prompts), ("unconditional_prompts", unconditional_prompts or [])):
-        if not group or context is None:
-            continue
-        longest = max(range(len(group)), key=lambda i: len(group[i]))
-        if len(group[longest]) + max_new_tokens > context:
-            raise ValueError(
-                f"{kind}[{longest}] has {len(group[longest])} ids and needs up to {max_new_tokens} new ids "
-                f"({int(max_frames.max())} frames), more than the model's context of {context}; "
-                "shorten the prompt or ask for fewer seconds."
-            )
-    return max_new_tokens
-
-
 @dataclass
 class PaddedPrompts:
     """A batch of prompts, left-padded: what the decoding loop starts from.
@@ -124,8 +101,20 @@ def prompt_batch(
 ) -> tuple[PaddedPrompts, int]:
     """Check a batch of prompts (the batch starts at row ``first`` of the call), size the run and pad them:
     (the ``PaddedPrompts`` with each prompt ``copies`` times, the new ids that let every row reach its
-    ``max_frames`` LongTensor[B] and end)."""
+    ``max_frames`` LongTensor[B] and write ``<|audio_end|>``). A ``ValueError`` when the longest prompt
+    (conditional or unconditional) plus those ids exceeds the model's context."""
     audio_ids = check_prompts(layout, prompts, first)
-    max_new = max_new_tokens_for(model, prompts, max_frames, audio_ids, unconditional)
+    max_new = max(2 * int(m) - s + 1 for m, s in zip(max_frames.tolist(), audio_ids, strict=True))
+    context = getattr(model.config, "max_position_embeddings", None)
+    for kind, group in (("prompts", prompts), ("unconditional_prompts", unconditional or [])):
+        if not group or context is None:
+            continue
+        longest = max(range(len(group)), key=lambda i: len(group[i]))
+        if len(group[longest]) + max_new > context:
+            raise ValueError(
+                f"{kind}[{first + longest}] has {len(group[longest])} ids and needs up to {max_new} new ids "
+                f"({int(max_frames.max())} frames), more than the model's context of {context}; "
+                "shorten the prompt or ask for fewer seconds."
+            )
     device = next(model.parameters()).device
     return PaddedPrompts.of(prompts, unconditional, layout.pad_id, device, copies), max_new

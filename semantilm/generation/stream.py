@@ -30,7 +30,7 @@ from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread
 from semantilm.generation.outputs import AudioGenerationOutput
 from semantilm.generation.settings import SamplingSettings, sampling_settings
-from semantilm.generation.token_generation import continue_tokens, last_audio_span, text_to_tokens
+from semantilm.generation.token_generation import continue_tokens, text_to_tokens
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,9 +231,5 @@ class _Emitter:
 def _rows_so_far(layout: Any, ids: torch.Tensor) -> tuple[list[torch.Tensor], list[bool]]:
     """The whole frames of each row's audio span in ids LongTensor[B, L] so far (LongTensor[T_b, 2]
     each), and whether the row has ended it."""
-    tokens, ended = [], []
-    for row in ids:
-        span, done = last_audio_span(layout, row)
-        tokens.append(layout.span_to_tokens(span))
-        ended.append(done)
-    return tokens, ended
+    spans = [layout.last_span_tokens(row) for row in ids]
+    return [tokens for tokens, _ in spans], [ended for _, ended in spans]

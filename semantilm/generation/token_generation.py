@@ -24,7 +24,7 @@ from semantilm.generation.settings import SamplingSettings, sampling_settings
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
-__all__ = ["generate_tokens", "text_to_tokens", "continue_tokens", "last_audio_span"]
+__all__ = ["generate_tokens", "text_to_tokens", "continue_tokens"]
 
 
 def generate_tokens(
@@ -70,43 +70,33 @@ def generate_tokens(
     if observer is not None and sampling.num_beams > 1:
         raise ValueError(f"an observer cannot watch beam search (num_beams={sampling.num_beams}); use num_beams=1.")
     limits = _per_row(max_frames, rows, "max_frames"), _per_row(min_frames, rows, "min_frames")
+    copies = sampling.num_return_sequences if sampling.num_beams == 1 else 1  # beam search makes its n copies
+    parts = [slice(start, start + sampling.batch_size) for start in range(0, rows, sampling.batch_size)]
+    batches = [  # every prompt checked before any batch runs
+        prompt_batch(model, layout, prompts[part], limits[0][part], first=part.start, copies=copies,
+                     unconditional=unconditional_prompts[part] if unconditional_prompts is not None else None)
+        for part in parts
+    ]
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
-    parts = []
-    for start in range(0, rows, sampling.batch_size):
-        part = slice(start, start + sampling.batch_size)
-        uncond = unconditional_prompts[part] if unconditional_prompts is not None else None
-        sequences = _run_batch(model, layout, prompts[part], uncond, (limits[0][part], limits[1][part]),
-                               dict(sampling=sampling, guidance_scale=scale, speed=speed, progress=progress,
-                                    observer=observer, first=start))
-        parts.append(generated_tokens(layout, sequences))
-    tokens, lengths = pad_stack([row for t, n in parts for row in _trimmed(t, n)])
+    speed = speed or LMSpeed()
+    rows_out = []
+    for part, (batch, max_new) in zip(parts, batches, strict=True):
+        per_prompt = copies * sampling.num_beams  # the constraint's rows per prompt: its copies, or its beams
+        constraint = AudioTokenConstraintLogitsProcessor(layout, limits[0][part].repeat_interleave(per_prompt),
+                                                         min_frames=limits[1][part].repeat_interleave(per_prompt))
+        common = dict(sampling=sampling, processors=[constraint] if observer is None else [constraint, observer],
+                      speed=speed, progress=progress)
+        with speed.packing(model):
+            if sampling.num_beams > 1:
+                sequences = beam_search(model, layout, batch, max_new, **common)
+            else:
+                sequences = generate_ids(model, layout, batch, max_new, guidance_scale=scale, **common)
+        rows_out += [layout.last_span_tokens(row)[0] for row in sequences.cpu()]
+    tokens, lengths = pad_stack(rows_out)
     if bool((lengths < limits[1].repeat_interleave(sampling.num_return_sequences)).any()):  # pragma: no cover
         raise RuntimeError(f"generation produced fewer than {limits[1].tolist()} frames: {lengths.tolist()}")
     return tokens, lengths
-
-
-def _run_batch(
-    model: Any, layout: AudioTokenLayout, prompts: Sequence[Sequence[int]],
-    unconditional: Sequence[Sequence[int]] | None, limits: tuple[torch.Tensor, torch.Tensor], options: dict[str, Any],
-) -> torch.Tensor:
-    """One batch of prompts through the decoding loop (or beam search) -> sequences LongTensor[B', L']."""
-    sampling: SamplingSettings = options["sampling"]
-    max_frames, min_frames = limits
-    beams, n = sampling.num_beams, sampling.num_return_sequences
-    copies = n if beams == 1 else 1  # beam search makes its n copies itself
-    batch, max_new = prompt_batch(model, layout, prompts, max_frames, unconditional=unconditional,
-                                  first=options["first"], copies=copies)
-    constraint = AudioTokenConstraintLogitsProcessor(
-        layout, max_frames.repeat_interleave(copies * beams), min_frames=min_frames.repeat_interleave(copies * beams)
-    )
-    processors = [constraint] if options["observer"] is None else [constraint, options["observer"]]
-    speed = options["speed"] or LMSpeed()
-    common = dict(sampling=sampling, processors=processors, speed=speed, progress=options["progress"])
-    with speed.packing(model):
-        if beams > 1:
-            return beam_search(model, layout, batch, max_new, **common)
-        return generate_ids(model, layout, batch, max_new, guidance_scale=options["guidance_scale"], **common)
 
 
 def _per_row(value: int | Sequence[int], rows: int, name: str) -> torch.Tensor:
@@ -115,29 +105,6 @@ def _per_row(value: int | Sequence[int], rows: int, name: str) -> torch.Tensor:
     if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != rows):
         raise ValueError(f"{name} must be an int or one int per prompt ({rows}), got {value!r}.")
     return t.expand(rows).clone()
-
-
-def last_audio_span(layout: AudioTokenLayout, row: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """(audio ids after the last ``<|audio_start|>`` of ``row`` up to the first non-audio id,
-    whether such an id has ended the span)."""
-    start = int((row == layout.audio_start_id).nonzero()[-1])
-    span = row[start + 1 :]
-    stop = (~layout.is_audio(span)).nonzero()
-    if stop.numel():
-        return span[: int(stop[0])], True
-    return span, False
-
-
-def generated_tokens(layout: AudioTokenLayout, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last audio span of each row of ``sequences`` LongTensor[B, L] -> (codec tokens
-    LongTensor[B, T, 2], zero after each row's frames, frame lengths LongTensor[B])."""
-    spans = [last_audio_span(layout, row)[0] for row in sequences.cpu()]
-    return pad_stack([layout.span_to_tokens(span) for span in spans])
-
-
-def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-    """Each row of padded tokens LongTensor[B, T, 2] cut to its frame length."""
-    return [t[: int(n)] for t, n in zip(tokens, lengths.tolist(), strict=True)]
 
 
 def text_to_tokens(

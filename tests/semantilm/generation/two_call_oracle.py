@@ -11,11 +11,11 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from codec.io import pad_stack
 from semantilm.generation.loop import forward_keywords
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
-from semantilm.generation.prompts import PaddedPrompts, check_prompts, max_new_tokens_for
+from semantilm.generation.prompts import prompt_batch
 from semantilm.generation.settings import SamplingSettings
-from semantilm.generation.token_generation import generated_tokens
 
 
 class TwoCallGuidance(LogitsProcessor):
@@ -62,8 +62,7 @@ def two_call_tokens(
     sampling = sampling or SamplingSettings()
     rows = torch.full((len(prompts),), max_frames)
     unconditional = unconditional if guidance_scale != 1 else None
-    max_new = max_new_tokens_for(model, prompts, rows, check_prompts(layout, prompts), unconditional)
-    batch = PaddedPrompts.of(prompts, unconditional, layout.pad_id, torch.device("cpu"))
+    batch, max_new = prompt_batch(model, layout, prompts, rows, unconditional=unconditional)
     processors: list[Any] = [AudioTokenConstraintLogitsProcessor(layout, rows, min_frames)]
     if unconditional is not None:
         processors.insert(0, TwoCallGuidance(model, batch.unconditional, batch.unconditional_mask, guidance_scale,
@@ -78,4 +77,5 @@ def two_call_tokens(
     with torch.inference_mode():
         out = model.generate(input_ids=batch.ids, attention_mask=batch.mask, generation_config=config,
                              logits_processor=LogitsProcessorList(processors))
-    return generated_tokens(layout, out if isinstance(out, torch.Tensor) else out.sequences)
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    return pad_stack([layout.last_span_tokens(row)[0] for row in sequences])
