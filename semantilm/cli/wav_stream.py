@@ -111,7 +111,7 @@ def generate_wavs(
 
 def _write_stream(chunks: Any, paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the chunks of a stream as they come, printing the time to each clip's first audio."""
-    from codec.io import pad_stack
+    from plumbing.io import pad_stack
 
     start = time.perf_counter()
     writers: dict[int, PartialWav] = {}

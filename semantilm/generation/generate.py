@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from codec.decode_stream import decodes_by_window
-from codec.progress import progress_enabled
 from codec.sampling import DecodeSettings
+from plumbing.progress import progress_enabled
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.outputs import AudioGenerationOutput
 from semantilm.generation.settings import SamplingSettings, sampling_settings

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from codec.io import pad_sequences
+from plumbing.io import pad_sequences
 from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from codec.checks import check_float, check_int
+from plumbing.checks import check_float, check_int
 
 __all__ = ["DEFAULT_GUIDANCE", "SamplingSettings", "sampling_settings"]
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from codec.decode_stream import StreamPiece, decodes_by_window, open_decode_stream
-from codec.io import pad_stack
 from codec.sampling import DecodeSettings
+from plumbing.io import pad_stack
 from semantilm.generation.generate import RunStart, check_captions, prompt_samples, start_run
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread

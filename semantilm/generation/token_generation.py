@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from codec.io import pad_stack
+from plumbing.io import pad_stack
 from semantilm.generation.beam_search import beam_search
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.loop import generate_ids

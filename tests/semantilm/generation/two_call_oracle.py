@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from codec.io import pad_stack
+from plumbing.io import pad_stack
 from semantilm.generation.loop import forward_keywords
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
 from semantilm.generation.prompts import prompt_batch
