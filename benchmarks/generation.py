@@ -1,16 +1,16 @@
 """Generation speed: LM tokens/s with and without classifier-free guidance (``--sections tokens``),
 and time to the first audio and in all for a clip with and without streaming (``--sections stream``).
 
-Tokens/s: for each LM config and batch size, three ways to generate the same number of frames:
+Tokens/s: for each LM config and batch size, the decoding loop users run (``generate_tokens``)
+writing the same number of frames:
 
-* ``no guidance``: ``guidance_scale=1`` (``model.generate`` with the audio-token constraint);
-* ``two-call guidance``: ``guidance_mode="two_calls"``, ``model.generate`` with
-  ``ClassifierFreeGuidanceLogitsProcessor``, which calls the model a second time per step for
-  the unconditional rows, with their own KV cache (the older way);
-* ``one-forward guidance``: ``guidance_mode="one_forward"`` (the default), conditional and
-  unconditional rows as one doubled batch with one KV cache;
-* with ``--speeds static compile``, one-forward guidance again with a static KV cache, and with
-  a static cache and the step compiled (``semantilm.LMSpeed``).
+* ``no guidance``: ``guidance_scale=1``, the conditional rows alone;
+* ``guidance``: ``guidance_scale=3``, conditional and unconditional rows as one doubled batch with
+  one KV cache (one forward per step);
+* ``guidance, no packing``: the same with ``LMSpeed(packed_linears=False)`` (``F.linear`` instead of
+  oneDNN with packed weights);
+* with ``--speeds static compile``, guidance again with a static KV cache, and with a static cache
+  and the step compiled (``semantilm.LMSpeed``).
 
 Tokens/s counts the new LM ids of the conditional rows (2 per frame + ``<|audio_end|>``), summed
 over the batch; every row writes exactly ``--seconds`` of frames (``min_frames = max_frames``).
@@ -19,10 +19,10 @@ of the official 100 tokens/s codec after an 8000-id text vocabulary; weights are
 
 Streaming: ``--stream-seconds`` of text-to-audio (default 30 s) with the tiny LM (context widened
 to fit) and a codec with random weights, the tiny one (1.28 s decoder windows) or with
-``--stream-codec official`` the full-size decoder (10.24 s windows). ``whole`` is the way without
-streaming: ``text_to_tokens`` to the end, then one ``codec.decode`` of the clip; ``streamed`` is
+``--stream-codec official`` the full-size decoder (10.24 s windows). ``generate_audio`` is the way
+without streaming: the LM to the end, then one ``codec.decode`` of every clip; ``streamed`` is
 ``generate_audio_stream``, which decodes each window once its frames exist (time to its first
-chunk, and to its last); ``generate_audio`` is the same stream collected without its thread. Both use the same seed and decoder settings; the LM's ``<|audio_end|>``
+chunk, and to its last). Both use the same seed and decoder settings; the LM's ``<|audio_end|>``
 logit is pushed down so that every clip has the full length.
 
     python benchmarks/generation.py                               # both sections, CPU, 2 threads
@@ -53,21 +53,23 @@ sys.path.insert(0, str(ROOT))
 
 from codec import DecodeSettings, SemantiCodec, SemantiCodecConfig  # noqa: E402
 from codec.checkpoints import embedded_codec_folder  # noqa: E402
-from semantilm.generation.generate import generate_tokens, text_to_tokens  # noqa: E402
+from semantilm.generation.generate import generate_audio  # noqa: E402
 from semantilm.generation.lm_speed import LMSpeed  # noqa: E402
+from semantilm.generation.settings import SamplingSettings  # noqa: E402
 from semantilm.generation.stream import generate_audio_stream  # noqa: E402
+from semantilm.generation.token_generation import generate_tokens  # noqa: E402
 from semantilm.models.lm import LMConfig, build_lm  # noqa: E402
 from semantilm.tokens.layout import AudioTokenLayout  # noqa: E402
 from semantilm.tokens.tokenizer import AudioTextTokenizer, train_sentencepiece  # noqa: E402
 
-MODES = {  # column -> generate_tokens arguments
-    "no guidance": dict(guidance_scale=1.0),
-    "two-call guidance": dict(guidance_scale=3.0, guidance_mode="two_calls"),
-    "one-forward guidance": dict(guidance_scale=3.0, guidance_mode="one_forward"),
+MODES = {  # column -> (guidance scale, LM speed settings)
+    "no guidance": (1.0, LMSpeed()),
+    "guidance": (3.0, LMSpeed()),
+    "guidance, no packing": (3.0, LMSpeed(packed_linears=False)),
 }
-SPEED_MODES = {  # --speeds: one-forward guidance with the LM speed settings (columns added to MODES)
-    "static": ("one-forward, static cache", LMSpeed(kv_cache="static")),
-    "compile": ("one-forward, static + compile", LMSpeed(kv_cache="static", compile=True)),
+SPEED_MODES = {  # --speeds: guidance with the LM speed settings (columns added to MODES)
+    "static": ("guidance, static cache", LMSpeed(kv_cache="static")),
+    "compile": ("guidance, static + compile", LMSpeed(kv_cache="static", compile=True)),
 }
 
 
@@ -81,21 +83,25 @@ def sync(device: str) -> None:
 
 
 def time_modes(model, lay: AudioTokenLayout, batch: int, frames: int, device: str, repeats: int,
-               modes: dict[str, dict]) -> dict[str, float]:
-    """LM tokens/s of each of ``modes`` (column -> arguments): the fastest of ``repeats`` rounds, each round running
-    every mode once in turn (so that a load spike from other processes hits all modes alike)."""
+               modes: dict[str, tuple[float, LMSpeed]]) -> dict[str, float]:
+    """LM tokens/s of each of ``modes`` (column -> (guidance, speed)): the fastest of ``repeats`` rounds, each round
+    running every mode once in turn (so that a load spike from other processes hits all modes alike)."""
     prompt = [1] + list(range(2, 14)) + [lay.audio_start_id]  # a 14-id "caption" prompt
     uncond = [1, lay.audio_start_id]
-    common = dict(unconditional_prompts=[uncond] * batch, do_sample=True, top_k=250, progress=False)
+
+    def run(mode: tuple[float, LMSpeed], frames: int, seed: int):
+        sampling = SamplingSettings(guidance_scale=mode[0], top_k=250, seed=seed, batch_size=batch)
+        return generate_tokens(model, lay, [prompt] * batch, frames, unconditional_prompts=[uncond] * batch,
+                               min_frames=frames, sampling=sampling, speed=mode[1], progress=False)
+
     for mode in modes.values():  # warm-up
-        generate_tokens(model, lay, [prompt] * batch, 2, min_frames=2, **common, **mode)
+        run(mode, 2, 0)
     best = dict.fromkeys(modes, float("inf"))
     for r in range(repeats):
         for name, mode in modes.items():
-            torch.manual_seed(r)
             sync(device)
             t0 = time.perf_counter()
-            _, lengths = generate_tokens(model, lay, [prompt] * batch, frames, min_frames=frames, **common, **mode)
+            _, lengths = run(mode, frames, r)
             sync(device)
             best[name] = min(best[name], time.perf_counter() - t0)
             assert bool((lengths == frames).all()), lengths
@@ -106,12 +112,11 @@ def tokens_section(args: argparse.Namespace) -> None:
     modes = dict(MODES)
     for key in args.speeds:
         column, speed = SPEED_MODES[key]
-        modes[column] = dict(guidance_scale=3.0, guidance_mode="one_forward", speed=speed)
+        modes[column] = (3.0, speed)
     lay = layout()
     cols = list(modes)
-    print("| model | params | batch | frames | " + " | ".join(f"{c} (tok/s)" for c in cols)
-          + " | one-forward / two-call |")
-    print("|---|---|---|---|" + "---|" * len(cols) + "---|")
+    print("| model | params | batch | frames | " + " | ".join(f"{c} (tok/s)" for c in cols) + " |")
+    print("|---|---|---|---|" + "---|" * len(cols))
     for i, name in enumerate(args.models):
         model = build_lm(lay, ROOT / "configs" / "lm" / f"{name}.yaml", seed=0).to(args.device).eval()
         params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -119,9 +124,8 @@ def tokens_section(args: argparse.Namespace) -> None:
         frames = lay.frames_for_seconds(seconds)
         for batch in args.batches:
             rates = time_modes(model, lay, batch, frames, args.device, args.repeats, modes)
-            ratio = rates["one-forward guidance"] / rates["two-call guidance"]
             print(f"| {name} | {params:.1f}M | {batch} | {frames} | "
-                  + " | ".join(f"{rates[c]:.0f}" for c in cols) + f" | {ratio:.2f}x |", flush=True)
+                  + " | ".join(f"{rates[c]:.0f}" for c in cols) + " |", flush=True)
 
 
 
@@ -158,31 +162,26 @@ def stream_lm(codec: SemantiCodec, seconds: float, device: str, folder: Path) ->
 
 def time_streaming(model, tok, codec, batch: int, seconds: float, settings: DecodeSettings, device: str
                    ) -> dict[str, float]:
-    """Seconds to the whole clips without streaming, and to the first and last chunk with it."""
+    """Seconds to the whole clips without streaming (``generate_audio``), and to the first and last
+    chunk with it."""
     captions = (CAPTIONS * batch)[:batch]
     frames = tok.layout.frames_for_seconds(seconds)
-    torch.manual_seed(0)
+    sampling = SamplingSettings(seconds=seconds, seed=0, batch_size=batch)
+    common = dict(sampling=sampling, decode=settings, progress=False)
     sync(device)
     t0 = time.perf_counter()
-    tokens, lengths = text_to_tokens(model, tok, captions, frames, 3.0, top_k=250, progress=False)
-    codec.decode(tokens, lengths, settings, generator=torch.Generator().manual_seed(0))
+    out = generate_audio(model, tok, codec, captions, generator=torch.Generator().manual_seed(0), **common)
     sync(device)
     whole = time.perf_counter() - t0
-    assert bool((lengths == frames).all()), lengths
+    assert bool((out.token_lengths == frames).all()), out.token_lengths
     t0 = time.perf_counter()
     first = None
-    for _ in generate_audio_stream(model, tok, codec, captions, seconds=seconds, seed=0, decode=settings,
-                                   generator=torch.Generator().manual_seed(0), batch_size=batch):
+    for _ in generate_audio_stream(model, tok, codec, captions, generator=torch.Generator().manual_seed(0), **common):
         if first is None:
             sync(device)
             first = time.perf_counter() - t0
     sync(device)
-    streamed = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    generate_audio_stream(model, tok, codec, captions, seconds=seconds, seed=0, decode=settings,
-                          generator=torch.Generator().manual_seed(0), batch_size=batch).collect()
-    sync(device)
-    return {"whole": whole, "first": first, "streamed": streamed, "collected": time.perf_counter() - t0}
+    return {"whole": whole, "first": first, "streamed": time.perf_counter() - t0}
 
 
 def stream_section(args: argparse.Namespace) -> None:
@@ -192,9 +191,9 @@ def stream_section(args: argparse.Namespace) -> None:
     print(f"streaming: tiny LM, {args.stream_codec} codec ({c.window_tokens / c.frame_rate:.2f} s decoder windows), "
           f"{settings.sampler} {settings.steps} steps, guidance 3, top-k 250")
     print()
-    print("| audio s | batch | whole: LM, then decode (s) | streamed: first audio (s) | streamed: all audio (s) "
-          "| first audio / whole | generate_audio (s) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| audio s | batch | generate_audio: LM, then one decode (s) | streamed: first audio (s) "
+          "| streamed: all audio (s) | first audio / whole |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         model, tok = stream_lm(codec, args.stream_seconds, args.device, Path(folder))
         time_streaming(model, tok, codec, 1, min(args.stream_seconds, 2 * c.window_tokens / c.frame_rate), settings,
@@ -202,7 +201,7 @@ def stream_section(args: argparse.Namespace) -> None:
         for batch in args.stream_batches:
             t = time_streaming(model, tok, codec, batch, args.stream_seconds, settings, args.device)
             print(f"| {args.stream_seconds:g} | {batch} | {t['whole']:.1f} | {t['first']:.1f} | {t['streamed']:.1f} "
-                  f"| {100 * t['first'] / t['whole']:.0f} % | {t['collected']:.1f} |", flush=True)
+                  f"| {100 * t['first'] / t['whole']:.0f} % |", flush=True)
 
 
 def main() -> None:
@@ -215,7 +214,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--speeds", nargs="*", choices=tuple(SPEED_MODES), default=[],
-                    help="also time one-forward guidance with a static KV cache and/or a compiled step "
+                    help="also time guidance with a static KV cache and/or a compiled step "
                          "(compilation happens in the untimed warm-up)")
     ap.add_argument("--sections", nargs="+", choices=("tokens", "stream"), default=["tokens", "stream"])
     ap.add_argument("--stream-seconds", type=float, default=30.0, help="audio per clip of the stream section (default 30)")

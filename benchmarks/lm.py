@@ -113,17 +113,18 @@ def bench_train(name: str, device: str, batch: int, seq: int, steps: int, grad_c
 
 
 def bench_generate(name: str, device: str, batch: int, new_frames: int) -> dict:
-    from semantilm.generation.generate import generate_tokens
+    from semantilm.generation.settings import SamplingSettings
+    from semantilm.generation.token_generation import generate_tokens
 
     model, params, torch = build(name, device)
     lay = layout()
     model.eval()
     prompt = [1] + list(range(2, 14)) + [lay.audio_start_id]  # a 14-id "caption" prompt
-    generate_tokens(model, lay, [prompt] * batch, 4, do_sample=True, top_k=250)  # warm-up
-    torch.manual_seed(0)
+    sampling = SamplingSettings(top_k=250, seed=0, batch_size=batch)
+    generate_tokens(model, lay, [prompt] * batch, 4, sampling=sampling)  # warm-up
     sync(torch, device)
     t0 = time.perf_counter()
-    tokens, lengths = generate_tokens(model, lay, [prompt] * batch, new_frames, do_sample=True, top_k=250, min_frames=new_frames)
+    tokens, lengths = generate_tokens(model, lay, [prompt] * batch, new_frames, min_frames=new_frames, sampling=sampling)
     sync(torch, device)
     elapsed = time.perf_counter() - t0
     new_tokens = int(2 * lengths.sum()) + batch  # audio ids + <|audio_end|>

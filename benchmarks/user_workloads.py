@@ -189,7 +189,7 @@ def generate(lm: str = "tiny", codec: str = "tiny", seconds: float = 10.0, sampl
     import torch
 
     from codec import DecodeSettings
-    from semantilm import LMConfig, build_lm, generate_audio
+    from semantilm import LMConfig, SamplingSettings, build_lm, generate_audio
 
     with tempfile.TemporaryDirectory() as tmp:
         model = build_codec(codec, decoder=True)
@@ -207,7 +207,7 @@ def generate(lm: str = "tiny", codec: str = "tiny", seconds: float = 10.0, sampl
     network.register_forward_hook(no_early_end)
     torch.manual_seed(0)
     start = time.perf_counter()
-    out = generate_audio(network, tokenizer, model, [CAPTIONS[0]], seconds=seconds,
+    out = generate_audio(network, tokenizer, model, [CAPTIONS[0]], sampling=SamplingSettings(seconds=seconds),
                          decode=DecodeSettings(sampler=sampler, steps=steps), generator=torch.Generator().manual_seed(0))
     wall = time.perf_counter() - start
     return {"seconds": wall, "audio_seconds": out.audio.shape[-1] / model.sample_rate}

@@ -33,7 +33,6 @@ _EXPORTS = {
     "TrainConfig": "training.trainer",
     "train_lm": "training.trainer",
     "AudioTokenConstraintLogitsProcessor": "generation.processors",
-    "ClassifierFreeGuidanceLogitsProcessor": "generation.processors",
     "AudioGenerationOutput": "generation.outputs",
     "generate_audio": "generation.generate",
     "continue_audio": "generation.generate",
@@ -42,6 +41,7 @@ _EXPORTS = {
     "AudioChunk": "generation.stream",
     "AudioStream": "generation.stream",
     "LMSpeed": "generation.lm_speed",
+    "SamplingSettings": "generation.settings",
     "load_codec": "codec_api",
     "push_to_hub": "models.hub",
     "RecipeConfig": "training.recipe_config",
@@ -57,12 +57,12 @@ __all__ = [
     "AudioTextTokenizer",
     "AudioTokenConstraintLogitsProcessor",
     "AudioTokenLayout",
-    "ClassifierFreeGuidanceLogitsProcessor",
     "LMConfig",
     "LMSpeed",
     "LayoutNotFoundError",
     "LoraSettings",
     "RecipeConfig",
+    "SamplingSettings",
     "TokenizeSettings",
     "TrainConfig",
     "apply_lora",
@@ -89,9 +89,11 @@ __all__ = [
 _REPLACED = {
     "encode_audio_dataset": "semantilm.tokenize_corpus(dataset, codec, folder, "
                             "settings=semantilm.TokenizeSettings(caption_column=...)), "
-                            "then semantilm.load_token_dataset(folder)",
+                            "then semantilm.load_token_dataset(folder) (docs/tokenize.md)",
     "encode_audio_stream": "semantilm.tokenize_corpus(iterable_dataset, codec, folder), which reads an "
-                           "IterableDataset as it streams, then semantilm.load_token_dataset(folder)",
+                           "IterableDataset as it streams, then semantilm.load_token_dataset(folder) (docs/tokenize.md)",
+    "ClassifierFreeGuidanceLogitsProcessor": "semantilm.generate_audio(..., sampling=semantilm.SamplingSettings("
+                                             "guidance_scale=...)), which runs guidance in one forward per step (docs/lm.md)",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,10 +105,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from semantilm.generation.generate import continue_audio, generate_audio
     from semantilm.generation.lm_speed import LMSpeed
     from semantilm.generation.outputs import AudioGenerationOutput
-    from semantilm.generation.processors import (
-        AudioTokenConstraintLogitsProcessor,
-        ClassifierFreeGuidanceLogitsProcessor,
-    )
+    from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
+    from semantilm.generation.settings import SamplingSettings
     from semantilm.generation.stream import (
         AudioChunk,
         AudioStream,
@@ -133,7 +133,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if name in _REPLACED:
-        raise AttributeError(f"semantilm.{name} was replaced: use {_REPLACED[name]} (docs/tokenize.md).")
+        raise AttributeError(f"semantilm.{name} was replaced: use {_REPLACED[name]}.")
     if module is None:
         raise AttributeError(f"module 'semantilm' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)

@@ -173,6 +173,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     from semantilm.codec_api import load_codec
     from semantilm.eval.adherence import prompt_adherence
     from semantilm.generation.generate import generate_audio
+    from semantilm.generation.settings import SamplingSettings
     from semantilm.models.lm import load_lm
     from semantilm.training.recipes import run_recipe
 
@@ -195,9 +196,10 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     asked = [captions[pair] for pair in config.held_out]
     prompts = asked * config.takes  # take 1 of every prompt, then take 2, ...: one batch per take
     lm = load_lm(lm_dir, codec=codec)
+    sampling = SamplingSettings(seconds=config.seconds, guidance_scale=config.guidance_scale, top_k=config.top_k,
+                                seed=config.seed, batch_size=len(asked))
     generated = generate_audio(
-        lm.model, lm.tokenizer, codec, prompts, seconds=config.seconds, guidance_scale=config.guidance_scale,
-        top_k=config.top_k, seed=config.seed, batch_size=len(asked),
+        lm.model, lm.tokenizer, codec, prompts, sampling=sampling,
         decode=DecodeSettings(sampler="dpmsolver++", steps=config.decode_steps),
         generator=torch.Generator().manual_seed(config.seed),
     )

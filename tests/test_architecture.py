@@ -227,3 +227,23 @@ def test_files_and_functions_stay_small():
     if long_functions:
         report += [f"functions over {MAX_FUNCTION_LINES} lines:", *long_functions]
     assert not report, "\n".join(report)
+
+
+MAX_PUBLIC_PARAMETERS = 10
+
+
+def test_public_functions_take_settings_objects_not_long_lists():
+    """A public function (or method) takes at most 10 parameters, ``self`` / ``cls`` not counted:
+    longer lists go into settings objects (``SamplingSettings``, ``LMSpeed``, ``DecodeSettings``)."""
+    wide = []
+    for folder in PACKAGES:
+        for path in python_files(folder):
+            for node in ast.walk(parse(path)):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("_"):
+                    continue
+                args = node.args
+                named = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                count = len(named) - (1 if named and named[0].arg in ("self", "cls") else 0)
+                if count > MAX_PUBLIC_PARAMETERS:
+                    wide.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}(): {count} parameters")
+    assert not wide, f"public functions over {MAX_PUBLIC_PARAMETERS} parameters:\n" + "\n".join(wide)

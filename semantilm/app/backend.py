@@ -173,12 +173,10 @@ class Backend:
                 raise AppInputError(
                     f"seconds: {settings.seconds:g} s is beyond this model's context; it can write at most "
                     f"{math.floor(most * 100) / 100:g} s after the caption {caption!r}. Ask for fewer seconds.")
+        sampling = self._sampling(settings, guidance_scale=settings.guidance, batch_size=len(captions))
         return generate_audio_stream(
-            lm.model, lm.tokenizer, self.codec, captions, seconds=settings.seconds,
-            guidance_scale=settings.guidance, temperature=settings.temperature, top_k=settings.top_k or None,
-            batch_size=len(captions), seed=settings.seed, decode=self._decode_settings(settings),
-            generator=torch.Generator().manual_seed(settings.seed), num_return_sequences=settings.takes,
-            progress=False,
+            lm.model, lm.tokenizer, self.codec, captions, sampling=sampling, decode=self._decode_settings(settings),
+            generator=torch.Generator().manual_seed(settings.seed), progress=False,
         )
 
     def continuation_stream(self, name: str, wave: torch.Tensor, rate: int, settings: GenerationSettings) -> Any:
@@ -187,11 +185,18 @@ class Backend:
 
         lm = self.model(name)
         return continue_audio_stream(
-            lm.model, lm.tokenizer, self.codec, [wave], seconds=settings.seconds, sample_rate=rate,
-            temperature=settings.temperature, top_k=settings.top_k or None, batch_size=1, seed=settings.seed,
+            lm.model, lm.tokenizer, self.codec, [wave], rate, sampling=self._sampling(settings, batch_size=1),
             decode=self._decode_settings(settings), generator=torch.Generator().manual_seed(settings.seed),
-            num_return_sequences=settings.takes, progress=False,
+            progress=False,
         )
+
+    @staticmethod
+    def _sampling(settings: GenerationSettings, **extra: Any) -> Any:
+        from semantilm.generation.settings import SamplingSettings
+
+        return SamplingSettings(seconds=settings.seconds, temperature=settings.temperature,
+                                top_k=settings.top_k or None, seed=settings.seed,
+                                num_return_sequences=settings.takes, **extra)
 
     @staticmethod
     def _decode_settings(settings: GenerationSettings) -> Any:

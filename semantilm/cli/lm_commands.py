@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from semantilm.cli.common import (
     CliError,
@@ -101,14 +102,24 @@ def _planned_metadata(args: argparse.Namespace, names: list[str]) -> str:
         raise CliError(str(err)) from None
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    import torch
+def _sampling(args: argparse.Namespace) -> Any:
+    """The LM's sampling settings from the flags (guidance only for text prompts: a continuation has none)."""
+    from semantilm.generation.settings import SamplingSettings
 
+    try:
+        return SamplingSettings(seconds=args.seconds, do_sample=not args.greedy, temperature=args.temperature,
+                                top_k=args.top_k or None, guidance_scale=args.guidance if args.text else None,
+                                num_return_sequences=args.num_return_sequences, seed=args.seed)
+    except (ValueError, TypeError) as err:
+        raise CliError(f"{err} (--seconds / --temperature / --top-k / --guidance / --num-return-sequences)") from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
     from codec.token_file import SUFFIX, TokenFile, save_tokens
     from semantilm.cli.common import decode_settings, lm_speed
     from semantilm.cli.wav_stream import generate_wavs
-    from semantilm.generation.generate import continue_tokens, text_to_tokens
     from semantilm.generation.metadata import write_metadata
+    from semantilm.generation.token_generation import continue_tokens, text_to_tokens
     from semantilm.models.hub import resolve_checkpoint
     from semantilm.models.lm import load_lm
 
@@ -119,7 +130,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.stream and not wav_out:
         raise CliError("--stream writes wav files while they are generated; it cannot be combined with --tokens-only.")
     settings = decode_settings(args) if wav_out else None
-    speed = lm_speed(args)
+    speed, sampling = lm_speed(args), _sampling(args)
     folder = resolve_checkpoint(args.checkpoint)
     lm = load_lm(folder)
     if lm.tokenizer is None:
@@ -127,29 +138,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     layout = lm.layout
     codec = _generation_codec(args, folder, layout, decoder=wav_out)
     lm.model.to(args.device).eval()
-    if args.seed is not None:
-        torch.manual_seed(args.seed)
-    n = args.num_return_sequences
-    sampling = dict(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
-                    num_return_sequences=n, speed=speed)
-    new_frames = layout.frames_for_seconds(args.seconds)
-    if wav_out:  # decoded window by window while the LM writes; --stream writes the wavs as audio comes
-        tokens, lengths = generate_wavs(args, lm, codec, prompts, [Path(args.out) / f"{m}.wav" for m in names], settings,
-                                       speed)
+    if wav_out:  # --stream writes the wavs as audio comes; else the LM, then one decode of every clip
+        paths = [Path(args.out) / f"{m}.wav" for m in names]
+        tokens, lengths = generate_wavs(args, lm, codec, prompts, paths, settings=settings, speed=speed,
+                                        sampling=sampling)
     elif args.text:
-        tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, new_frames, args.guidance, **sampling)
+        tokens, lengths = text_to_tokens(lm.model, lm.tokenizer, args.text, sampling=sampling, speed=speed)
     else:
         clips = codec.encode([w for w, _ in prompts], [r for _, r in prompts],
                              names=[f"audio prompt {p!r}" for p in args.audio]).unbatch()
-        tokens, lengths, _ = continue_tokens(lm.model, lm.tokenizer, clips, new_frames, **sampling)
+        tokens, lengths, _ = continue_tokens(lm.model, lm.tokenizer, clips, sampling=sampling, speed=speed)
     out = Path(args.out)
     token_rate = int(round(2 * layout.frame_rate))
-    token_files = []
     for name, t, n, source in zip(names, tokens, lengths.tolist(), sources):
         samples = int(round(n * layout.sample_rate / layout.frame_rate))
         record = TokenFile(t[:n].cpu(), codec.variant, token_rate, layout.semantic_vocab_size,
                            layout.acoustic_vocab_size, samples, layout.sample_rate, source)
-        token_files.append(save_tokens(out / (name + SUFFIX), record))
+        save_tokens(out / (name + SUFFIX), record)
     if metadata is not None:  # file_name,caption beside the wavs: `semantilm eval-generation` reads it
         write_metadata(out, metadata)
     what = "wav + token files" if wav_out else "token files"

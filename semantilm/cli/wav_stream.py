@@ -1,12 +1,12 @@
-"""``semantilm generate``'s audio: the chunks of ``generate_audio_stream`` / ``continue_audio_stream``
-written to one 16-bit wav per clip.
+"""``semantilm generate``'s audio: ``generate_audio`` / ``continue_audio``, or with ``--stream`` the chunks
+of their streaming twins, written to one 16-bit wav per clip.
 
 Each wav grows in a hidden file beside its final name (``.NAME.wav.<random>.partial``) whose header
 is rewritten after every chunk, so the partial file is a valid wav of the audio so far (playable
 while the LM still writes); the finished file is renamed to its name, so an interrupted run never
 leaves a half file under it. With ``--stream`` chunks are written as they come and the time to the
-first audio is printed; without, the same chunks are written once generation has finished, so
-both give the same files.
+first audio is printed; without, the LM runs to the end and one ``codec.decode`` of every clip gives
+the samples (the same waveforms: the stream decodes the same windows with the same draws).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from semantilm.generation.lm_speed import LMSpeed
+    from semantilm.generation.settings import SamplingSettings
 
 __all__ = ["PartialWav", "generate_wavs"]
 
@@ -76,37 +77,51 @@ class PartialWav:
 
 
 def generate_wavs(
-    args: argparse.Namespace, lm: Any, codec: Any, prompts: list[tuple[torch.Tensor, int]], paths: list[Path],
-    settings: Any, speed: LMSpeed | None = None,
+    args: argparse.Namespace, lm: Any, codec: Any, prompts: list[tuple[torch.Tensor, int]], paths: list[Path], *,
+    settings: Any, speed: LMSpeed | None, sampling: SamplingSettings,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate the clips ``args`` ask for (``--text`` or ``--audio`` prompts, already read as
-    ``prompts``) with the LM's ``speed`` settings, write clip i to ``paths[i]``; returns (tokens LongTensor[B, T, 2], frames LongTensor[B])."""
+    ``prompts``) with the LM's ``sampling`` and ``speed`` settings and the decoder's ``settings``, and
+    write clip i to ``paths[i]``: streamed with ``--stream``, else after one decode of every clip.
+    Returns (tokens LongTensor[B, T, 2], frames LongTensor[B])."""
     from codec.audio import resample
-    from plumbing.io import pad_stack
     from semantilm.cli.common import decode_generator
+    from semantilm.generation.generate import continue_audio, generate_audio
     from semantilm.generation.stream import continue_audio_stream, generate_audio_stream
 
-    common = dict(seconds=args.seconds, do_sample=not args.greedy, temperature=args.temperature,
-                  top_k=args.top_k or None, decode=settings, generator=decode_generator(args),
-                  num_return_sequences=args.num_return_sequences, lm_speed=speed)
-    start = time.perf_counter()
-    if args.text:
-        chunks = generate_audio_stream(lm.model, lm.tokenizer, codec, args.text, guidance_scale=args.guidance, **common)
-    else:
-        waves = [resample(wave, rate, codec.sample_rate) for wave, rate in prompts]
-        chunks = continue_audio_stream(lm.model, lm.tokenizer, codec, waves, sample_rate=codec.sample_rate,
-                                       return_prompt=True, **common)
+    common = dict(sampling=sampling, decode=settings, generator=decode_generator(args), lm_speed=speed)
+    model, tokenizer = lm.model, lm.tokenizer
+    waves = [resample(wave, rate, codec.sample_rate) for wave, rate in prompts]
     if not args.stream:
-        chunks = list(chunks)
+        if args.text:
+            out = generate_audio(model, tokenizer, codec, args.text, **common)
+        else:
+            out = continue_audio(model, tokenizer, codec, waves, codec.sample_rate, **common)
+        for path, wave in zip(paths, out.unbatch(), strict=True):
+            writer = PartialWav(path, out.sample_rate)
+            writer.write(wave)
+            writer.finish()
+        return out.tokens, out.token_lengths
+    if args.text:
+        chunks = generate_audio_stream(model, tokenizer, codec, args.text, **common)
+    else:
+        chunks = continue_audio_stream(model, tokenizer, codec, waves, codec.sample_rate, **common)
+    return _write_stream(chunks, paths)
+
+
+def _write_stream(chunks: Any, paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the chunks of a stream as they come, printing the time to each clip's first audio."""
+    from plumbing.io import pad_stack
+
+    start = time.perf_counter()
     writers: dict[int, PartialWav] = {}
     tokens: dict[int, torch.Tensor] = {}
     try:
         for chunk in chunks:
             if chunk.index not in writers:
                 writers[chunk.index] = PartialWav(paths[chunk.index], chunk.sample_rate)
-                if args.stream:
-                    print(f"time to first audio of {paths[chunk.index].name}: {time.perf_counter() - start:.2f} s "
-                          f"(the wav grows in {writers[chunk.index].partial})", flush=True)
+                print(f"time to first audio of {paths[chunk.index].name}: {time.perf_counter() - start:.2f} s "
+                      f"(the wav grows in {writers[chunk.index].partial})", flush=True)
             writers[chunk.index].write(chunk.audio)
             if chunk.final:
                 writers.pop(chunk.index).finish()
@@ -114,6 +129,5 @@ def generate_wavs(
     finally:
         for writer in writers.values():  # clips that did not finish: nothing is left behind
             writer.discard()
-    if args.stream:
-        print(f"all audio after {time.perf_counter() - start:.2f} s", flush=True)
+    print(f"all audio after {time.perf_counter() - start:.2f} s", flush=True)
     return pad_stack([tokens[i] for i in range(len(paths))])

@@ -1,6 +1,6 @@
 """Token generation in a background thread, watched step by step: what streaming audio needs.
 
-``model.generate`` and ``guided_generate`` run to the end in one call. ``LMThread`` runs such a
+The decoding loop (``loop.generate_ids``) runs to the end in one call. ``LMThread`` runs such a
 call in a thread with a ``StepTap`` among its logits processors; the tap sees the ids written so
 far at every step, as every processor does, and hands a copy to the consumer when it asked for
 one (after a number of ids, or when a row has just ended). The tap changes no score and draws

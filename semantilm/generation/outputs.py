@@ -40,8 +40,11 @@ class AudioGenerationOutput:
     audio:         FloatTensor[B, N] at ``sample_rate``, zero-padded after each clip's length.
     lengths:       LongTensor[B], valid samples per clip.
     sample_rate:   Hz.
-    tokens:        LongTensor[B, T, 2] codec tokens (semantic, acoustic), 0 after each length.
+    tokens:        LongTensor[B, T, 2] codec tokens (semantic, acoustic) the audio was decoded
+                   from, 0 after each length.
     token_lengths: LongTensor[B], frames per clip.
+    prompt_lengths: LongTensor[B], samples at the start of each clip that decode a continuation's
+                   prompt; None for text-to-audio.
     """
 
     audio: torch.Tensor
@@ -49,10 +52,18 @@ class AudioGenerationOutput:
     sample_rate: int
     tokens: torch.Tensor
     token_lengths: torch.Tensor
+    prompt_lengths: torch.Tensor | None = None
 
     def unbatch(self) -> list[torch.Tensor]:
         """One FloatTensor[N_b] per clip."""
         return [a[: int(n)] for a, n in zip(self.audio, self.lengths, strict=True)]
+
+    def continuations(self) -> list[torch.Tensor]:
+        """One FloatTensor per clip: its samples after the prompt (the whole clip for text-to-audio)."""
+        if self.prompt_lengths is None:
+            return self.unbatch()
+        return [a[min(int(p), int(n)) : int(n)] for a, n, p in zip(self.audio, self.lengths, self.prompt_lengths,
+                                                                    strict=True)]
 
     def save(
         self, out_dir: str | os.PathLike, names: Sequence[str] | None = None, *, overwrite: bool = False
@@ -90,10 +101,15 @@ class AudioGenerationOutput:
             raise ValueError("concat needs at least one AudioGenerationOutput.")
         audio, _ = pad_stack([row for p in parts for row in p.audio])
         tokens, _ = pad_stack([row for p in parts for row in p.tokens])
+        prompts = None
+        if any(p.prompt_lengths is not None for p in parts):
+            prompts = torch.cat([torch.zeros_like(p.lengths) if p.prompt_lengths is None else p.prompt_lengths
+                                 for p in parts])
         return cls(
             audio=audio,
             lengths=torch.cat([p.lengths for p in parts]),
             sample_rate=parts[0].sample_rate,
             tokens=tokens,
             token_lengths=torch.cat([p.token_lengths for p in parts]),
+            prompt_lengths=prompts,
         )

@@ -10,13 +10,13 @@ The base-100m LM then writes 2.2x the tokens/s at batch 4 (``benchmarks/generati
 the CPU) and routes those layers through oneDNN until the block ends; everything else runs as
 before, and gradients, other dtypes and other devices take the ordinary path. Results differ from
 ``F.linear`` only by float rounding (the oneDNN ops are in :mod:`codec.fast.onednn_linear`).
+``LMSpeed(packed_linears=False)`` turns it off.
 torch.compile's CPU "freezing" packs weights the same way but compiles for minutes; this costs
 one copy of the packed weights while generation runs.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -31,13 +31,6 @@ __all__ = ["packed_linears", "MIN_IN_FEATURES", "MIN_WEIGHT_ELEMENTS"]
 # by reading their weights); measured on the LMs of configs/lm (tiny: none packed, base-100m: all).
 MIN_IN_FEATURES = 256
 MIN_WEIGHT_ELEMENTS = 1 << 16
-
-_DISABLE_ENV = "SEMANTILM_PACKED_LINEARS"  # "0" turns the packing off
-
-
-def _supported() -> bool:
-    return os.environ.get(_DISABLE_ENV, "1") != "0" and onednn_linear_available()
-
 
 def _wanted(module: nn.Module) -> bool:
     if type(module) is not nn.Linear:  # subclasses may change forward
@@ -67,7 +60,6 @@ def _packed_forward(module: nn.Linear, packed: torch.Tensor) -> Any:
 def packed_linears(model: nn.Module) -> AbstractContextManager[int]:
     """Within the block, ``model``'s large fp32 CPU linear layers run through oneDNN with packed
     weights (see the module docstring); yields how many layers were packed (0 where oneDNN is
-    missing, the model is elsewhere, or ``SEMANTILM_PACKED_LINEARS=0``). Weights must not change
-    inside the block."""
-    layers = [(name, m) for name, m in model.named_modules() if _wanted(m)] if _supported() else []
+    missing or the model is elsewhere). Weights must not change inside the block."""
+    layers = [(name, m) for name, m in model.named_modules() if _wanted(m)] if onednn_linear_available() else []
     return overridden_forwards((name, layer, _packed_forward(layer, pack_weight(layer.weight))) for name, layer in layers)

@@ -1,4 +1,4 @@
-"""Logits processors of audio generation: the token-pattern constraint and classifier-free guidance.
+"""The logits processor of audio generation: the token-pattern constraint.
 
 ``AudioTokenConstraintLogitsProcessor`` makes everything ``generate`` writes decodable: inside
 an audio span it allows exactly the id kinds the layout's token pattern allows next
@@ -7,16 +7,14 @@ an audio span it allows exactly the id kinds the layout's token pattern allows n
 
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Any
 
 import torch
 from transformers import LogitsProcessor
 
 from semantilm.tokens.layout import AudioTokenLayout
 
-__all__ = ["AudioTokenConstraintLogitsProcessor", "ClassifierFreeGuidanceLogitsProcessor"]
+__all__ = ["AudioTokenConstraintLogitsProcessor"]
 
 
 class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
@@ -109,71 +107,3 @@ class AudioTokenConstraintLogitsProcessor(LogitsProcessor):
             raise ValueError(f"a per-row frame limit has {t.shape[0]} rows but the batch has {batch}.")
         return t
 
-
-class ClassifierFreeGuidanceLogitsProcessor(LogitsProcessor):
-    """Classifier-free guidance for decoder-only LMs with a separate unconditional prompt.
-
-    Keeps its own KV cache of the unconditional branch (the caption-less prompt followed by
-    the tokens generated so far) and returns, on log-probabilities,
-    ``uncond + guidance_scale * (cond - uncond)``. transformers' own
-    ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` passes its KV cache as ``cache=``, which
-    only recent transformers versions read (older ones take ``past_key_values=`` and would run
-    the unconditional branch without context), and builds no position ids for left-padded
-    unconditional prompts; this one handles both.
-
-    model:                the LM (same one that ``generate`` runs).
-    unconditional_ids:    LongTensor[B, L_u], left-padded caption-less prompts.
-    unconditional_mask:   LongTensor[B, L_u], 1 for real tokens.
-    prompt_length:        L, the width of the (conditional) prompt batch given to ``generate``.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        unconditional_ids: torch.Tensor,
-        unconditional_mask: torch.Tensor,
-        guidance_scale: float,
-        prompt_length: int,
-    ):
-        if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale) and guidance_scale >= 0):
-            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}.")
-        if unconditional_ids.shape != unconditional_mask.shape or unconditional_ids.ndim != 2:
-            raise ValueError(
-                f"unconditional_ids {tuple(unconditional_ids.shape)} and unconditional_mask "
-                f"{tuple(unconditional_mask.shape)} must both be [B, L]."
-            )
-        self.model = model
-        self.guidance_scale = float(guidance_scale)
-        self.prompt_length = int(prompt_length)
-        self._pending = unconditional_ids
-        self._mask = unconditional_mask
-        self._fed = 0
-        self._cache = None
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        params = inspect.signature(type(base).forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
-
-    def _unconditional_logprobs(self, input_ids: torch.Tensor) -> torch.Tensor:
-        new = input_ids[:, self.prompt_length + self._fed :]
-        self._fed += new.shape[1]
-        device = input_ids.device
-        step = torch.cat([self._pending.to(device), new], dim=1) if self._pending is not None else new
-        self._mask = torch.cat([self._mask.to(device), torch.ones_like(new)], dim=1)
-        self._pending = None
-        positions = (self._mask.cumsum(-1) - 1).clamp(min=0)[:, -step.shape[1] :]
-        out = self.model(
-            input_ids=step,
-            attention_mask=self._mask,
-            position_ids=positions,
-            use_cache=True,
-            **{self._cache_arg: self._cache},
-        )
-        self._cache = out.get(self._cache_arg)
-        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        cond = torch.log_softmax(scores.float(), dim=-1)
-        if self.guidance_scale == 1.0:
-            return cond.to(scores.dtype)
-        uncond = self._unconditional_logprobs(input_ids).to(scores.device)
-        return (uncond + self.guidance_scale * (cond - uncond)).to(scores.dtype)

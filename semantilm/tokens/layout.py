@@ -288,6 +288,16 @@ class AudioTokenLayout:
         """
         return self.token_pattern.span_to_tokens(self, span)
 
+    def last_span_tokens(self, row: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The whole frames (LongTensor[T, 2]) of the audio span after the last ``<|audio_start|>`` of
+        an id row LongTensor[L], up to its first non-audio id; and whether such an id has ended it."""
+        start = int((row == self.audio_start_id).nonzero()[-1])
+        span = row[start + 1 :]
+        stop = (~self.is_audio(span)).nonzero()
+        if stop.numel():
+            span = span[: int(stop[0])]
+        return self.span_to_tokens(span), bool(stop.numel())
+
     def check_prompt_span(self, span: torch.Tensor, argument: str = "prompt") -> None:
         """Raise ``ValueError`` unless ``span`` (LongTensor[L], the audio ids that end a prompt)
         can be continued by generation in this layout's pattern."""

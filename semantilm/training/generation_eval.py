@@ -112,12 +112,12 @@ def _generate(config: Any, lm: Any, codec: Any, captions: list[str], seconds: fl
     """The trained LM's clips for ``captions`` through the public ``semantilm.generate_audio`` (imported from
     its module: the package imports this one)."""
     from semantilm.generation.generate import generate_audio
+    from semantilm.generation.settings import SamplingSettings
 
     s = config.eval
-    decode = _decode_settings(s)
-    return generate_audio(lm.model, lm.tokenizer, codec, captions, seconds=seconds,
-                                    guidance_scale=s.guidance_scale, top_k=s.top_k, batch_size=s.batch_size,
-                                    seed=s.seed, decode=decode)
+    sampling = SamplingSettings(seconds=seconds, guidance_scale=s.guidance_scale, top_k=s.top_k,
+                                batch_size=s.batch_size, seed=s.seed)
+    return generate_audio(lm.model, lm.tokenizer, codec, captions, sampling=sampling, decode=_decode_settings(s))
 
 
 def _save_clips(folder: Path, out: Any, captions: list[str]) -> list[str]:

@@ -80,7 +80,9 @@ def test_lora_snippet(tmp_path, monkeypatch, fake_codec, captions, hf_pretrained
     tokens = sl.tokenize_corpus(audio_dataset(captions), fake_codec, tmp_path / "tokens", settings=settings).dataset
     scope = {"sl": sl, "base_model": hf_pretrained_dir, "codec": fake_codec, "tokens": tokens, "clip": make_clip(3, 0.04)}
     exec(compile(code, str(DOC), "exec"), scope)
-    assert scope["out"].lengths.tolist()[0] in (fake_codec.hop, 2 * fake_codec.hop)  # 1..2 new frames
+    prompt = scope["out"].prompt_lengths.tolist()[0]
+    assert scope["out"].lengths.tolist()[0] - prompt in (fake_codec.hop, 2 * fake_codec.hop)  # 1..2 new frames
+    assert scope["new_audio"][0].shape[0] == scope["out"].lengths.tolist()[0] - prompt
     # Both the adapter checkpoint of the run and the merged model load back with their layout.
     merged = sl.load_lm(tmp_path / "runs" / "lora-merged", codec=fake_codec)
     adapter = sl.load_lm(tmp_path / "runs" / "lora", codec=fake_codec)

@@ -45,8 +45,8 @@ def test_layout_offsets_follow_the_codec(lm_and_tokenizer, real_codec):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sampled_text_to_audio_decodes(lm_and_tokenizer, real_codec, seed):
     model, tok = lm_and_tokenizer
-    out = sl.generate_audio(model, tok, real_codec, ["a steady tone", ""], seconds=0.2, seed=seed,
-                            decode=DecodeSettings(steps=2))
+    out = sl.generate_audio(model, tok, real_codec, ["a steady tone", ""],
+                            sampling=sl.SamplingSettings(seconds=0.2, seed=seed), decode=DecodeSettings(steps=2))
     assert out.audio.shape[0] == 2 and torch.isfinite(out.audio).all()
     for frames, samples in zip(out.token_lengths.tolist(), out.lengths.tolist()):
         assert 1 <= frames <= 10
@@ -56,7 +56,7 @@ def test_sampled_text_to_audio_decodes(lm_and_tokenizer, real_codec, seed):
 def test_continuation_decodes(lm_and_tokenizer, real_codec):
     model, tok = lm_and_tokenizer
     clip = 0.3 * torch.sin(2 * torch.pi * 440 * torch.arange(8000) / 16000)
-    out = sl.continue_audio(model, tok, real_codec, [clip], seconds=0.1, sample_rate=16000, seed=0,
+    out = sl.continue_audio(model, tok, real_codec, [clip], 16000, sampling=sl.SamplingSettings(seconds=0.1, seed=0),
                             decode=DecodeSettings(steps=2))
     prompt_frames = real_codec.config.num_frames(8000)
     assert out.token_lengths.item() > prompt_frames

@@ -3,22 +3,16 @@ import math
 import pytest
 import torch
 
-from semantilm.generation.generate import (
-    continue_audio,
-    continue_tokens,
-    generate_audio,
-    generate_tokens,
-    text_to_tokens,
-)
+from semantilm.generation.generate import continue_audio, generate_audio
 from semantilm.generation.outputs import AudioGenerationOutput
-from semantilm.generation.processors import (
-    AudioTokenConstraintLogitsProcessor,
-    ClassifierFreeGuidanceLogitsProcessor,
-)
+from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
+from semantilm.generation.settings import SamplingSettings as S
+from semantilm.generation.token_generation import continue_tokens, generate_tokens, text_to_tokens
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 from tests.semantilm.conftest import FakeCodec, make_clip
+from tests.semantilm.generation.two_call_oracle import TwoCallGuidance
 
 TINY = LMConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=96)
 
@@ -65,10 +59,8 @@ def test_processor_masks_by_position_and_never_in_place():
 def test_every_sampled_generation_decodes(setup, captions, guidance):
     model, tok, codec = setup
     for seed in range(2):
-        out = generate_audio(
-            model, tok, codec, captions[:3] + [""], seconds=0.2, guidance_scale=guidance,
-            temperature=2.0, top_k=None, seed=seed,
-        )
+        sampling = S(seconds=0.2, guidance_scale=guidance, temperature=2.0, top_k=None, seed=seed)
+        out = generate_audio(model, tok, codec, captions[:3] + [""], sampling=sampling)
         max_frames = math.ceil(0.2 * codec.frame_rate)
         assert out.tokens.shape[0] == 4 and out.audio.shape[0] == 4
         assert bool((out.token_lengths >= 1).all()) and bool((out.token_lengths <= max_frames).all())
@@ -78,18 +70,20 @@ def test_every_sampled_generation_decodes(setup, captions, guidance):
 
 def test_top_k_top_p_and_batching_agree_with_single_batch(setup, captions):
     model, tok, codec = setup
-    a = generate_audio(model, tok, codec, captions[:4], seconds=0.1, do_sample=False, guidance_scale=2.0)
-    b = generate_audio(model, tok, codec, captions[:4], seconds=0.1, do_sample=False, guidance_scale=2.0, batch_size=3)
+    greedy = S(seconds=0.1, do_sample=False, guidance_scale=2.0)
+    a = generate_audio(model, tok, codec, captions[:4], sampling=greedy)
+    b = generate_audio(model, tok, codec, captions[:4], sampling=greedy.replace(batch_size=3))
     assert torch.equal(a.tokens, b.tokens) and torch.equal(a.audio, b.audio)
-    c = generate_audio(model, tok, codec, captions[:2], seconds=0.1, top_k=3, top_p=0.9, seed=0)
+    assert codec.decode_calls == 2  # one decode of every clip per call
+    c = generate_audio(model, tok, codec, captions[:2], sampling=S(seconds=0.1, top_k=3, top_p=0.9, seed=0))
     assert bool((c.token_lengths >= 1).all())
 
 
-def test_cfg_processor_matches_manual_formula(setup):
+def test_two_call_oracle_matches_manual_formula(setup):
     model, tok, _ = setup
     cond = torch.tensor([tok.text_prompt("rain falls")])
     uncond = torch.tensor([tok.text_prompt(None)])
-    proc = ClassifierFreeGuidanceLogitsProcessor(model, uncond, torch.ones_like(uncond), 3.0, cond.shape[1])
+    proc = TwoCallGuidance(model, uncond, torch.ones_like(uncond), 3.0, cond.shape[1])
     with torch.no_grad():
         scores = model(cond).logits[:, -1]
         out = proc(cond, scores)
@@ -109,8 +103,10 @@ def test_continue_audio_keeps_prompt_tokens(setup):
     model, tok, codec = setup
     clips = [make_clip(0, seconds=0.06), make_clip(1, seconds=0.1)]
     prompt_tokens = codec.encode(clips, 16000).unbatch()
-    out = continue_audio(model, tok, codec, clips, seconds=0.1, sample_rate=16000, seed=0, temperature=1.5)
+    out = continue_audio(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, seed=0, temperature=1.5))
     new = math.ceil(0.1 * codec.frame_rate)
+    assert torch.equal(out.lengths, out.token_lengths * codec.hop)  # the whole clips, prompt first
+    assert out.prompt_lengths.tolist() == [t.shape[0] * codec.hop for t in prompt_tokens]
     for b, t in enumerate(prompt_tokens):
         n = t.shape[0]
         assert n < out.token_lengths[b] <= n + new
@@ -118,23 +114,26 @@ def test_continue_audio_keeps_prompt_tokens(setup):
         # The ids the pattern's prompt gave are kept (all of them for interleave; for semantic_first
         # the acoustic ids of the prompt frames are generated).
         assert tok.continuation_prompt(out.tokens[b, :n]) == tok.continuation_prompt(t)
-        assert out.lengths[b] == (out.token_lengths[b] - n) * codec.hop
-    full = continue_audio(model, tok, codec, clips, seconds=0.1, sample_rate=16000, seed=0, temperature=1.5, return_prompt=True)
-    assert torch.equal(full.lengths, full.token_lengths * codec.hop)
+        assert out.continuations()[b].shape[0] == (out.token_lengths[b] - n) * codec.hop
+        assert torch.equal(out.continuations()[b], out.audio[b, n * codec.hop : out.lengths[b]])
+    with pytest.raises(ValueError, match="needs a caption-less prompt per prompt to guide against"):
+        continue_audio(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, guidance_scale=3.0))
 
 
 def test_clear_errors(setup, captions):
     model, tok, codec = setup
     with pytest.raises(ValueError, match="context of 96"):
-        generate_audio(model, tok, codec, captions[:1], seconds=2.0)
+        generate_audio(model, tok, codec, captions[:1], sampling=S(seconds=2.0))
     with pytest.raises(TypeError, match="list of captions"):
-        generate_audio(model, tok, codec, "a dog", seconds=0.1)
+        generate_audio(model, tok, codec, "a dog")
     with pytest.raises(TypeError, match=r"prompts\[1\] must be a str"):
-        generate_audio(model, tok, codec, ["a", 3], seconds=0.1)
-    with pytest.raises(ValueError, match="seconds must be"):
-        generate_audio(model, tok, codec, ["a"], seconds=0)
+        generate_audio(model, tok, codec, ["a", 3])
+    with pytest.raises(ValueError, match="seconds must be a finite number > 0, got 0"):
+        S(seconds=0)
+    with pytest.raises(TypeError, match="sampling must be a SamplingSettings or None, got dict"):
+        generate_audio(model, tok, codec, ["a"], sampling={"seconds": 1})
     with pytest.raises(ValueError, match="does not match codec"):
-        generate_audio(model, tok, FakeCodec(semantic_vocab_size=5), ["a"], seconds=0.1)
+        generate_audio(model, tok, FakeCodec(semantic_vocab_size=5), ["a"], sampling=S(seconds=0.1))
     lay = tok.layout
     with pytest.raises(ValueError, match="outside the LM vocabulary"):
         generate_tokens(model, lay, [[lay.audio_start_id, lay.vocab_size]], 2)
@@ -156,20 +155,25 @@ def test_decode_settings_and_generator_reach_the_codec(setup, captions):
     codec.decode = recording_decode
     generator = torch.Generator()
     settings = DecodeSettings(sampler="dpmsolver++", steps=7, cfg_scale=1.5)
-    generate_audio(model, tok, codec, captions[:1], seconds=0.04, decode=settings, generator=generator)
-    continue_audio(model, tok, codec, [make_clip(0, 0.04)], seconds=0.04, sample_rate=16000)
-    assert calls == [dict(settings=settings, generator=generator), dict(settings=DecodeSettings(), generator=None)]
+    short = S(seconds=0.04)
+    generate_audio(model, tok, codec, captions[:1], sampling=short, decode=settings, generator=generator, progress=False)
+    continue_audio(model, tok, codec, [make_clip(0, 0.04)], 16000, sampling=short)
+    assert calls == [
+        dict(settings=settings, generator=generator, progress=False),
+        dict(settings=DecodeSettings(), generator=None, progress=False),
+    ]
     with pytest.raises(TypeError, match="DecodeSettings"):
-        generate_audio(model, tok, codec, captions[:1], seconds=0.04, decode={"steps": 2})
+        generate_audio(model, tok, codec, captions[:1], sampling=short, decode={"steps": 2})
 
 
 def test_token_level_entry_points_and_prompt_errors(setup, captions):
     model, tok, codec = setup
-    torch.manual_seed(0)
-    tokens, lengths = text_to_tokens(model, tok, captions[:2], 3, guidance_scale=2.0, do_sample=False)
+    greedy = S(do_sample=False, seconds=3 / codec.frame_rate, guidance_scale=2.0)
+    tokens, lengths = text_to_tokens(model, tok, captions[:2], sampling=greedy)
     assert tokens.shape == (2, int(lengths.max()), 2) and bool(((lengths >= 1) & (lengths <= 3)).all())
     clips = codec.encode([make_clip(0, 0.04), make_clip(1, 0.06)], 16000).unbatch()
-    tokens, lengths, frames = continue_tokens(model, tok, clips, 2, do_sample=False)
+    two = S(do_sample=False, seconds=2 / codec.frame_rate)
+    tokens, lengths, frames = continue_tokens(model, tok, clips, sampling=two)
     assert frames == [2, 3] and all(f < n <= f + 2 for f, n in zip(frames, lengths.tolist()))
     with pytest.raises(ValueError, match=r"prompts\[0\] has id \d+ at position 0 of its audio span"):
         generate_tokens(model, tok.layout, [tok.text_prompt(None) + [tok.layout.acoustic_offset]], 5)
@@ -189,6 +193,22 @@ def test_interleave_prompts_must_hold_whole_frames():
     layout = AudioTokenLayout(text_vocab_size=5, semantic_vocab_size=3, acoustic_vocab_size=2)
     model = build_lm(layout, TINY, seed=0)
     ids = [layout.audio_start_id, layout.semantic_offset, layout.acoustic_offset, layout.semantic_offset + 2]
-    generate_tokens(model, layout, [ids[:3]], 2, do_sample=False)
+    generate_tokens(model, layout, [ids[:3]], 2, sampling=S(do_sample=False))
     with pytest.raises(ValueError, match=r"prompts\[1\] ends inside a frame; give whole frames"):
         generate_tokens(model, layout, [ids[:3], ids], 3)
+
+
+def test_a_codec_without_window_decoding_streams_each_clip_whole(setup, captions):
+    from semantilm.generation.stream import collect_chunks, continue_audio_stream, generate_audio_stream
+
+    model, tok, codec = setup
+    sampling = S(seconds=0.1, seed=3, num_return_sequences=2, batch_size=1)
+    chunks = list(generate_audio_stream(model, tok, codec, captions[:2], sampling=sampling))
+    assert [c.index for c in chunks] == [0, 1, 2, 3] and all(c.final and c.offset == 0 for c in chunks)
+    streamed, whole = collect_chunks(iter(chunks)), generate_audio(model, tok, codec, captions[:2], sampling=sampling)
+    assert torch.equal(streamed.audio, whole.audio) and torch.equal(streamed.tokens, whole.tokens)
+    clips = [make_clip(0, 0.06)]
+    stream = continue_audio_stream(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, seed=1))
+    whole = continue_audio(model, tok, codec, clips, 16000, sampling=S(seconds=0.1, seed=1))
+    assert stream.prompt_samples == whole.prompt_lengths.tolist()
+    assert torch.equal(collect_chunks(stream).audio, whole.audio)

@@ -3,8 +3,11 @@
 import pytest
 import torch
 
-from semantilm.generation.generate import generate_audio, generate_tokens
+from semantilm.generation.generate import generate_audio
 from semantilm.generation.lm_speed import LMSpeed
+from semantilm.generation.loop import compile_mode
+from semantilm.generation.settings import SamplingSettings
+from semantilm.generation.token_generation import generate_tokens, text_to_tokens
 from semantilm.models.lm import build_lm
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
@@ -26,10 +29,8 @@ def setup(sp_model_path, fake_codec):
 def test_static_cache_gives_the_dynamic_cache_log_probs_step_by_step(setup, captions, monkeypatch):
     model, tok = setup
     prompts, uncond = _prompts(tok, captions[:4])  # left-padded rows in both halves of the doubled batch
-    (ids, lengths), dynamic = _recorded_run(monkeypatch, model, tok.layout, prompts, uncond, "one_forward",
-                                            do_sample=False)
-    (ids_s, lengths_s), static = _recorded_run(monkeypatch, model, tok.layout, prompts, uncond, "one_forward",
-                                               do_sample=False, speed=STATIC)
+    (ids, lengths), dynamic = _recorded_run(monkeypatch, model, tok.layout, prompts, uncond)
+    (ids_s, lengths_s), static = _recorded_run(monkeypatch, model, tok.layout, prompts, uncond, speed=STATIC)
     assert torch.equal(ids, ids_s) and torch.equal(lengths, lengths_s)
     assert len(static) == len(dynamic) >= 20
     for (seen, scores), (seen_s, scores_s) in zip(dynamic, static):
@@ -39,7 +40,7 @@ def test_static_cache_gives_the_dynamic_cache_log_probs_step_by_step(setup, capt
         torch.testing.assert_close(scores_s[finite], scores[finite], rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("guidance", [1.0, 2.5], ids=["generate", "guided-loop"])
+@pytest.mark.parametrize("guidance", [1.0, 2.5], ids=["plain", "guided"])
 @pytest.mark.parametrize("speed", [STATIC, COMPILED], ids=["static", "static+compile"])
 def test_sampled_ids_for_a_seed_are_those_of_the_default(setup, captions, guidance, speed, monkeypatch):
     model, tok = setup
@@ -52,11 +53,9 @@ def test_sampled_ids_for_a_seed_are_those_of_the_default(setup, captions, guidan
         return real_compile(*args, **kwargs)
 
     monkeypatch.setattr(torch, "compile", recording_compile)
-    runs = []
-    for s in (None, speed):
-        torch.manual_seed(3)
-        runs.append(generate_tokens(model, tok.layout, prompts, 10, unconditional_prompts=uncond,
-                                    guidance_scale=guidance, temperature=1.3, top_k=20, speed=s))
+    sampling = SamplingSettings(guidance_scale=guidance, temperature=1.3, top_k=20, seed=3)
+    runs = [generate_tokens(model, tok.layout, prompts, 10, unconditional_prompts=uncond, sampling=sampling, speed=s)
+            for s in (None, speed)]
     torch._dynamo.reset()
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
     if speed.compile:  # the step went through torch.compile with the asked backend, shapes fixed
@@ -67,8 +66,9 @@ def test_sampled_ids_for_a_seed_are_those_of_the_default(setup, captions, guidan
 
 def test_generate_audio_with_a_static_cache_gives_the_same_audio(setup, captions, fake_codec):
     model, tok = setup
-    default = generate_audio(model, tok, fake_codec, captions[:2], seconds=0.5, seed=1, top_k=20)
-    static = generate_audio(model, tok, fake_codec, captions[:2], seconds=0.5, seed=1, top_k=20, lm_speed=STATIC)
+    sampling = SamplingSettings(seconds=0.5, seed=1, top_k=20)
+    default = generate_audio(model, tok, fake_codec, captions[:2], sampling=sampling)
+    static = generate_audio(model, tok, fake_codec, captions[:2], sampling=sampling, lm_speed=STATIC)
     assert torch.equal(default.audio, static.audio) and torch.equal(default.tokens, static.tokens)
 
 
@@ -77,16 +77,15 @@ def test_bad_speed_settings_are_refused_with_what_to_do():
         LMSpeed(kv_cache="paged")
     with pytest.raises(ValueError, match="compile=True needs kv_cache='static'.*LMSpeed\\(kv_cache='static', compile=True\\)"):
         LMSpeed(compile=True)
-    assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cuda")) == "reduce-overhead"
-    assert LMSpeed(kv_cache="static", compile=True).mode_for(torch.device("cpu")) is None
+    assert compile_mode(LMSpeed(kv_cache="static", compile=True), torch.device("cuda")) == "reduce-overhead"
+    assert compile_mode(LMSpeed(kv_cache="static", compile=True), torch.device("cpu")) is None
 
 
-def test_compiling_model_generate_on_a_transformers_without_compile_config_is_refused(monkeypatch):
-    import sys
-    import types
-
-    from semantilm.generation.lm_speed import generation_config_speed
-
-    monkeypatch.setitem(sys.modules, "transformers", types.ModuleType("transformers"))  # no CompileConfig in it
-    with pytest.raises(ValueError, match="needs a transformers that has CompileConfig; upgrade transformers"):
-        generation_config_speed(types.SimpleNamespace(), COMPILED, torch.device("cpu"))
+def test_beam_search_takes_the_static_cache_and_refuses_compilation(setup, captions):
+    model, tok = setup
+    beams = SamplingSettings(seconds=3 / tok.layout.frame_rate, guidance_scale=1, do_sample=False, num_beams=2)
+    default = text_to_tokens(model, tok, captions[:2], sampling=beams)
+    static = text_to_tokens(model, tok, captions[:2], sampling=beams, speed=STATIC)
+    assert torch.equal(default[0], static[0]) and torch.equal(default[1], static[1])
+    with pytest.raises(ValueError, match="beam search runs model.generate eagerly"):
+        text_to_tokens(model, tok, captions[:1], sampling=beams, speed=COMPILED)

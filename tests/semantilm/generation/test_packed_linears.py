@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.packed_linears import MIN_WEIGHT_ELEMENTS, packed_linears
+from semantilm.generation.settings import SamplingSettings
 from semantilm.generation.token_generation import generate_tokens
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.tokens.layout import AudioTokenLayout
@@ -34,16 +36,15 @@ def test_large_layers_are_packed_and_give_the_same_outputs_then_are_restored():
         assert torch.equal(net(x), expected)
 
 
-def test_gradients_other_dtypes_and_the_switch_take_the_ordinary_path(monkeypatch):
+def test_gradients_and_other_dtypes_take_the_ordinary_path():
     net, x = _net(), torch.randn(2, 512)
     with packed_linears(net):
         net(x).sum().backward()  # autograd on: F.linear, so gradients flow
         with torch.inference_mode():
             assert net.double()(x.double()).dtype == torch.float64
     assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
-    monkeypatch.setenv("SEMANTILM_PACKED_LINEARS", "0")
-    with packed_linears(_net()) as count:
-        assert count == 0
+    with pytest.raises(TypeError, match="packed_linears must be True or False, got '0'"):
+        LMSpeed(packed_linears="0")
 
 
 def test_layers_come_back_when_generation_fails():
@@ -54,6 +55,8 @@ def test_layers_come_back_when_generation_fails():
 
 
 def test_generation_writes_the_same_tokens_with_and_without_packing(monkeypatch):
+    import semantilm.generation.packed_linears as packing
+
     """An LM wide enough for its layers to be packed; greedy, so only a changed id could differ."""
     layout = AudioTokenLayout(text_vocab_size=100, semantic_vocab_size=512, acoustic_vocab_size=256)
     size = LMConfig(hidden_size=256, num_hidden_layers=1, num_attention_heads=4, intermediate_size=1024,
@@ -62,10 +65,18 @@ def test_generation_writes_the_same_tokens_with_and_without_packing(monkeypatch)
     with packed_linears(model) as count:
         assert count >= 3  # the MLP's three layers at least
     prompts = [[3, 5, 6, layout.audio_start_id], [7, layout.audio_start_id]]
-    runs = []
-    for switch in ("1", "0"):
-        monkeypatch.setenv("SEMANTILM_PACKED_LINEARS", switch)
-        runs.append(generate_tokens(model, layout, prompts, max_frames=12, do_sample=False))
+    packed = []
+    real = packing.packed_linears
+
+    def counting(net):
+        block = real(net)
+        packed.append(block)
+        return block
+
+    monkeypatch.setattr(packing, "packed_linears", counting)
+    runs = [generate_tokens(model, layout, prompts, 12, sampling=SamplingSettings(do_sample=False),
+                            speed=LMSpeed(packed_linears=switch)) for switch in (True, False)]
+    assert len(packed) == 1  # LMSpeed(packed_linears=False) packs nothing
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
 
 

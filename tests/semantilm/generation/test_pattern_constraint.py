@@ -6,8 +6,9 @@ import itertools
 import pytest
 import torch
 
-from semantilm.generation.generate import generate_tokens
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
+from semantilm.generation.settings import SamplingSettings
+from semantilm.generation.token_generation import generate_tokens
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.patterns import PATTERNS
@@ -91,9 +92,9 @@ def test_interleave_generation_for_a_seed_is_unchanged(guidance):
     model = build_lm(lay, TINY, seed=0).eval()
     start = lay.audio_start_id
     prompts = [[1, 2, 3, start], [4, start, lay.semantic_offset + 2, lay.acoustic_offset + 1]]
-    torch.manual_seed(0)
+    sampling = SamplingSettings(guidance_scale=guidance, num_return_sequences=2, top_k=None, seed=0)
     tokens, lengths = generate_tokens(model, lay, prompts, [5, 9], unconditional_prompts=[[start], [start]],
-                                      guidance_scale=guidance, num_return_sequences=2, min_frames=[1, 2])
+                                      min_frames=[1, 2], sampling=sampling)
     assert tokens.tolist() == INTERLEAVE_TOKENS and lengths.tolist() == INTERLEAVE_LENGTHS
 
 
@@ -127,8 +128,8 @@ def test_a_trained_semantic_first_lm_chooses_its_clip_lengths():
     not every clip up to the limit of 10."""
     layout = small_layout("semantic_first")
     model = _train_on_two_lengths(layout, short=2, long=5, steps=200)
-    torch.manual_seed(1)
-    _, lengths = generate_tokens(model, layout, [[layout.audio_start_id]], 10, num_return_sequences=24)
+    sampling = SamplingSettings(num_return_sequences=24, top_k=None, seed=1, batch_size=1)
+    _, lengths = generate_tokens(model, layout, [[layout.audio_start_id]], 10, sampling=sampling)
     counts = {n: lengths.tolist().count(n) for n in set(lengths.tolist())}
     assert set(counts) == {2, 5}, counts
     assert min(counts.values()) >= 4, counts

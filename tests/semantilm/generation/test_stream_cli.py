@@ -1,4 +1,5 @@
-"""``semantilm generate --stream``: wavs written while the LM writes, equal to the run without it."""
+"""``semantilm generate``: wavs of ``generate_audio``; with ``--stream`` written while the LM writes,
+equal to the run without it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from semantilm.cli.main import main
 from semantilm.cli.wav_stream import PartialWav
 from semantilm.codec_api import load_codec
 from semantilm.generation.generate import generate_audio
+from semantilm.generation.settings import SamplingSettings
 from semantilm.models import lm as lm_module
 from semantilm.models.lm import LMConfig, build_lm, save_lm
 from semantilm.tokens.layout import AudioTokenLayout
@@ -58,30 +60,40 @@ def _samples(path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
 
-def test_stream_writes_the_wavs_of_the_run_without_it(checkpoint, codec, tmp_path, capsys):
-    base = ["generate", "--checkpoint", str(checkpoint), "--codec", "tiny", "--seconds", "3", "--steps", "2",
-            "--seed", "0", "--text", "a tone", ""]
+BASE = ["generate", "--codec", "tiny", "--seconds", "3", "--steps", "2", "--seed", "0", "--text", "a tone", ""]
+
+
+def test_the_wavs_hold_generate_audios_waveforms(checkpoint, codec, tmp_path, capsys):
+    assert main([*BASE, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "whole")]) == 0
+    out = capsys.readouterr().out
+    assert "time to first audio" not in out and "wrote 2 wav + token files" in out
+    assert not list((tmp_path / "whole").glob(".*"))  # no partial file is left
+    # The same seeds through the Python API: the 16-bit samples of its waveforms.
+    model = lm_module.load_lm(checkpoint)
+    clips = generate_audio(model.model, model.tokenizer, codec, ["a tone", ""],
+                           sampling=SamplingSettings(seconds=3.0, seed=0), decode=DecodeSettings(steps=2),
+                           generator=torch.Generator().manual_seed(0))
+    assert clips.token_lengths.tolist() == [75, 75]
+    for i, name in enumerate(("text_00", "text_01")):
+        expected = np.rint(clips.audio[i, : clips.lengths[i]].clamp(-1, 1).numpy() * 32767).astype("<i2")
+        assert np.array_equal(_samples(tmp_path / "whole" / f"{name}.wav"), expected)
+    assert main([*BASE, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x"), "--stream",
+                 "--tokens-only"]) == 2
+    assert "cannot be combined with --tokens-only" in capsys.readouterr().err
+
+
+def test_stream_writes_the_wavs_of_the_run_without_it(checkpoint, tmp_path, capsys):
+    base = [*BASE, "--checkpoint", str(checkpoint)]
     assert main([*base, "--out", str(tmp_path / "whole")]) == 0
-    assert "time to first audio" not in capsys.readouterr().out
     assert main([*base, "--out", str(tmp_path / "streamed"), "--stream"]) == 0
     out = capsys.readouterr().out
     assert "time to first audio of text_00.wav" in out and ".partial" in out and "wrote 2 wav + token files" in out
     assert not list((tmp_path / "streamed").glob(".*"))  # no partial file is left
     for name in ("text_00", "text_01"):
-        streamed = (tmp_path / "streamed" / f"{name}.wav").read_bytes()
-        assert streamed == (tmp_path / "whole" / f"{name}.wav").read_bytes()
         tokens = (tmp_path / "streamed" / f"{name}.tokens.npz")
         assert tokens.read_bytes() == (tmp_path / "whole" / f"{name}.tokens.npz").read_bytes()
-    # The wavs hold generate_audio's waveforms (same seeds) as 16-bit samples.
-    model = lm_module.load_lm(checkpoint)
-    clips = generate_audio(model.model, model.tokenizer, codec, ["a tone", ""], seconds=3.0, seed=0,
-                           decode=DecodeSettings(steps=2), generator=torch.Generator().manual_seed(0))
-    assert clips.token_lengths.tolist() == [75, 75]
-    for i, name in enumerate(("text_00", "text_01")):
-        expected = np.rint(clips.audio[i, : clips.lengths[i]].clamp(-1, 1).numpy() * 32767).astype("<i2")
-        assert np.array_equal(_samples(tmp_path / "streamed" / f"{name}.wav"), expected)
-    assert main([*base, "--out", str(tmp_path / "x"), "--stream", "--tokens-only"]) == 2
-    assert "cannot be combined with --tokens-only" in capsys.readouterr().err
+        streamed = (tmp_path / "streamed" / f"{name}.wav").read_bytes()
+        assert streamed == (tmp_path / "whole" / f"{name}.wav").read_bytes()
 
 
 def test_partial_wav_is_a_valid_wav_after_every_chunk(tmp_path):

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from semantilm.generation.generate import generate_tokens
 from semantilm.generation.processors import AudioTokenConstraintLogitsProcessor
 from semantilm.generation.prompts import continuation_prompts
+from semantilm.generation.settings import SamplingSettings
+from semantilm.generation.token_generation import generate_tokens
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.patterns import (
@@ -223,12 +224,12 @@ def test_third_pattern_generates(acoustic_first, sp):
     torch.manual_seed(0)
     prompts = [tok.text_prompt("rain falls"), tok.text_prompt(None)]
     tokens, lengths = generate_tokens(model, layout, prompts, 4, unconditional_prompts=prompts[::-1],
-                                      guidance_scale=2.0, temperature=2.0)
+                                      sampling=SamplingSettings(guidance_scale=2.0, temperature=2.0))
     assert tokens.shape == (2, int(lengths.max()), 2) and bool(((lengths >= 1) & (lengths <= 4)).all())
     clips = [TOKENS[0], TOKENS[1, :2]]
     prompts, frames = continuation_prompts(tok, clips)
     tokens, lengths = generate_tokens(model, layout, prompts, [f + 2 for f in frames],
-                                      min_frames=[f + 1 for f in frames], temperature=2.0)
+                                      min_frames=[f + 1 for f in frames], sampling=SamplingSettings(temperature=2.0))
     for b, clip in enumerate(clips):
         assert frames[b] < lengths[b] <= frames[b] + 2
         assert torch.equal(tokens[b, : frames[b], 1], clip[:, 1])  # the prompt gave its acoustic ids

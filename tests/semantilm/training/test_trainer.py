@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from semantilm.generation.generate import generate_audio
+from semantilm.generation.settings import SamplingSettings
 from semantilm.models.lm import LMConfig, build_lm, load_lm
 from semantilm.training.trainer import TrainConfig, last_checkpoint, train_lm
 from tests.semantilm.training.conftest import token_dataset
@@ -19,9 +20,8 @@ def test_overfits_two_captions_then_generates_each_exactly(tmp_path, sp_tok, fak
     trainer = train_lm(model, sp_tok, data, cfg)
     assert trainer.state.log_history[-1]["train_loss"] < 1.0
     loaded = load_lm(tmp_path / "run", codec=fake_codec)  # final save has layout + tokenizer
-    out = generate_audio(
-        loaded.model, loaded.tokenizer, fake_codec, captions[:2], seconds=0.3, do_sample=False, guidance_scale=1.0
-    )
+    greedy = SamplingSettings(seconds=0.3, do_sample=False, guidance_scale=1.0)
+    out = generate_audio(loaded.model, loaded.tokenizer, fake_codec, captions[:2], sampling=greedy)
     for b in range(2):
         expected = torch.tensor([data[b]["semantic_ids"], data[b]["acoustic_ids"]]).T
         assert out.token_lengths[b] == expected.shape[0]  # the LM ended the clip itself
