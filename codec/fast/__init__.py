@@ -9,7 +9,9 @@ drift after a torch or diffusers upgrade. Constants tuned to a CPU live in the f
 """
 
 from codec.fast.apply import fast_forms
-from codec.fast.forward_override import FastFormSkipped
+from codec.fast.forward_override import FastFormSkipped, overridden_forwards
+from codec.fast.onednn_linear import onednn_linear_available, pack_weight, packed_linear
 from codec.fast.switch import fast_paths, fast_paths_enabled
 
-__all__ = ["FastFormSkipped", "fast_forms", "fast_paths", "fast_paths_enabled"]
+__all__ = ["FastFormSkipped", "fast_forms", "fast_paths", "fast_paths_enabled", "onednn_linear_available",
+           "overridden_forwards", "pack_weight", "packed_linear"]
