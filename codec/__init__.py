@@ -11,6 +11,22 @@ from codec.config import SemantiCodecConfig
 
 __all__ = ["SemantiCodecConfig", "SemantiCodec", "EncodeOutput", "DecodeOutput", "DecodeSettings", "fast_paths"]
 
+# The codec's public face: the names above and these modules (packages through their exports).
+# The rest of codec is its inside; tests/test_architecture.py holds semantilm to this list.
+PUBLIC_MODULES = (
+    "codec.audio",  # reading, checking and resampling audio
+    "codec.checkpoints",  # loading a codec by name, folder or official checkpoint
+    "codec.compress",  # files of audio <-> files of tokens
+    "codec.config",  # variants and their sizes
+    "codec.data",  # corpora and the synthetic sound set
+    "codec.decode_stream",  # decoding tokens that are still being written
+    "codec.eval",  # codec metrics and eval-codec
+    "codec.fast",  # the fast-path switch and the packed linear layers the LM shares
+    "codec.sampling",  # decode settings and samplers
+    "codec.token_file",  # the token file format
+    "codec.training",  # the codec recipe and export
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from codec.fast import fast_paths
     from codec.model import SemantiCodec
