@@ -40,6 +40,7 @@ from codec.io import pad_stack
 from codec.outputs import DecodeOutput
 from codec.progress import progress_bar
 from codec.sampling import (
+    DISTILLED,
     STEP_NOISE_SAMPLERS,
     DecodeSettings,
     build_scheduler,
@@ -50,6 +51,7 @@ from codec.sampling import (
     num_sampler_steps,
     variance_preserving,
 )
+from codec.student import distilled_sample
 from codec.vocoder import vocode, vocoder_output_samples
 from codec.windowing import overlap_add, split_windows, used_samples
 
@@ -113,6 +115,7 @@ class DiffusionDecoder(nn.Module):
         self.vae = vae if vae is not None else build_vae(config)
         self.vocoder = vocoder if vocoder is not None else build_vocoder(config)
         self.register_buffer("scale_factor", torch.tensor(float(scale_factor)))
+        self.student: nn.Module | None = None  # the distilled few-step decoder, if any (codec.student)
 
     @property
     def device(self) -> torch.device:
@@ -181,7 +184,10 @@ class DiffusionDecoder(nn.Module):
 
         noise: [N, draws, C, H, W], ``draws = num_noise_draws(sampler, steps)``; ``[:, 0]`` is x_T
         and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0); ``bar`` advances per step.
+        ``sampler="distilled"``: the student's k-step sample (:func:`codec.student.distilled_sample`).
         """
+        if sampler == DISTILLED:
+            return distilled_sample(self, cond, noise, steps, cfg_scale, bar)
         scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
         latents = noise[:, 0].float() * scheduler.init_noise_sigma
         context = self.guidance_context(cond, uncond, cfg_scale)

@@ -112,8 +112,9 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     (``config.cfg_scale``, what ``decode`` uses when not told). Returns ``out``."""
     import tempfile
 
-    from codec.checkpoints import TRAINING_NOTES, export_native, load_native
+    from codec.checkpoints import EXPORT_DTYPES, TRAINING_NOTES, export_native, load_native
     from codec.io import check_output_path, follow_umask, path_list
+    from codec.student import STUDENT_NAME, export_student
     from codec.training.parts import resolve_codec_folder
 
     folder = resolve_codec_folder(source)
@@ -139,13 +140,21 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
             codec.save_pretrained(tmp)
             weights_source = Path(tmp)
         weights = export_native(weights_source, out, dtype=dtype, name=name)
+        export_student(weights_source, out, EXPORT_DTYPES[dtype])  # the distilled decoder, if the codec has one
     size_mb = weights.stat().st_size / 1e6
+    student = out / STUDENT_NAME
+    size_mb += student.stat().st_size / 1e6 if student.is_file() else 0.0
     if max_mb is not None and size_mb > max_mb:
         weights.unlink()
+        student.unlink(missing_ok=True)
         raise ValueError(f"the exported weights are {size_mb:.2f} MB, more than --max-mb {max_mb:g}; "
                          "export a smaller codec (or a lower-precision dtype).")
     config, _ = load_native(out)
     text = training_notes(config, weights, dtype, folder, summaries, command)
+    if student.is_file():
+        text += (f"\nDistilled decoder: `{STUDENT_NAME}`, {student.stat().st_size / 1e6:.2f} MB in {dtype} "
+                 "(`DecodeSettings(sampler=\"distilled\", steps=k)`; see docs/codec_distillation.md).\n")
     (out / TRAINING_NOTES).write_text(text)
-    follow_umask(weights, out / "config.json", out / TRAINING_NOTES)  # as every file the toolkit writes
+    follow_umask(weights, out / "config.json", out / TRAINING_NOTES,  # as every file the toolkit writes
+                 *([student] if student.is_file() else []))
     return out
