@@ -187,6 +187,9 @@ def save_student(folder: str | Path, student: DistilledStudent | None, dtype: to
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=student.metadata())
     tmp.replace(path)
+    from codec.io import follow_umask
+
+    follow_umask(path)  # as every file the toolkit writes
 
 
 def load_student(folder: str | Path, config: Any) -> DistilledStudent | None:

@@ -138,3 +138,21 @@ def test_timesteps_follow_the_teacher_grid():
     assert student.timesteps(1) == [981]
     assert student.timesteps(2) == [981, 481]
     assert student.timesteps(4) == [981, 721, 481, 221]
+
+
+def test_the_embedded_tiny_codec_ships_a_small_student_that_keeps_pitch():
+    from codec.checkpoints import embedded_codec_folder
+    from codec.eval.metrics import dominant_frequency
+    from codec.eval.quality import held_out_tones
+
+    path = embedded_codec_folder("tiny") / STUDENT_NAME
+    assert path.stat().st_size < 2_000_000
+    with safe_open(str(path), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    codec = SemantiCodec.from_pretrained("tiny")
+    assert codec.decoder.student.step_counts == (1, 2, 4) and codec.decoder.student.guidance_scale == 2.0
+    waves, freqs = held_out_tones(0, 16000, 1.0, seed=99, frequencies=[300.0, 600.0], peak=0.45)
+    enc = codec.encode(list(waves), 16000)
+    out = codec.decode(enc, settings=DecodeSettings(sampler="distilled", steps=4), generator=torch.Generator().manual_seed(3))
+    for i, f in enumerate(freqs):
+        assert abs(dominant_frequency(out.audio[i, 4000:12000], 16000) - f) <= 0.03 * f
