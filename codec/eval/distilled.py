@@ -69,7 +69,6 @@ def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, p
         raise ValueError("the codec has no distilled decoder to compare; train one with the distill stage.")
     decoders = _decoders(codec, step_counts)
     sums = {name: dict(seconds=0.0, latent=0.0, mel_t=0.0, mel_in=0.0, ok=0, n=0, measured=[]) for name, *_ in decoders}
-    d = codec.decoder
     for peak in peaks:
         waves, freqs = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=list(frequencies),
                                       peak=peak)
@@ -82,11 +81,11 @@ def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, p
             reference: dict[str, torch.Tensor] = {}
             for name, settings, _, offset in decoders:
                 generator = torch.Generator().manual_seed(seed + offset)
+                seen: list[torch.Tensor] = []  # the final latents, as they enter the VAE
                 start = time.perf_counter()
-                out = codec.decode(enc.tokens, enc.lengths, settings, generator=generator)
+                out = _decode_keeping_latents(codec, enc, settings, generator, seen)
                 elapsed = time.perf_counter() - start
-                latents = d.decode_latents(enc.tokens, codec.acoustic.codebook, codec.semantic.centroids, enc.lengths,
-                                           settings, generator=torch.Generator().manual_seed(seed + offset))[0]
+                latents = torch.cat(seen)
                 audio = torch.nn.functional.pad(out.audio[:, :n], (0, max(0, n - out.audio.shape[1])))
                 if not reference:
                     reference = {"latents": latents, "audio": audio}
@@ -103,6 +102,23 @@ def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, p
     return [DecoderRow(name, passes, sums[name]["seconds"], sums[name]["latent"] / runs, sums[name]["mel_t"] / runs,
                        sums[name]["mel_in"] / runs, sums[name]["ok"], sums[name]["n"], sums[name]["measured"])
             for name, _, passes, _ in decoders]
+
+
+def _decode_keeping_latents(codec: Any, enc: Any, settings: DecodeSettings, generator: torch.Generator,
+                            seen: list[torch.Tensor]) -> Any:
+    """``codec.decode`` that also appends the sampled latents of every window batch to ``seen``."""
+    decoder = codec.decoder
+    real = decoder.latents_to_waveform
+
+    def keep(latents: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        seen.append(latents.detach().clone())
+        return real(latents, *args, **kwargs)
+
+    decoder.latents_to_waveform = keep
+    try:
+        return codec.decode(enc.tokens, enc.lengths, settings, generator=generator)
+    finally:
+        del decoder.latents_to_waveform
 
 
 def gate(rows: list[DecoderRow], steps: int = 4, max_pitch_drop: float = 0.06, min_speedup: float = 8.0) -> dict:

@@ -12,10 +12,11 @@ corpus encoded on the fly. Per batch of 16 kHz windows:
 4. the teacher (the codec's decoder UNet, frozen) takes one deterministic DDIM step from t_n to
    t_{n-1} with classifier-free guidance at ``guidance_scale`` (uncond and cond in one forward);
    from t_0 it steps to the level of t = 0, where its 50-step sampler ends;
-5. loss = d(f(x_{t_n}, t_n), sg f(x_{t_{n-1}}, t_{n-1})), f the student's consistency function;
-   at n = 0 the target is the teacher's step itself (the boundary). ``sg``: the target is the
-   student itself without gradient (no EMA copy, as in improved consistency training, Song &
-   Dhariwal 2023), so checkpoints hold one UNet and resume exactly.
+5. loss = d(f(x_{t_n}, t_n), f_target(x_{t_{n-1}}, t_{n-1})), f the student's consistency
+   function; at n = 0 the target is the teacher's step itself (the boundary). ``f_target``: an EMA
+   of the student (decay ``target_ema``, LCM's 0.95), without gradient; it is part of the stage's
+   state, so checkpoints hold it and a resumed run continues exactly. ``target_ema: 0`` takes the
+   student itself (improved consistency training, Song & Dhariwal 2023).
 
 Only the student's UNet is trained; the codec (teacher included) stays frozen. The trained
 student is saved with the codec (``student.safetensors``) and decodes with
@@ -24,6 +25,7 @@ student is saved with the codec (``student.safetensors``) and decodes with
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +51,7 @@ class DistillConfig:
         ``cfg_scale``, official 2.0; decoding with the student uses that scale).
     teacher_steps: the teacher's DDIM grid the student learns to skip along (official 50).
     step_counts: the sampling step counts the student is made for (``DecodeSettings.steps``).
+    target_ema: EMA decay of the target network (LCM's 0.95; 0: the student itself, no copy).
     loss: ``l2`` (mean squared) or ``huber`` (pseudo-Huber, ``sqrt(d^2 + c^2) - c`` per element).
     huber_c: the pseudo-Huber ``c``.
     """
@@ -56,6 +59,7 @@ class DistillConfig:
     guidance_scale: float | None = None
     teacher_steps: int = 50
     step_counts: tuple[int, ...] = DEFAULT_STEP_COUNTS
+    target_ema: float = 0.95
     loss: Literal["l2", "huber"] = "l2"
     huber_c: float = 0.001
 
@@ -68,6 +72,8 @@ class DistillConfig:
         if not self.step_counts or any(not 1 <= k <= self.teacher_steps for k in self.step_counts):
             raise ValueError(f"step_counts must be step counts between 1 and teacher_steps={self.teacher_steps}, "
                              f"got {self.step_counts}.")
+        if not 0.0 <= self.target_ema < 1.0:
+            raise ValueError(f"target_ema must be in [0, 1), got {self.target_ema}.")
         if self.huber_c <= 0:
             raise ValueError(f"huber_c must be positive, got {self.huber_c}.")
 
@@ -107,6 +113,8 @@ class DistillTrainingStep(nn.Module):
                                                     teacher_steps=self.config.teacher_steps)
         codec.requires_grad_(False)
         decoder.student = student.requires_grad_(True)
+        # The EMA target network: part of this module's state (checkpoints, exact resume), not of the codec.
+        self.target = copy.deepcopy(student).requires_grad_(False).eval() if self.config.target_ema > 0 else None
         self.mel = LogMelFrontEnd(codec.config)
         self.train()
 
@@ -115,6 +123,8 @@ class DistillTrainingStep(nn.Module):
         super().train(mode)
         self.codec.eval()
         self.codec.decoder.student.train(mode)
+        if self.target is not None:
+            self.target.eval()
         return self
 
     def phases(self) -> list[tuple[str, list[nn.Parameter]]]:
@@ -182,7 +192,11 @@ class DistillTrainingStep(nn.Module):
         s_alpha = torch.where((n > 0).reshape(-1, 1, 1, 1), student.alpha(s), student.alpha(torch.zeros_like(s)))
         x_s = self.teacher_step(x_t, t, s_alpha, cond, uncond)
         with torch.no_grad():
-            target = torch.where((n > 0).reshape(-1, 1, 1, 1), student(x_s, s, cond), x_s)
+            if self.target is not None and self.training:  # EMA of the student after the previous update
+                for ema, param in zip(self.target.parameters(), student.parameters(), strict=True):
+                    ema.lerp_(param.detach(), 1.0 - self.config.target_ema)
+            network = self.target if self.target is not None else student
+            target = torch.where((n > 0).reshape(-1, 1, 1, 1), network(x_s, s, cond), x_s)
         pred = student(x_t, t, cond)
         if self.config.loss == "huber":
             c = self.config.huber_c

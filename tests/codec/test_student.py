@@ -156,3 +156,20 @@ def test_the_embedded_tiny_codec_ships_a_small_student_that_keeps_pitch():
     out = codec.decode(enc, settings=DecodeSettings(sampler="distilled", steps=4), generator=torch.Generator().manual_seed(3))
     for i, f in enumerate(freqs):
         assert abs(dominant_frequency(out.audio[i, 4000:12000], 16000) - f) <= 0.03 * f
+
+
+def test_the_gate_compares_the_student_with_the_teacher_on_the_same_tokens():
+    from codec.eval.distilled import compare_distilled, gate, markdown_table
+
+    codec = tiny_codec()
+    rows = compare_distilled(codec, frequencies=(300.0, 500.0), peaks=(0.5,), noise_seeds=(1,), step_counts=(1, 4))
+    assert [r.decoder for r in rows] == ["teacher: DDIM 50, guidance", "teacher, other noise", "student: 1 step",
+                                         "student: 4 steps"]
+    assert [r.unet_passes for r in rows] == [100, 100, 1, 4] and all(r.decodes == 2 for r in rows)
+    assert rows[0].latent_to_teacher == 0.0 and rows[0].mel_to_teacher == 0.0
+    assert all(r.latent_to_teacher > 0 for r in rows[1:])  # other noise, other decoder
+    result = gate(rows)
+    assert result["speedup"] == pytest.approx(rows[0].seconds / rows[3].seconds)
+    assert "| student: 4 steps | 4 |" in markdown_table(rows)
+    with pytest.raises(ValueError, match="distill stage"):
+        compare_distilled(tiny_codec(with_student=False))
