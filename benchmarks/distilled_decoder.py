@@ -34,9 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise-seeds", type=int, nargs="+", default=[10, 11])
     p.add_argument("--peaks", type=float, nargs="+", default=[0.35, 0.55])
     p.add_argument("--json", default=None, help="also write the rows and the gate here")
+    p.add_argument("--untrained", action="store_true",
+                   help="baseline: replace the codec's student by a copy of the teacher UNet (what distilling starts from)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     codec = SemantiCodec.from_pretrained(args.codec)
+    if args.untrained:
+        from codec.student import DistilledStudent
+
+        codec.decoder.student = DistilledStudent.from_teacher(codec.decoder, guidance_scale=codec.config.cfg_scale).eval()
     rows = compare_distilled(codec, peaks=tuple(args.peaks), noise_seeds=tuple(args.noise_seeds))
     result = gate(rows)
     print(markdown_table(rows))

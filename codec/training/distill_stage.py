@@ -52,6 +52,8 @@ class DistillConfig:
     teacher_steps: the teacher's DDIM grid the student learns to skip along (official 50).
     step_counts: the sampling step counts the student is made for (``DecodeSettings.steps``).
     target_ema: EMA decay of the target network (LCM's 0.95; 0: the student itself, no copy).
+    from_student: continue training the codec's own student (same guidance scale, grid and step
+        counts) instead of starting from a copy of the teacher UNet.
     loss: ``l2`` (mean squared) or ``huber`` (pseudo-Huber, ``sqrt(d^2 + c^2) - c`` per element).
     huber_c: the pseudo-Huber ``c``.
     """
@@ -60,6 +62,7 @@ class DistillConfig:
     teacher_steps: int = 50
     step_counts: tuple[int, ...] = DEFAULT_STEP_COUNTS
     target_ema: float = 0.95
+    from_student: bool = False
     loss: Literal["l2", "huber"] = "l2"
     huber_c: float = 0.001
 
@@ -92,8 +95,7 @@ class DistillLosses:
 class DistillTrainingStep(nn.Module):
     """``step(waves, lengths)`` -> :class:`DistillLosses`; trains only ``codec.decoder.student``.
 
-    The student is the codec's own when it has one (training continues), else a copy of the
-    teacher UNet made here.
+    The student starts as a copy of the teacher UNet, or is the codec's own (``from_student``).
     """
 
     stage_name = "distill"
@@ -108,7 +110,13 @@ class DistillTrainingStep(nn.Module):
         scale = codec.config.cfg_scale if self.config.guidance_scale is None else self.config.guidance_scale
         student = decoder.student
         wanted = (float(scale), tuple(sorted(set(self.config.step_counts))), self.config.teacher_steps)
-        if student is None or (student.guidance_scale, student.step_counts, student.teacher_steps) != wanted:
+        if not self.config.from_student or student is None:
+            student = None
+        elif (student.guidance_scale, student.step_counts, student.teacher_steps) != wanted:
+            raise ValueError(f"distill.from_student: the codec's student has guidance scale {student.guidance_scale}, "
+                             f"step counts {student.step_counts} and grid {student.teacher_steps}, not {wanted}; "
+                             "set the distill section to match, or from_student: false to start from the teacher.")
+        if student is None:
             student = DistilledStudent.from_teacher(decoder, guidance_scale=scale, step_counts=self.config.step_counts,
                                                     teacher_steps=self.config.teacher_steps)
         codec.requires_grad_(False)

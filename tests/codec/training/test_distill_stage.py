@@ -56,10 +56,16 @@ def test_distill_trains_only_the_student_and_saves_it_with_the_codec(tmp_path):
     assert any(not torch.equal(v, teacher[k]) for k, v in student.unet.state_dict().items())  # it moved
     out = codec.decode(torch.zeros(1, 40, 2, dtype=torch.long), settings=DecodeSettings(sampler="distilled", steps=4))
     assert torch.isfinite(out.audio).all()
-    # A later run starts from the codec's student (here: the one just trained).
-    again = run_codec_recipe(config(tmp_path / "more", "train.max_steps=1", f"codec.name={result.codec_dir}",
-                                    "codec.tiny_sizes={}"))
-    assert again.global_step == 1
+    # A later run starts from the teacher again, or continues the codec's student when asked.
+    from codec.training.distill_stage import DistillConfig, DistillTrainingStep
+
+    fresh = DistillTrainingStep(SemantiCodec.from_pretrained(result.codec_dir), DistillConfig())
+    states_equal(fresh.codec.decoder.student.unet.state_dict(), teacher)
+    more = DistillTrainingStep(SemantiCodec.from_pretrained(result.codec_dir), DistillConfig(from_student=True))
+    states_equal(more.codec.decoder.student.unet.state_dict(), student.unet.state_dict())
+    with pytest.raises(ValueError, match="from_student"):
+        DistillTrainingStep(SemantiCodec.from_pretrained(result.codec_dir), DistillConfig(from_student=True,
+                                                                                           step_counts=(1, 8)))
 
 
 def test_resume_equals_uninterrupted(tmp_path):
