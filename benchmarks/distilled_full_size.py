@@ -83,7 +83,7 @@ def train_steps(args: argparse.Namespace) -> dict:
     if not (folder / "config.json").exists():
         stand_in_codec().save_pretrained(folder)
     overrides = [f"codec.name={folder}", f"train.output_dir={work / 'run'}", f"train.max_steps={args.steps}",
-                 "train.batch_size=1", "train.mixed_precision=no", "train.use_cpu=true", "train.save_steps=1000",
+                 "train.batch_size=1", "train.mixed_precision='no'", "train.use_cpu=true", "train.save_steps=1000",
                  "train.logging_steps=1", "data.dataset=synthetic", "data.synthetic_examples=8",
                  "data.synthetic_seconds=10.24", "train.warmup_steps=0"]
     config = load_codec_recipe_config(REPO / "configs" / "recipes" / "codec" / "distill_official.yaml", overrides)
