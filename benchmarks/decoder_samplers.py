@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from codec.config import SemantiCodecConfig  # noqa: E402
 from codec.decoder import DiffusionDecoder  # noqa: E402
-from codec.io import atomic_write  # noqa: E402
 from codec.sampling import SAMPLER_SPECS, SAMPLERS, DecodeSettings, num_noise_draws, num_sampler_steps  # noqa: E402
+from plumbing.io import atomic_write  # noqa: E402
 
 GPU_STEPS = (5, 8, 10, 12, 15, 25, 50)
 CPU_STEPS = (8, 10, 12)

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> Path:
         f"## Latest run\n\n{header}\n\n{note}" + "\n\n".join(sections) + "\n\n" + earlier_measurements()
     )
     out = Path(args.out)
-    from codec.io import atomic_write
+    from plumbing.io import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, text)

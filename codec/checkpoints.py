@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from codec.config import OFFICIAL_REPO, TINY, TINY_RANDOM, SemantiCodecConfig
-from codec.io import atomic_write
+from plumbing.io import atomic_write
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -294,8 +294,8 @@ def codec_for_token_files(paths: str | Path | list[str | Path]) -> tuple[str, in
     A ``ValueError`` names the file when the files come from several codecs or from one that cannot
     be found by its variant name (a ``save_pretrained`` folder, ``tiny-random``): pass the codec then.
     """
-    from codec.io import path_list
     from codec.token_file import load_tokens
+    from plumbing.io import path_list
 
     paths = path_list(paths, "paths")
     variants: dict[str, Path] = {}

@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
-from codec.checks import check_int
 from codec.data.corpus import AUDIO_LIKE_SUFFIXES, AUDIO_SUFFIXES
-from codec.io import check_output_path, path_list
 from codec.sampling import DecodeSettings
 from codec.token_file import SUFFIX
+from plumbing.checks import check_int
+from plumbing.io import check_output_path, path_list
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _report_kept(plan: OutputPlan, what: str) -> None:
 def _batches(n: int, batch_size: int, desc: str, progress: bool | None):
     """The first index of every batch, with a bar over the batches when there are several (the
     codec's own bars show the work inside each one)."""
-    from codec.progress import progress_bar, progress_enabled
+    from plumbing.progress import progress_bar, progress_enabled
 
     starts = range(0, n, batch_size)
     return progress_bar(starts, desc=desc, unit="batch", progress=progress_enabled(progress) and len(starts) > 1)
@@ -266,7 +266,7 @@ def _write_wav(path: Path, wave: torch.Tensor, sample_rate: int, stamp: dict[str
 
     import soundfile as sf
 
-    from codec.io import atomic_write
+    from plumbing.io import atomic_write
 
     data = wave.float().clamp(-1, 1).cpu().numpy()
 
@@ -324,9 +324,9 @@ def decompress(
     only when stderr is a terminal.
     """
     from codec.earlier_outputs import decode_stamp
-    from codec.io import pad_stack
-    from codec.progress import progress_bar, progress_enabled
     from codec.token_file import load_tokens
+    from plumbing.io import pad_stack
+    from plumbing.progress import progress_bar, progress_enabled
 
     _check_codec(codec, "decode", "decompress")
     settings = settings or DecodeSettings()

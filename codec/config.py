@@ -219,14 +219,14 @@ class SemantiCodecConfig:
 
     def to_json_file(self, path: str | Path) -> None:
         """Write the config as JSON, atomically (temporary name, then rename)."""
-        from codec.io import write_json
+        from plumbing.io import write_json
 
         write_json(path, self.to_dict())
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> SemantiCodecConfig:
         """Read a config written by ``to_json_file``; a clear ``ValueError`` for a damaged file."""
-        from codec.io import read_json_object
+        from plumbing.io import read_json_object
 
         return cls.from_dict(read_json_object(path, "codec config", "save the codec again with save_pretrained"))
 

@@ -30,11 +30,11 @@ from typing import Any
 import torch
 
 from codec.decoder import DiffusionDecoder
-from codec.io import pad_stack
-from codec.progress import progress_enabled
 from codec.sampling import DecodeSettings, decode_settings
 from codec.vocoder import vocoder_output_samples
 from codec.windowing import overlap_add, split_windows
+from plumbing.io import pad_stack
+from plumbing.progress import progress_enabled
 
 __all__ = ["StreamPiece", "WindowStream", "decodes_by_window", "open_decode_stream"]
 

@@ -36,9 +36,7 @@ from torch import nn
 
 from codec.config import SemantiCodecConfig
 from codec.fast import fast_forms
-from codec.io import pad_stack
 from codec.outputs import DecodeOutput
-from codec.progress import progress_bar
 from codec.sampling import (
     DISTILLED,
     STEP_NOISE_SAMPLERS,
@@ -54,6 +52,8 @@ from codec.sampling import (
 from codec.student import distilled_sample
 from codec.vocoder import vocode, vocoder_output_samples
 from codec.windowing import overlap_add, split_windows, used_samples
+from plumbing.io import pad_stack
+from plumbing.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 

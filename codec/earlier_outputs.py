@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from codec.io import OutputExistsError
+from plumbing.io import OutputExistsError
 
 __all__ = ["encoded_from", "decoded_from", "decode_stamp", "read_stamp", "split_outputs", "DECODE_STAMP"]
 

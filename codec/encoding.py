@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from codec.fbank import kaldi_fbank
-from codec.io import pad_stack
 from codec.outputs import EncodeOutput
 from codec.semantic import stack_patches
+from plumbing.io import pad_stack
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -144,7 +144,7 @@ def encode_segments(codec: nn.Module, fbank: torch.Tensor, keep: bool) -> Segmen
 
 def encode_clips(codec: nn.Module, clips: list[torch.Tensor], batch_size: int, bar: Any | None = None) -> list[torch.Tensor]:
     """Token frames [T_b, 2] (semantic, acoustic) of each 16 kHz clip, trimmed to its duration;
-    ``bar`` (``codec.progress``) advances by the segments of each forward."""
+    ``bar`` (``plumbing.progress``) advances by the segments of each forward."""
     fbank, segments = fbank_segments(clips, codec.config, codec.device)
     enc = codec.encode_fbank(fbank, batch_size=batch_size, bar=bar)
     out = []

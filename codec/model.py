@@ -47,12 +47,12 @@ from codec.encoding import (
     pad_tokens,
     valid_token_frames,
 )
-from codec.io import path_list
 from codec.outputs import DecodeOutput, EncodeOutput
-from codec.progress import progress_bar
 from codec.sampling import DecodeSettings, decode_settings
 from codec.semantic import SemanticQuantizer
 from codec.student import attach_saved_student, save_with_student
+from plumbing.io import path_list
+from plumbing.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class SemantiCodec(nn.Module):
         self, fbank: torch.Tensor, *, batch_size: int = 8, return_intermediates: bool = False, bar: Any | None = None
     ) -> SegmentEncoding:
         """Encode normalised fbank segments [N, 1024, 128] (batches of ``batch_size``); ``bar``, a
-        progress bar (``codec.progress``), advances by the segments of each batch."""
+        progress bar (``plumbing.progress``), advances by the segments of each batch."""
         cfg = self.config
         if fbank.dim() != 3 or fbank.shape[1:] != (cfg.segment_frames, cfg.n_mels):
             raise ValueError(

@@ -187,7 +187,7 @@ def save_student(folder: str | Path, student: DistilledStudent | None, dtype: to
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=student.metadata())
     tmp.replace(path)
-    from codec.io import follow_umask
+    from plumbing.io import follow_umask
 
     follow_umask(path)  # as every file the toolkit writes
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec.io import atomic_write
+from plumbing.io import atomic_write
 
 FORMAT = "semantilm-tokens"
 VERSION = 1

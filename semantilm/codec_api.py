@@ -18,7 +18,7 @@ DECODER_DTYPES = ("float32", "bfloat16", "float16")
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from codec.outputs import DecodeOutput, EncodeOutput
+    from codec import DecodeOutput, EncodeOutput
 
 __all__ = ["AudioCodec", "check_codec", "codec_description", "load_codec"]
 

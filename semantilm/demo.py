@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from codec.io import atomic_write
+from plumbing.io import atomic_write
 
 __all__ = ["DemoConfig", "DemoResult", "demo_captions", "demo_decode_settings", "build_demo_dataset", "run_demo"]
 
@@ -163,7 +163,7 @@ def build_demo_dataset(config: DemoConfig, sample_rate: int = 16000):
 
 
 def _recipe_config(config: DemoConfig, data_dir: Path, lm_dir: Path):
-    from codec.progress import progress_enabled
+    from plumbing.progress import progress_enabled
     from semantilm.resources import resolve_config
     from semantilm.training.recipe_config import RecipeConfig, from_dict
 
@@ -188,7 +188,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     import soundfile as sf
     import torch
 
-    from codec.eval.quality import held_out_tones
+    from codec.eval import held_out_tones
     from semantilm.codec_api import load_codec
     from semantilm.eval.adherence import prompt_adherence
     from semantilm.generation.generate import generate_audio
@@ -260,7 +260,7 @@ def prepare_output_dir(folder: str | Path, overwrite: bool = False) -> Path:
     refused with an ``OutputExistsError`` before any work, unless ``overwrite``: the demo would
     replace files it did not write.
     """
-    from codec.io import OutputExistsError, check_output_path, write_json
+    from plumbing.io import OutputExistsError, check_output_path, write_json
 
     out = Path(folder)
     if out.exists() and not out.is_dir():

@@ -18,7 +18,7 @@ def one_torch_thread():
 
 
 class FakeTerminal:
-    """A text stream that says it is a terminal: progress bars (``codec.progress``) draw on it.
+    """A text stream that says it is a terminal: progress bars (``plumbing.progress``) draw on it.
 
     ``with terminal:`` makes it stderr for the block (pytest sets its own stderr before each test
     body, so the switch happens inside the test); ``getvalue()`` is what was drawn.

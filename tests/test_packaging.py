@@ -75,7 +75,7 @@ def test_missing_config_names_the_input_where_it_looked_and_the_choices(tmp_path
 def test_readers_of_configs_use_the_shipped_ones_and_check_them_first(tmp_path, monkeypatch):
     """The LM size of a recipe is found and checked when the recipe loads (ConfigError), the demo's
     when its config is made, an LMConfig by name; all from a folder without configs/."""
-    from codec.config_file import ConfigError
+    from plumbing.config_file import ConfigError
     from semantilm.demo import DemoConfig
     from semantilm.models.lm import LMConfig
     from semantilm.training.recipe_config import RecipeConfig, from_dict, load_config

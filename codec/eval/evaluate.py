@@ -108,7 +108,7 @@ class CodecEvaluation:
 
     def save_json(self, path: str | Path) -> Path:
         """Write the evaluation as JSON (NaN as null), atomically."""
-        from codec.io import atomic_write
+        from plumbing.io import atomic_write
 
         payload = json.dumps(_nan_to_none(self.to_dict()), indent=2, allow_nan=False) + "\n"
         return atomic_write(path, payload)
@@ -137,7 +137,7 @@ def file_clips(paths: str | os.PathLike | Sequence[str | os.PathLike],
                mono: str = "first") -> Iterator[tuple[str, torch.Tensor, int]]:
     """(name, waveform FloatTensor[N], sample rate) for each audio file (one path or a list of them)."""
     from codec.audio import load_audio
-    from codec.io import path_list
+    from plumbing.io import path_list
 
     for path in path_list(paths, "paths"):
         wave, rate = load_audio(path, mono=mono)
@@ -215,8 +215,8 @@ def evaluate_codec(
     """
     from codec.audio import check_long_enough, check_waveform, resample
     from codec.eval.metrics import metric_unavailable
-    from codec.progress import progress_bar
     from codec.sampling import check_not_settings, decode_settings
+    from plumbing.progress import progress_bar
 
     metrics = _metric_names(metrics)
     settings = decode_settings(settings)

@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codec.config_file import check_field_types
 from codec.fbank import kaldi_fbank
 from codec.mel import LogMelFrontEnd
 from codec.model import SemantiCodec
 from codec.student import DEFAULT_STEP_COUNTS, DistilledStudent
 from codec.training.losses import check_windows
+from plumbing.config_file import check_field_types
 
 __all__ = ["DistillConfig", "DistillLosses", "DistillTrainingStep"]
 

@@ -113,9 +113,9 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     import tempfile
 
     from codec.checkpoints import EXPORT_DTYPES, TRAINING_NOTES, export_native, load_native
-    from codec.io import check_output_path, follow_umask, path_list
     from codec.student import STUDENT_NAME, export_student
     from codec.training.parts import resolve_codec_folder
+    from plumbing.io import check_output_path, follow_umask, path_list
 
     folder = resolve_codec_folder(source)
     stages = path_list(stages, "stages") if stages else []  # one stage dir or a list of them

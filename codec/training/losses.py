@@ -34,13 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codec.config_file import check_field_types
 from codec.fbank import kaldi_fbank
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.sampling import official_alphas_cumprod
 from codec.semantic import stack_patches
 from codec.training.vq import EMAVectorQuantizer
+from plumbing.config_file import check_field_types
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES, TINY_RANDOM
-from codec.config_file import check_field_types
 from codec.training.distill_stage import DistillConfig
 from codec.training.losses import CodecTrainingConfig
 from codec.training.semantic_stage import SemanticStageConfig
 from codec.training.trainer import CodecTrainArgs, CodecTrainResult
 from codec.training.vae_stage import VAETrainingConfig
 from codec.training.vocoder_stage import VocoderTrainingConfig
+from plumbing.config_file import check_field_types
 
 __all__ = [
     "CodecModelSection",
@@ -123,7 +123,7 @@ class CodecRecipeConfig:
 
 def load_codec_recipe_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> CodecRecipeConfig:
     """Read and validate a codec recipe YAML (``key.subkey=value`` overrides applied first)."""
-    from codec.config_file import load_config
+    from plumbing.config_file import load_config
 
     return load_config(CodecRecipeConfig, path, overrides)
 
@@ -219,8 +219,8 @@ def run_codec_recipe(config: CodecRecipeConfig) -> CodecTrainResult:
     """Run the codec recipe in this process (one of many under ``accelerate launch``)."""
     import yaml
 
-    from codec.config_file import to_dict
     from codec.training.trainer import train_stage
+    from plumbing.config_file import to_dict
 
     if not isinstance(config, CodecRecipeConfig):
         raise TypeError(f"config must be a CodecRecipeConfig, got {type(config).__name__}.")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from codec.config_file import check_field_types
 from codec.training.history import HistoryLog
 from codec.training.kmeans import (
     KMeansConfig,
@@ -27,6 +26,7 @@ from codec.training.kmeans import (
     set_semantic_centroids,
 )
 from codec.training.windows import ClipWindows
+from plumbing.config_file import check_field_types
 
 __all__ = ["SemanticStageConfig", "SemanticStageResult", "window_clips", "collect_features", "fit_semantic_stage"]
 

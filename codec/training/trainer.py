@@ -47,9 +47,9 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
-from codec.config_file import check_field_types
 from codec.training.history import CHECKPOINT_DONE, HistoryLog, latest_checkpoint
 from codec.training.windows import ClipWindows, EpochWindows, collate_windows
+from plumbing.config_file import check_field_types
 
 __all__ = [
     "CodecTrainArgs",

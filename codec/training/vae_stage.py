@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codec.config_file import check_field_types
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.training.losses import check_windows
 from codec.training.windows import ClipWindows, EpochWindows, collate_windows
+from plumbing.config_file import check_field_types
 
 __all__ = ["VAETrainingConfig", "VAELosses", "VAETrainingStep", "latent_scale"]
 

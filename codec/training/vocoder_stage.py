@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codec.config_file import check_field_types
 from codec.mel import LogMelFrontEnd, MelConfig
 from codec.model import SemantiCodec
 from codec.sampling import SAMPLERS, DecodeSettings
@@ -43,6 +42,7 @@ from codec.training.discriminators import (
     generator_adversarial_loss,
 )
 from codec.training.losses import check_windows
+from plumbing.config_file import check_field_types
 
 __all__ = ["VocoderTrainingConfig", "VocoderLosses", "VocoderTrainingStep"]
 

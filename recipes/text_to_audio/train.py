@@ -9,7 +9,7 @@ Single process without accelerate: ``python recipes/text_to_audio/train.py --con
 
 import sys
 
-from codec.config_file import load_config
+from plumbing.config_file import load_config
 from semantilm.training.launch import recipe_script
 from semantilm.training.recipe_config import RecipeConfig
 from semantilm.training.recipes import RecipeResult, run_recipe

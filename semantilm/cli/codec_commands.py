@@ -130,9 +130,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_eval_codec(args: argparse.Namespace) -> int:
     from codec.compress import find_audio_files
-    from codec.data.corpus import load_corpus
-    from codec.eval.evaluate import dataset_clips, evaluate_codec, file_clips
-    from codec.io import refuse_existing
+    from codec.data import load_corpus
+    from codec.eval import dataset_clips, evaluate_codec, file_clips
+    from plumbing.io import refuse_existing
 
     if bool(args.inputs) == bool(args.dataset):
         raise CliError("give audio files / folders or --dataset, not both and not neither.")
@@ -156,7 +156,7 @@ def cmd_eval_codec(args: argparse.Namespace) -> int:
 
 
 def cmd_export_codec(args: argparse.Namespace) -> int:
-    from codec.training.export import export_codec
+    from codec.training import export_codec
 
     check_output_path(args.out, "folder", "output folder")
     out = export_codec(args.source, args.out, dtype=args.dtype, name=args.name, stages=args.stages,
@@ -169,7 +169,7 @@ def cmd_export_codec(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     """Register this group's sub-commands."""
-    from codec.eval.evaluate import METRICS  # stdlib and json only: --help stays instant
+    from codec.eval import METRICS  # stdlib and json only: --help stays instant
 
     p = sub.add_parser("info", help="list the SemantiCodec variants and their bitrates, or an LM checkpoint's layout",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)

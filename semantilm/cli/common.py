@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.config import OFFICIAL_TOKEN_RATES, OFFICIAL_VOCAB_SIZES, TINY, TINY_RANDOM
-from codec.io import check_output_path
+from plumbing.io import check_output_path
 from semantilm.codec_api import DECODER_DTYPES
 
 __all__ = ["CliError", "check_output_path"]  # and the argument helpers below
@@ -24,10 +24,10 @@ class CliError(Exception):
     """A user error: printed without a traceback, exit code 2."""
 
 
-# ----- number arguments: argparse types with the wording of codec.checks (exit 2 before any work) ---------
+# ----- number arguments: argparse types with the wording of plumbing.checks (exit 2 before any work) ---------
 def int_arg(minimum: int | None = None, maximum: int | None = None):
     """An ``argparse`` type: an integer in [minimum, maximum], else ``must be an integer >= 1, got '-1'``."""
-    from codec.checks import check_int, int_requirement
+    from plumbing.checks import check_int, int_requirement
 
     def parse(text: str) -> int:
         try:
@@ -41,7 +41,7 @@ def int_arg(minimum: int | None = None, maximum: int | None = None):
 
 def float_arg(minimum: float | None = None, maximum: float | None = None, *, above: bool = False):
     """An ``argparse`` type: a finite number in range (``above``: strictly above ``minimum``)."""
-    from codec.checks import check_float, float_requirement
+    from plumbing.checks import check_float, float_requirement
 
     def parse(text: str) -> float:
         try:

@@ -38,7 +38,7 @@ def _process(args: argparse.Namespace) -> tuple[int, int, str]:
 
 def _settings(args: argparse.Namespace, device: str) -> TokenizeSettings:
     """The command line's ``TokenizeSettings``."""
-    from codec.data.synthetic import SyntheticSoundConfig
+    from codec.data import SyntheticSoundConfig
     from semantilm.data.tokenize_settings import TokenizeSettings
 
     return TokenizeSettings(

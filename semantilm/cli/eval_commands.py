@@ -70,7 +70,7 @@ def _open(path: str, decoding, what: str):
 
 
 def cmd_eval_generation(args: argparse.Namespace) -> int:
-    from codec.io import check_output_path, refuse_existing
+    from plumbing.io import check_output_path, refuse_existing
     from semantilm.cli.common import check_codec_choice, decode_settings
     from semantilm.eval.clip_sources import TokenDecoding
     from semantilm.eval.generation_report import csv_path_for

@@ -54,8 +54,8 @@ def _generation_plan(args: argparse.Namespace) -> tuple[list[str], list[str], li
     """(file name stem, source line) of every clip ``generate`` writes and the audio prompts read, all
     checked before a model loads: prompts readable, no output name twice, no output there unless --overwrite."""
     from codec.audio import check_waveform, load_audio
-    from codec.io import refuse_existing
     from codec.token_file import SUFFIX
+    from plumbing.io import refuse_existing
     from semantilm.generation.outputs import generation_names
 
     if bool(args.text) == bool(args.audio):
@@ -159,8 +159,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lm(args: argparse.Namespace) -> int:
-    from codec.data.corpus import load_corpus
-    from codec.io import refuse_existing, write_json
+    from codec.data import load_corpus
+    from plumbing.io import refuse_existing, write_json
     from semantilm.data.token_dataset import is_token_dataset
     from semantilm.eval.lm import evaluate_lm
     from semantilm.models.hub import resolve_checkpoint

@@ -80,8 +80,8 @@ def _interrupted_message(command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from codec.config_file import ConfigError
-    from codec.io import OutputPathError
+    from plumbing.config_file import ConfigError
+    from plumbing.io import OutputPathError
 
     try:
         with warnings.catch_warnings():  # input warnings (clipping, cut-off files) as one line each

@@ -12,7 +12,7 @@ def _config_task(path: str, overrides: list[str]) -> object:
     """The ``task`` of a recipe YAML after the overrides (None when it has none or is not a mapping)."""
     import yaml
 
-    from codec.config_file import apply_overrides
+    from plumbing.config_file import apply_overrides
 
     try:
         data = yaml.safe_load(Path(path).read_text())

@@ -82,7 +82,7 @@ def generate_wavs(
     """Generate the clips ``args`` ask for (``--text`` or ``--audio`` prompts, already read as
     ``prompts``) with the LM's ``speed`` settings, write clip i to ``paths[i]``; returns (tokens LongTensor[B, T, 2], frames LongTensor[B])."""
     from codec.audio import resample
-    from codec.io import pad_stack
+    from plumbing.io import pad_stack
     from semantilm.cli.common import decode_generator
     from semantilm.generation.stream import continue_audio_stream, generate_audio_stream
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from codec.io import pad_sequences
+from plumbing.io import pad_sequences
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

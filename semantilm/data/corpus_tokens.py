@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 from semantilm.data.tokenize_settings import TokenizeSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -193,7 +193,7 @@ def _wait_for_others(src: Any, out: Path, encode: Callable[[int, list], None], p
 
 def _run(src: Any, model: Any, out: Path, run_info: dict[str, Any], settings: TokenizeSettings,
          rank: int, world_size: int, progress: bool | None) -> TokenisedCorpus:
-    from codec.progress import progress_bar
+    from plumbing.progress import progress_bar
     from semantilm.data.pipeline import encode_shard
     from semantilm.data.token_dataset import (
         busy_since,

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 
 __all__ = ["METADATA_FILES", "folder_metadata", "metadata_records"]
 

@@ -43,8 +43,8 @@ def _cache_rows(directory: Path, record: dict) -> tuple[Dataset | None, str | No
 def read_older_token_folder(directory: Path, record_file: str) -> tuple[Dataset | None, str | None]:
     """(rows, None) of an older folder whose record is ``record_file`` (one of ``OLDER_RECORDS``), or
     (None, what is wrong with it)."""
-    from codec.data.corpus import load_corpus
-    from codec.io import read_json_object
+    from codec.data import load_corpus
+    from plumbing.io import read_json_object
 
     if record_file == OLD_CACHE:
         return _cache_rows(directory, read_json_object(directory / OLD_CACHE, "token cache record",

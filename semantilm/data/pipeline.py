@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from codec.data.corpus import decode_audio_cell
+from codec.data import decode_audio_cell
 from semantilm.data.input_warnings import codec_warnings_silenced, input_notes, warn_about_input
 from semantilm.data.sources import RESERVED_COLUMNS, probe_seconds
 from semantilm.data.tokenize_settings import DTYPE_NAMES, TokenizeSettings
@@ -77,7 +77,7 @@ class ShardClips(torch.utils.data.Dataset):
 
 
 def collate(samples: list[tuple[int, torch.Tensor | None, str | None, list[str]]]) -> dict[str, Any]:
-    from codec.io import pad_stack
+    from plumbing.io import pad_stack
 
     ok = [(i, w) for i, w, _, _ in samples if w is not None]
     batch: dict[str, Any] = {"index": [i for i, _ in ok], "failed": [(i, r) for i, w, r, _ in samples if w is None],

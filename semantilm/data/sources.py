@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codec.audio import AudioWarning
-from codec.config_file import ConfigError
-from codec.data.corpus import AUDIO_LIKE_SUFFIXES, SYNTHETIC, audio_like_files, undecoded_audio
+from codec.data import AUDIO_LIKE_SUFFIXES, SYNTHETIC, audio_like_files, undecoded_audio
+from plumbing.config_file import ConfigError
 from semantilm.data.folder_metadata import METADATA_FILES, folder_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,7 +322,7 @@ def _is_audio_folder(path: Path) -> bool:
 
 def open_source(source: Any, settings: TokenizeSettings) -> Source:
     """The input ``source`` (see the module docstring) as a ``Source`` of shards of ``settings.shard_size`` items."""
-    from codec.data.corpus import load_corpus
+    from codec.data import load_corpus
     from semantilm.data.token_dataset import token_record_file
 
     if not isinstance(source, str):  # a Dataset / IterableDataset object

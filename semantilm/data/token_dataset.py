@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codec.config_file import ConfigError
-from codec.io import atomic_write, read_json_object, write_json
+from plumbing.config_file import ConfigError
+from plumbing.io import atomic_write, read_json_object, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codec.data.synthetic import SyntheticSoundConfig
+    from codec.data import SyntheticSoundConfig
 
 __all__ = ["TokenizeSettings", "default_num_workers", "ON_ERROR", "DTYPE_NAMES"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from codec.data.synthetic import NOTE_NAMES, note_frequency
+from codec.data import NOTE_NAMES, note_frequency
 
 __all__ = ["parse_caption", "classify_kind", "prompt_adherence", "sweep_endpoints"]
 
@@ -58,7 +58,7 @@ def parse_caption(caption: str) -> dict[str, Any]:
 def sweep_endpoints(wave: Any, sample_rate: int) -> tuple[float, float]:
     """(start Hz, end Hz) of a clip read as an exponential sweep: a line fitted to log2 of the
     dominant frequency of 64 ms frames (the first and last two frames, where fades sit, left out)."""
-    from codec.eval.metrics import dominant_frequency
+    from codec.eval import dominant_frequency
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     size = int(_FRAME_SECONDS * sample_rate)
@@ -86,7 +86,7 @@ def classify_kind(wave: Any, sample_rate: int) -> str:
     semitones from its start to its end, a chord has two or more strong spectral peaks, a
     tone one.
     """
-    from codec.eval.metrics import spectral_peaks
+    from codec.eval import spectral_peaks
 
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     x = x - x.mean()
@@ -150,7 +150,7 @@ def prompt_adherence(
 
 def _measure_pitch(want: dict[str, Any], x: np.ndarray, sample_rate: int) -> dict[str, float]:
     """The measured counterparts of the caption's frequencies (NaN when they cannot be measured)."""
-    from codec.eval.metrics import dominant_frequency, spectral_peaks
+    from codec.eval import dominant_frequency, spectral_peaks
 
     if x.size < 4 or not np.any(x):
         return {"measured_frequency": float("nan"), "measured_start_frequency": float("nan")}

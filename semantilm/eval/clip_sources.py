@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 
 __all__ = ["MIN_SECONDS", "Clip", "ClipFailure", "ClipSource", "AudioFolderClips", "TokenRowClips",
            "WaveformClips", "TokenDecoding", "SetFeatures", "open_clips"]
@@ -177,7 +177,7 @@ class TokenRowClips(ClipSource):
         return len(self.rows)
 
     def __iter__(self) -> Iterator[Clip | ClipFailure]:
-        from codec.io import pad_stack
+        from plumbing.io import pad_stack
 
         d = self.decoding
         generator = None if d.seed is None else torch.Generator(d.device).manual_seed(d.seed)
@@ -234,7 +234,7 @@ def open_clips(path: str | os.PathLike, decoding: TokenDecoding | None = None, w
     what: how errors call the input (``"GENERATED"``, ``"--reference"``). A missing path is a
     ``FileNotFoundError``; a folder that holds neither a ``ValueError``.
     """
-    from codec.data.corpus import AUDIO_SUFFIXES, audio_like_files
+    from codec.data import AUDIO_SUFFIXES, audio_like_files
     from semantilm.data.folder_metadata import METADATA_FILES
     from semantilm.data.token_dataset import is_token_folder, load_token_dataset
 

@@ -156,7 +156,7 @@ class GenerationEvaluation:
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> tuple[Path, Path]:
         """Write the JSON file ``path`` and the per-clip CSV beside it (atomically; both are refused before
         either is written when one exists, unless ``overwrite``). Returns both paths."""
-        from codec.io import atomic_write, refuse_existing
+        from plumbing.io import atomic_write, refuse_existing
 
         json_path, csv_path = Path(path), csv_path_for(path)
         refuse_existing([json_path, csv_path], overwrite)

@@ -39,7 +39,7 @@ class GenerationMetricsSettings:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from codec.checks import check_int
+        from plumbing.checks import check_int
 
         self.metrics = tuple(self.metrics)
         unknown = [m for m in self.metrics if m not in METRICS]

@@ -56,11 +56,11 @@ class frame_progress:  # noqa: N801 - used like a function, as a context manager
     """A tqdm bar over generated frames (two LM ids each), updated from the decoding step.
 
     total_ids: the most new ids a row may write; the bar counts ``total_ids // 2`` frames.
-    enabled:   None: shown only when stderr is a terminal; or a bool (``codec.progress``).
+    enabled:   None: shown only when stderr is a terminal; or a bool (``plumbing.progress``).
     """
 
     def __init__(self, total_ids: int, enabled: bool | None = None, desc: str = "generate"):
-        from codec.progress import progress_bar
+        from plumbing.progress import progress_bar
 
         self.total = max(int(total_ids) // 2, 1)
         self.bar = progress_bar(total=self.total, desc=desc, unit="frame", progress=enabled)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from codec.io import atomic_write
+from plumbing.io import atomic_write
 
 __all__ = ["METADATA_FILE", "planned_metadata", "write_metadata"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from codec.io import atomic_write, pad_stack, refuse_existing
+from plumbing.io import atomic_write, pad_stack, refuse_existing
 
 __all__ = ["AudioGenerationOutput", "generation_names"]
 

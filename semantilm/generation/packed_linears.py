@@ -23,8 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from codec.fast.forward_override import overridden_forwards
-from codec.fast.onednn_linear import onednn_linear_available, pack_weight, packed_linear
+from codec.fast import onednn_linear_available, overridden_forwards, pack_weight, packed_linear
 
 __all__ = ["packed_linears", "MIN_IN_FEATURES", "MIN_WEIGHT_ELEMENTS"]
 

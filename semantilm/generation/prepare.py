@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from codec.checks import check_float, check_int
-from codec.io import pad_sequences, pad_stack
+from plumbing.checks import check_float, check_int
+from plumbing.io import pad_sequences, pad_stack
 from semantilm.tokens.layout import AUDIO_START, AudioTokenLayout
 
 __all__ = [
@@ -25,7 +25,7 @@ def per_row(value: int | Sequence[int], rows: int) -> torch.Tensor:
 
 
 def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1, else the ``ValueError`` / ``TypeError`` of :func:`codec.checks.check_int`."""
+    """``value`` as an int >= 1, else the ``ValueError`` / ``TypeError`` of :func:`plumbing.checks.check_int`."""
     return check_int(value, name, minimum=1)
 
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from codec.decode_stream import StreamPiece, decodes_by_window, open_decode_stream
-from codec.io import pad_stack
-from codec.progress import progress_enabled
 from codec.sampling import DecodeSettings
+from plumbing.io import pad_stack
+from plumbing.progress import progress_enabled
 from semantilm.generation.lm_speed import LMSpeed
 from semantilm.generation.lm_thread import LMThread
 from semantilm.generation.outputs import AudioGenerationOutput
@@ -43,7 +43,7 @@ from semantilm.tokens.layout import AudioTokenLayout
 from semantilm.tokens.tokenizer import AudioTextTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codec.outputs import DecodeOutput
+    from codec import DecodeOutput
     from semantilm.codec_api import AudioCodec
 
 __all__ = ["AudioChunk", "AudioStream", "generate_audio_stream", "continue_audio_stream", "collect_chunks"]

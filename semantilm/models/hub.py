@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from codec.io import write_json
+from plumbing.io import write_json
 
 __all__ = [
     "CODEC_REFERENCE_FILE",
@@ -208,7 +208,7 @@ CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter
 def refuse_checkpoint_folder(directory: str | os.PathLike, overwrite: bool) -> None:
     """An ``OutputExistsError`` when ``directory`` holds files and ``overwrite`` is false: a save there
     would replace another checkpoint's files."""
-    from codec.io import OutputExistsError
+    from plumbing.io import OutputExistsError
 
     directory = Path(directory)
     if overwrite or not directory.is_dir():

@@ -58,7 +58,7 @@ class LMConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
-        from codec.config_file import check_field_types
+        from plumbing.config_file import check_field_types
 
         check_field_types(self)
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
@@ -200,12 +200,12 @@ def save_lm(
 
     A peft model is merged first (the saved LM loads without peft). Files are written into a
     temporary folder beside ``directory`` and moved in place at the end, with the permissions of
-    the umask. A ``directory`` that holds files is refused (``codec.io.OutputExistsError``) unless
+    the umask. A ``directory`` that holds files is refused (``plumbing.io.OutputExistsError``) unless
     ``overwrite``; then the checkpoint files of the old save that the new one does not write
     (an adapter, weight shards, a codec reference, ...) are removed, so that the folder holds one model.
     """
-    from codec.io import follow_umask
-    from codec.progress import library_bars
+    from plumbing.io import follow_umask
+    from plumbing.progress import library_bars
     from semantilm.models.hf_tokenizer import generation_config_for
     from semantilm.models.hub import refuse_checkpoint_folder, remove_stale_checkpoint_files
 
@@ -257,7 +257,7 @@ def load_lm(
     codec:  when given, the layout is checked against it (``ValueError`` on mismatch).
     kwargs: passed to ``from_pretrained`` (e.g. ``torch_dtype``).
     """
-    from codec.progress import library_bars
+    from plumbing.progress import library_bars
     from semantilm.models.hub import check_weight_files, resolve_checkpoint
     from semantilm.tokens.tokenizer import TOKENIZER_INFO_FILE, AudioTextTokenizer
 

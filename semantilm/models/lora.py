@@ -32,7 +32,7 @@ class LoraSettings:
     new_tokens: str = "trainable_tokens"
 
     def __post_init__(self) -> None:
-        from codec.config_file import check_field_types
+        from plumbing.config_file import check_field_types
 
         check_field_types(self)
         if self.new_tokens not in ("trainable_tokens", "modules_to_save"):
@@ -98,7 +98,7 @@ def merge_lora_checkpoint(source: str | os.PathLike, destination: str | os.PathL
     loadable without peft (also by ``AutoModelForCausalLM`` / ``AutoTokenizer`` alone).
 
     A ``destination`` that holds files (another checkpoint) is refused unless ``overwrite``
-    (``codec.io.OutputExistsError``, before the models load); the source folder itself always is
+    (``plumbing.io.OutputExistsError``, before the models load); the source folder itself always is
     (the merged weights would sit beside the adapter they came from, and the adapter would be lost).
     """
     from semantilm.models.hub import (

@@ -359,7 +359,7 @@ class AudioTokenLayout:
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write ``semantilm_config.json`` into ``directory`` (atomically); returns its path."""
-        from codec.io import write_json
+        from plumbing.io import write_json
 
         return write_json(Path(directory) / LAYOUT_FILE, self.to_dict())
 
@@ -372,6 +372,6 @@ class AudioTokenLayout:
                 f"{str(directory)!r} has no {LAYOUT_FILE}: it is not a semantilm checkpoint, or its token layout "
                 "was not saved. Save checkpoints with semantilm.save_lm(...) (or layout.save_pretrained(dir))."
             )
-        from codec.io import read_json_object
+        from plumbing.io import read_json_object
 
         return cls.from_dict(read_json_object(path, "token layout", "save it again with layout.save_pretrained(dir)"))

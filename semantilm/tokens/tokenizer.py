@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codec.io import atomic_write, write_json
+from plumbing.io import atomic_write, write_json
 from semantilm.tokens.layout import AudioTokenLayout
 
 if TYPE_CHECKING:  # pragma: no cover

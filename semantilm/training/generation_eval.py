@@ -56,7 +56,7 @@ class GenerationEvalSection:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        from codec.checks import check_float, check_int
+        from plumbing.checks import check_float, check_int
 
         check_int(self.num_captions, "num_captions", minimum=1)
         if self.seconds is not None:

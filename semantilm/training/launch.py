@@ -24,7 +24,7 @@ def run_recipe_file(path: str | os.PathLike, overrides: list[str] | tuple[str, .
 
     path = resolve_config(path, "recipes", label="--config")
     if task == "codec":
-        from codec.training.recipe import load_codec_recipe_config, run_codec_recipe
+        from codec.training import load_codec_recipe_config, run_codec_recipe
 
         return run_codec_recipe(load_codec_recipe_config(path, overrides))
     from semantilm.training.recipe_config import load_config
@@ -69,7 +69,7 @@ def recipe_script(task: str, description: str | None, train: Callable[[str, list
     """
     import sys
 
-    from codec.config_file import ConfigError
+    from plumbing.config_file import ConfigError
 
     args = recipe_parser(task, description).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

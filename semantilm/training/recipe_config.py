@@ -1,6 +1,6 @@
 """The LM recipes' config schema: codec, data, model and training sections of one YAML file.
 
-Read with :func:`codec.config_file.load_config`, which checks every key and type.
+Read with :func:`plumbing.config_file.load_config`, which checks every key and type.
 """
 
 from __future__ import annotations
@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES
-from codec.config_file import ConfigError, apply_overrides, check_field_types, from_dict, load_config, to_dict
+from plumbing.config_file import (
+    ConfigError,
+    apply_overrides,
+    check_field_types,
+    from_dict,
+    load_config,
+    to_dict,
+)
 from semantilm.models.lm import LMConfig
 from semantilm.models.lora import LoraSettings
 from semantilm.training.generation_eval import GenerationEvalSection

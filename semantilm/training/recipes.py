@@ -120,7 +120,7 @@ def _codec_device(setting: str, state: Any) -> str:
 
 
 def _synthetic_config(config: RecipeConfig) -> Any:
-    from codec.data.synthetic import SyntheticSoundConfig
+    from codec.data import SyntheticSoundConfig
 
     d = config.data
     return SyntheticSoundConfig(num_examples=d.synthetic_examples, seconds=d.synthetic_seconds, seed=d.synthetic_seed)
@@ -238,7 +238,7 @@ def _eval_split(config: RecipeConfig, tokens: Dataset) -> tuple[Dataset, Dataset
     same in every process), or the token dataset ``data.eval_dataset``."""
     d = config.data
     if d.eval_dataset is not None:
-        from codec.data.corpus import load_corpus
+        from codec.data import load_corpus
         from semantilm.data.token_dataset import is_token_dataset
 
         held_out = load_corpus(d.eval_dataset, split=d.split)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 
 __all__ = ["TokenRecord", "token_record", "expected_variant", "resolve_recipe_codec", "check_same_codec"]
 
@@ -51,7 +51,7 @@ class TokenRecord:
 
 def token_record(folder: str | os.PathLike | None) -> TokenRecord | None:
     """The codec record of a folder of tokens, or None when ``folder`` is not such a folder."""
-    from codec.io import read_json_object
+    from plumbing.io import read_json_object
     from semantilm.data.token_dataset import token_record_file
 
     path = token_record_file(Path(folder).expanduser()) if folder is not None else None

@@ -60,7 +60,7 @@ class TrainConfig:
     throughput_log_step: int = 5  # log tokens/s and MFU early, at this step (and at every logging step)
 
     def __post_init__(self) -> None:
-        from codec.config_file import check_field_types
+        from plumbing.config_file import check_field_types
 
         check_field_types(self)
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps",
@@ -77,7 +77,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
         """A YAML file of TrainConfig keys (every key and value checked, errors naming the file), then ``overrides``."""
-        from codec.config_file import load_config
+        from plumbing.config_file import load_config
 
         config = load_config(cls, path)
         return dataclasses.replace(config, **overrides) if overrides else config
@@ -92,7 +92,7 @@ def _layout_callback(tokenizer: AudioTextTokenizer) -> Any:
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001 - transformers signature
             if state.is_world_process_zero:
-                from codec.io import follow_umask
+                from plumbing.io import follow_umask
 
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 tokenizer.save_pretrained(folder)
@@ -338,7 +338,7 @@ def _save_final(trainer: Any, tokenizer: AudioTextTokenizer, output_dir: str) ->
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(output_dir)  # the Trainer writes from the main process only
     if trainer.is_world_process_zero():
-        from codec.io import follow_umask
+        from plumbing.io import follow_umask
 
         tokenizer.save_pretrained(output_dir)
         tokenizer.layout.save_pretrained(output_dir)

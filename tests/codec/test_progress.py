@@ -1,4 +1,4 @@
-"""Progress of long codec calls: bars on a terminal, nothing off one (``codec.progress``).
+"""Progress of long codec calls: bars on a terminal, nothing off one (``plumbing.progress``).
 
 ``with terminal:`` (tests/conftest.py) puts a stream that says it is a terminal in place of
 stderr; pytest's own captured stderr is not a terminal."""
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from codec.model import SemantiCodec
-from codec.progress import progress_bar, progress_enabled
+from plumbing.progress import progress_bar, progress_enabled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

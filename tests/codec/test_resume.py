@@ -12,7 +12,7 @@ import torch
 
 from codec import DecodeSettings, SemantiCodec
 from codec.compress import compress, decompress
-from codec.io import OutputExistsError
+from plumbing.io import OutputExistsError
 from tests.interrupts import five_tones, interrupt_call, same_audio, snapshot, tone
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -73,9 +73,9 @@ def test_interrupted_layout_write_keeps_the_old_file(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    import codec.io
+    import plumbing.io
 
-    monkeypatch.setattr(codec.io.os, "replace", crash)  # interrupted after writing, before the rename
+    monkeypatch.setattr(plumbing.io.os, "replace", crash)  # interrupted after writing, before the rename
     with pytest.raises(KeyboardInterrupt):
         AudioTokenLayout(text_vocab_size=3, semantic_vocab_size=4, acoustic_vocab_size=5, frame_rate=25.0).save_pretrained(tmp_path)
     assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
@@ -84,14 +84,14 @@ def test_interrupted_layout_write_keeps_the_old_file(tmp_path, monkeypatch):
 def test_interrupted_tokenisation_manifest_is_never_half_written(tmp_path, monkeypatch, fake_codec):
     from datasets import Dataset
 
-    import codec.io
+    import plumbing.io
     from semantilm.data.corpus_tokens import tokenize_corpus
     from semantilm.data.tokenize_settings import TokenizeSettings
 
     data = Dataset.from_dict({"audio": [{"array": [0.1] * 800, "sampling_rate": 16000}] * 3})
     settings = TokenizeSettings(shard_size=2, num_workers=0)
 
-    write = codec.io.atomic_write
+    write = plumbing.io.atomic_write
 
     def crash(path, payload):  # the manifest write dies half-way
         if path.name != "semantilm_tokens.json":
@@ -99,7 +99,7 @@ def test_interrupted_tokenisation_manifest_is_never_half_written(tmp_path, monke
         path.with_name(path.name + ".partial").write_text(str(payload)[:5])  # what a crash mid-write would leave
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(codec.io, "atomic_write", crash)
+    monkeypatch.setattr(plumbing.io, "atomic_write", crash)
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus(data, fake_codec, tmp_path / "tokens", settings=settings, progress=False)
     assert not (tmp_path / "tokens" / "semantilm_tokens.json").exists()

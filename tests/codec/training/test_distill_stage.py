@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.config_file import ConfigError
 from codec.model import SemantiCodec
 from codec.sampling import DecodeSettings
 from codec.training.history import CHECKPOINT_DONE
 from codec.training.recipe import build_codec, load_codec_recipe_config, run_codec_recipe
+from plumbing.config_file import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "configs" / "recipes" / "codec" / "tiny_distill_cpu.yaml"

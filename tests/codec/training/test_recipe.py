@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.config_file import ConfigError
 from codec.model import SemantiCodec
 from codec.training.history import read_history
 from codec.training.recipe import build_codec, load_codec_recipe_config, run_codec_recipe
+from plumbing.config_file import ConfigError
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "recipes" / "codec" / "tiny_cpu.yaml"
 

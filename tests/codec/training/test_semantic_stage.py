@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from codec.config_file import ConfigError
 from codec.model import SemantiCodec
 from codec.training.history import read_history
 from codec.training.recipe import build_codec, load_codec_recipe_config, run_codec_recipe
+from plumbing.config_file import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "recipes" / "codec" / "tiny_trained"
 FAST = ["data.synthetic_examples=6", "data.synthetic_seconds=1.3", "kmeans.epochs=3", "kmeans.window_passes=2",

@@ -112,8 +112,8 @@ def test_the_console_script_exits_2_too(tmp_path):
 
 def test_the_library_refuses_the_same_values_in_the_same_words(tmp_path):
     from codec import SemantiCodec
-    from codec.checks import check_float, check_int
     from codec.compress import compress
+    from plumbing.checks import check_float, check_int
 
     model = SemantiCodec.tiny_random(100, with_decoder=False)
     with pytest.raises(ValueError, match=r"^batch_size must be an integer >= 1, got -1\.$"):

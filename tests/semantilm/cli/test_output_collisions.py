@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec.io import OutputExistsError
+from plumbing.io import OutputExistsError
 from semantilm.cli.main import main
 
 

@@ -89,7 +89,7 @@ def test_the_same_clip_gives_the_same_tokens_through_folder_dataset_parquet_and_
 def test_caption_column_is_renamed_and_checked(tmp_path, codec, one_torch_thread):
     from datasets import Dataset
 
-    from codec.config_file import ConfigError
+    from plumbing.config_file import ConfigError
 
     data = Dataset.from_dict({"audio": [{"array": clip(0), "sampling_rate": RATE}], "text": ["a noise"]})
     rows = tokenize(data, tmp_path / "t", codec, caption_column="text")
@@ -124,8 +124,8 @@ def test_multichannel_follows_the_mono_rule_and_int_pcm_is_scaled(tmp_path, code
 def test_token_folder_readers(tmp_path, codec, one_torch_thread):
     import datasets
 
-    from codec.config_file import ConfigError
     from codec.data.corpus import load_corpus
+    from plumbing.config_file import ConfigError
     from semantilm import load_token_dataset
     from semantilm.data.token_dataset import is_token_dataset, token_dataset_info
 

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 from semantilm.data.collator import row_tokens
 from semantilm.data.corpus_tokens import TokenizeWarning, tokenize_corpus
 from semantilm.data.token_dataset import TOKEN_COLUMNS, load_token_dataset

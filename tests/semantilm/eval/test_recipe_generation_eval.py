@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 from semantilm.training.launch import recipe_summary
 from semantilm.training.recipe_config import RecipeConfig, load_config
 from semantilm.training.recipes import run_recipe

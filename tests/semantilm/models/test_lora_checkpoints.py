@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.config_file import ConfigError
-from codec.io import OutputExistsError
+from plumbing.config_file import ConfigError
+from plumbing.io import OutputExistsError
 from semantilm.models.hub import CodecReference, load_codec_reference, save_codec_reference
 from semantilm.models.lm import (
     LMConfig,

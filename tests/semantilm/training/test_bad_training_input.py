@@ -8,9 +8,9 @@ import logging
 import pytest
 from datasets import Dataset
 
-from codec.config_file import ConfigError
 from codec.training.recipe import CodecModelSection
 from codec.training.trainer import CodecTrainArgs
+from plumbing.config_file import ConfigError
 from semantilm.models.lm import LMConfig, build_lm
 from semantilm.models.lora import LoraSettings
 from semantilm.tokens.tokenizer import CaptionWarning

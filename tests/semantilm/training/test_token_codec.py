@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from codec.config_file import ConfigError
+from plumbing.config_file import ConfigError
 from semantilm.models.hub import load_codec_reference
 from semantilm.training.recipe_config import CodecSection
 from semantilm.training.recipes import run_recipe
