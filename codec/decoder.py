@@ -40,6 +40,7 @@ from codec.decode_stream import WindowNoise, WindowStream, check_noise, check_to
 from codec.fast import fast_forms
 from codec.outputs import DecodeOutput
 from codec.sampling import (
+    DISTILLED,
     STEP_NOISE_SAMPLERS,
     DecodeSettings,
     build_scheduler,
@@ -50,6 +51,7 @@ from codec.sampling import (
     num_sampler_steps,
     variance_preserving,
 )
+from codec.student import distilled_sample
 from codec.vocoder import vocode, vocoder_output_samples
 from codec.windowing import WindowPlan, plan_windows, used_samples
 from plumbing.io import pad_stack
@@ -100,6 +102,7 @@ class DiffusionDecoder(nn.Module):
         self.vae = vae if vae is not None else build_vae(config)
         self.vocoder = vocoder if vocoder is not None else build_vocoder(config)
         self.register_buffer("scale_factor", torch.tensor(float(scale_factor)))
+        self.student: nn.Module | None = None  # the distilled few-step decoder, if any (codec.student)
 
     @property
     def device(self) -> torch.device:
@@ -163,7 +166,10 @@ class DiffusionDecoder(nn.Module):
 
         noise: [N, draws, C, H, W], ``draws = num_noise_draws(sampler, steps)``; ``[:, 0]`` is x_T
         and ``[:, i]`` the noise DDIM adds at its step i (unused when eta == 0); ``bar`` advances per step.
+        ``sampler="distilled"``: the student's k-step sample (:func:`codec.student.distilled_sample`).
         """
+        if sampler == DISTILLED:
+            return distilled_sample(self, cond, noise, steps, cfg_scale, bar)
         scheduler = build_scheduler(self.config, sampler, steps, device=cond.device)
         latents = noise[:, 0].float() * scheduler.init_noise_sigma
         context = self.guidance_context(cond, uncond, cfg_scale)

@@ -33,7 +33,6 @@ from codec.checkpoints import (
     load_native,
     load_torch_state_dict,
     resolve_official_files,
-    save_native,
 )
 from codec.config import TINY_RANDOM, SemantiCodecConfig
 from codec.convert.encoder import convert_official_encoder
@@ -51,6 +50,7 @@ from codec.encoding import (
 from codec.outputs import DecodeOutput, EncodeOutput
 from codec.sampling import DecodeSettings, refuse_loose_settings
 from codec.semantic import SemanticQuantizer
+from codec.student import attach_saved_student, save_with_student
 from plumbing.io import path_list
 from plumbing.progress import progress_bar
 
@@ -330,6 +330,7 @@ class SemantiCodec(nn.Module):
             if not load_decoder:
                 state = {k: v for k, v in state.items() if not k.startswith("decoder.")}
             model = cls._from_state_dict(config, state, what=f"codec weights in {str(name_or_path)!r}")
+            attach_saved_student(model, name_or_path)
             if not saved_decoder:
                 model._no_decoder = (f"{str(name_or_path)!r} was saved from an encode-only codec (it has no decoder "
                                      "weights); decode with the codec it came from, or save one loaded with its decoder")
@@ -370,9 +371,9 @@ class SemantiCodec(nn.Module):
             torch.random.set_rng_state(state)
 
     def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` (loadable with ``from_pretrained``); an
-        encode-only codec is saved without decoder weights and reloads knowing it cannot decode."""
-        save_native(folder, self.config, self.state_dict())
+        """Write ``config.json``, ``model.safetensors`` and the distilled decoder's ``student.safetensors`` if any;
+        an encode-only codec is saved without decoder weights and reloads knowing it cannot decode."""
+        save_with_student(folder, self.config, self.state_dict(), self.decoder)
 
     @classmethod
     def _from_state_dict(cls, config: SemantiCodecConfig, state: dict[str, torch.Tensor], what: str) -> SemantiCodec:

@@ -84,6 +84,9 @@ SAMPLER_SPECS: dict[str, SamplerSpec] = {
     "euler": SamplerSpec("EulerDiscreteScheduler", dict(_LAST_AT_T0), "Euler (k-diffusion sigmas)"),
 }
 SAMPLERS = tuple(SAMPLER_SPECS)
+# The codec's distilled student (codec.student): a few-step sampler of its own UNet, no scheduler.
+DISTILLED = "distilled"
+DECODE_SAMPLERS = (*SAMPLERS, DISTILLED)  # every name DecodeSettings.sampler takes
 # Samplers that add fresh Gaussian noise at every step (taken from ``noise[:, 1:]``); only they take ``eta``.
 STEP_NOISE_SAMPLERS = ("ddim",)
 OFFICIAL_ETA = 1.0  # the official decode's DDIM noise scale
@@ -96,6 +99,8 @@ class DecodeSettings:
     sampler:   a name of :data:`SAMPLERS`: "ddim" (official; stochastic with ``eta``) or a
                deterministic multistep solver ("dpm++2m", "dpm++3m", "dpm++2m-logsnr", "unipc",
                "deis", "euler", "dpmsolver++"; good with 10-25 steps). See :data:`SAMPLER_SPECS`.
+               Or "distilled": the codec's distilled student (:mod:`codec.student`), ``steps`` one of
+               the counts it was trained for (e.g. 1, 2, 4), guidance folded in.
     steps:     sampler steps, 1..1000 (DDIM runs ``ceil(1000 / (1000 // steps))`` like the official code).
     cfg_scale: classifier-free guidance scale; None takes the codec's ``config.cfg_scale`` (official 2.0).
     eta:       DDIM noise scale (0 makes DDIM deterministic); None takes the official 1.0. Only DDIM
@@ -208,16 +213,19 @@ def num_sampler_steps(sampler: str, steps: int, num_train_timesteps: int = 1000)
 
 
 def num_noise_draws(sampler: str, steps: int, num_train_timesteps: int = 1000) -> int:
-    """Gaussian draws per window: x_T, plus one per step for the stochastic DDIM (eta > 0)."""
+    """Gaussian draws per window: x_T, plus one per step for the stochastic DDIM (eta > 0), plus one
+    per step after the first for the distilled student (it re-noises between steps)."""
     evaluations = num_sampler_steps(sampler, steps, num_train_timesteps)
+    if sampler == DISTILLED:
+        return evaluations
     return evaluations + 1 if sampler in STEP_NOISE_SAMPLERS else 1
 
 
 def check_sampler_args(sampler: Any, steps: Any, num_train_timesteps: int = 1000) -> None:
     """ValueError / TypeError for an unknown sampler or a step count outside 1..num_train_timesteps."""
-    if not isinstance(sampler, str) or sampler not in SAMPLER_SPECS:
+    if not isinstance(sampler, str) or sampler not in DECODE_SAMPLERS:
         raise ValueError(
-            f"sampler={sampler!r} is not supported; use one of {', '.join(SAMPLERS)} (stochastic samplers "
+            f"sampler={sampler!r} is not supported; use one of {', '.join(DECODE_SAMPLERS)} (stochastic samplers "
             "other than ddim, e.g. ancestral or SDE ones, are not available)."
         )
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):

@@ -30,7 +30,7 @@ import numpy as np
 
 from plumbing.io import atomic_write
 
-__all__ = ["DemoConfig", "DemoResult", "demo_captions", "build_demo_dataset", "run_demo"]
+__all__ = ["DemoConfig", "DemoResult", "demo_captions", "demo_decode_settings", "build_demo_dataset", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,10 @@ class DemoConfig:
     # (the "demo prompt adherence" study in the git history of benchmarks/RESULTS.md).
     guidance_scale: float = 2.0
     top_k: int = 2
-    decode_steps: int = 25  # DPM-Solver++ steps of the codec's diffusion decoder
+    # The codec's decoder: "auto" takes its distilled decoder (4 steps) when it has one, as the
+    # embedded tiny codec does, else DPM-Solver++ (25 steps); or a name of codec.sampling.DECODE_SAMPLERS.
+    decode_sampler: str = "auto"
+    decode_steps: int | None = None  # None: 4 distilled, 25 otherwise
     # Clips sampled per unseen prompt; the pitch accuracy counts them all, so that one unlucky
     # sample moves it by 1/16 instead of 1/8.
     takes: int = 2
@@ -84,8 +87,12 @@ class DemoConfig:
             raise ValueError(f"frequencies must be Hz between 20 and 7000, got {self.frequencies!r}.")
         if not (math.isfinite(self.guidance_scale) and self.guidance_scale >= 0):
             raise ValueError(f"guidance_scale must be a finite number >= 0 (1 = off), got {self.guidance_scale!r}.")
+        from codec.sampling import DECODE_SAMPLERS
+
+        if self.decode_sampler not in ("auto", *DECODE_SAMPLERS):
+            raise ValueError(f"decode_sampler must be 'auto' or one of {DECODE_SAMPLERS}, got {self.decode_sampler!r}.")
         for name in ("clips_per_caption", "train_steps", "batch_size", "decode_steps", "top_k", "takes"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
         if self.takes > 1 and self.top_k == 1:
             raise ValueError(f"top_k=1 draws only the likeliest id, so the {self.takes} takes of every prompt would be "
@@ -116,6 +123,19 @@ class DemoResult:
     pitch_accuracy: float
     prompts: list[dict[str, Any]]
     seconds: dict[str, float]
+
+
+def demo_decode_settings(config: DemoConfig, codec: Any) -> Any:
+    """The ``DecodeSettings`` of the demo's decodes: ``config.decode_sampler`` ("auto": the codec's
+    distilled decoder when it has one) and ``config.decode_steps`` (default 4 distilled, else 25)."""
+    from codec import DecodeSettings
+
+    sampler = config.decode_sampler
+    if sampler == "auto":
+        has_student = getattr(getattr(codec, "decoder", None), "student", None) is not None
+        sampler = "distilled" if has_student else "dpmsolver++"
+    steps = config.decode_steps or (4 if sampler == "distilled" else 25)
+    return DecodeSettings(sampler=sampler, steps=steps)
 
 
 def demo_captions(frequencies: tuple[float, ...]) -> dict[tuple[float, str], str]:
@@ -168,7 +188,6 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     import soundfile as sf
     import torch
 
-    from codec import DecodeSettings
     from codec.eval import held_out_tones
     from semantilm.codec_api import load_codec
     from semantilm.eval.adherence import prompt_adherence
@@ -183,6 +202,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     start = time.perf_counter()
 
     codec = load_codec(config.codec, device="cpu", decoder=True)  # fails early, before any work
+    settings = demo_decode_settings(config, codec)
     data_dir = out / "data"
     build_demo_dataset(config, codec.sample_rate).save_to_disk(str(data_dir))
     timings["data"] = time.perf_counter() - start
@@ -200,7 +220,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
                                 seed=config.seed, batch_size=len(asked))
     generated = generate_audio(
         lm.model, lm.tokenizer, codec, prompts, sampling=sampling,
-        decode=DecodeSettings(sampler="dpmsolver++", steps=config.decode_steps),
+        decode=settings,
         generator=torch.Generator().manual_seed(config.seed),
     )
     timings["generate + decode"] = time.perf_counter() - t0
@@ -212,8 +232,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     tones, _ = held_out_tones(0, codec.sample_rate, config.seconds, seed=config.seed,
                               frequencies=[f for f, _ in config.held_out], peak=PEAK)
     enc = codec.encode(list(tones), codec.sample_rate)
-    rt = codec.decode(enc.tokens, enc.lengths, settings=DecodeSettings(sampler="dpmsolver++", steps=config.decode_steps),
-                      generator=torch.Generator().manual_seed(config.seed))
+    rt = codec.decode(enc.tokens, enc.lengths, settings=settings, generator=torch.Generator().manual_seed(config.seed))
     reference = prompt_adherence(asked, [rt.audio[i, : int(rt.lengths[i])].numpy() for i in range(len(asked))],
                                  codec.sample_rate)["clips"]
     rows = []
@@ -317,6 +336,7 @@ def _pyplot():
 
 def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], accuracy: float, result: Any,
                   codec: Any, timings: dict[str, float]) -> None:
+    settings = demo_decode_settings(config, codec)
     first = result.losses[0][1] if result.losses else float("nan")
     last = result.losses[-1][1] if result.losses else float("nan")
     lines = [
@@ -325,7 +345,8 @@ def _write_report(out: Path, config: DemoConfig, rows: list[dict[str, Any]], acc
         f"Codec `{codec.variant}` ({codec.frame_rate:g} frames/s, {codec.semantic_vocab_size} semantic + "
         f"{codec.acoustic_vocab_size} acoustic ids); {result.num_examples} training clips of {config.seconds:g} s; "
         f"LM `{config.lm_size}` trained {result.global_step} steps (loss {first:.2f} -> {last:.2f}, `loss.png`); "
-        f"sampled with top_k {config.top_k}, guidance {config.guidance_scale:g}; decode steps {config.decode_steps}.",
+        f"sampled with top_k {config.top_k}, guidance {config.guidance_scale:g}; decode steps {settings.steps} "
+        f"({settings.sampler}).",
         "",
         f"Prompts the LM never saw (their frequency/phrasing pair was held out of training), {config.takes} "
         f"sampled clip{'s' if config.takes > 1 else ''} (takes) each:",

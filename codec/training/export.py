@@ -115,6 +115,7 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
     import tempfile
 
     from codec.checkpoints import TRAINING_NOTES, WEIGHTS_NAME, load_native
+    from codec.student import STUDENT_NAME
     from codec.training.parts import resolve_codec_folder
     from plumbing.io import check_output_path, follow_umask, path_list
 
@@ -135,8 +136,13 @@ def export_codec(source: str | Path, out: str | Path, *, dtype: str = "float16",
         written = _export_into(folder, Path(staging) / "codec", dtype, name, vocoder_from, cfg_scale, max_mb)
         config, _ = load_native(written)
         text = training_notes(config, written / WEIGHTS_NAME, dtype, folder, summaries, command)
+        student = written / STUDENT_NAME
+        if student.is_file():
+            text += (f"\nDistilled decoder: `{STUDENT_NAME}`, {student.stat().st_size / 1e6:.2f} MB in {dtype} "
+                     "(`DecodeSettings(sampler=\"distilled\", steps=k)`; see docs/codec_distillation.md).\n")
         (written / TRAINING_NOTES).write_text(text)
-        follow_umask(written / WEIGHTS_NAME, written / "config.json", written / TRAINING_NOTES)
+        follow_umask(written / WEIGHTS_NAME, written / "config.json", written / TRAINING_NOTES,
+                     *([student] if student.is_file() else []))  # as every file the toolkit writes
         _move_into_place(written, out)
     return out
 
@@ -160,7 +166,8 @@ def _export_into(folder: Path, out: Path, dtype: str, name: str | None, vocoder_
     """The weights and config of ``export_codec`` written into the new folder ``out``."""
     import tempfile
 
-    from codec.checkpoints import export_native
+    from codec.checkpoints import EXPORT_DTYPES, export_native
+    from codec.student import STUDENT_NAME, export_student
 
     with tempfile.TemporaryDirectory() as tmp:
         weights_source = folder
@@ -176,7 +183,9 @@ def _export_into(folder: Path, out: Path, dtype: str, name: str | None, vocoder_
             codec.save_pretrained(tmp)
             weights_source = Path(tmp)
         weights = export_native(weights_source, out, dtype=dtype, name=name)
-    size_mb = weights.stat().st_size / 1e6
+        export_student(weights_source, out, EXPORT_DTYPES[dtype])  # the distilled decoder, if the codec has one
+    student = out / STUDENT_NAME
+    size_mb = (weights.stat().st_size + (student.stat().st_size if student.is_file() else 0)) / 1e6
     if max_mb is not None and size_mb > max_mb:
         raise ValueError(f"the exported weights are {size_mb:.2f} MB, more than --max-mb {max_mb:g}; "
                          "export a smaller codec (or a lower-precision dtype).")

@@ -10,7 +10,8 @@ training step through :func:`codec.training.trainer.train_stage`. ``recipes/code
 Stages: ``decoder`` (acoustic encoder + VQ + UNet, :mod:`codec.training.losses`), ``vae``
 (:mod:`codec.training.vae_stage`), ``vocoder`` (:mod:`codec.training.vocoder_stage`),
 ``semantic`` (k-means centroid table on the codec's AudioMAE features, no gradients,
-:mod:`codec.training.semantic_stage`).
+:mod:`codec.training.semantic_stage`), ``distill`` (a few-step student of the decoder,
+:mod:`codec.training.distill_stage`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codec.config import OFFICIAL_TOKEN_RATES, TINY_RANDOM
+from codec.training.distill_stage import DistillConfig
 from codec.training.losses import CodecTrainingConfig
 from codec.training.semantic_stage import SemanticStageConfig
 from codec.training.trainer import CodecTrainArgs, CodecTrainResult
@@ -102,13 +104,14 @@ class CodecRecipeConfig:
     """One codec training run (``configs/recipes/codec/*.yaml``)."""
 
     task: str = "codec"
-    stage: Literal["decoder", "vae", "vocoder", "semantic"] = "decoder"  # what this run trains
+    stage: Literal["decoder", "vae", "vocoder", "semantic", "distill"] = "decoder"  # what this run trains
     codec: CodecModelSection = field(default_factory=CodecModelSection)
     data: CodecDataSection = field(default_factory=CodecDataSection)
     objective: CodecTrainingConfig = field(default_factory=CodecTrainingConfig)  # decoder stage: p_uncond, EMA
     vae: VAETrainingConfig = field(default_factory=VAETrainingConfig)  # vae stage: KL / L2 weights
     vocoder: VocoderTrainingConfig = field(default_factory=VocoderTrainingConfig)  # vocoder stage: GAN
     kmeans: SemanticStageConfig = field(default_factory=SemanticStageConfig)  # semantic stage: k-means
+    distill: DistillConfig = field(default_factory=DistillConfig)  # distill stage: the few-step student
     train: CodecTrainArgs = field(default_factory=CodecTrainArgs)
     resume: bool = True
 
@@ -267,6 +270,10 @@ def build_stage(config: CodecRecipeConfig, codec):  # noqa: ANN001, ANN201 - Sem
         from codec.training.vocoder_stage import VocoderTrainingStep
 
         return VocoderTrainingStep(codec, config.vocoder, init_seed=config.train.seed)
+    if config.stage == "distill":
+        from codec.training.distill_stage import DistillTrainingStep
+
+        return DistillTrainingStep(codec, config.distill)
     from codec.training.losses import CodecTrainingStep
 
     return CodecTrainingStep(codec, config.objective)

@@ -55,4 +55,9 @@ $SEMANTILM export-codec "$OUT/decoder_unet/codec" "$DEST" --dtype float16 --name
     "$OUT/decoder_unet" \
     --command "bash recipes/codec/train_tiny_codec.sh"
 "${PYTHON:-python}" benchmarks/codec_quality.py --codec "$DEST" >> "$DEST/TRAINING.md"
+# The distilled decoder (1/2/4 steps, guidance folded in) of the exported codec, shipped beside it in fp16.
+train_stage distill "codec.name=$DEST"
+"${PYTHON:-python}" -c "import sys, torch; from codec.student import export_student; \
+export_student(sys.argv[1], sys.argv[2], torch.float16)" "$OUT/distill/codec" "$DEST"
+"${PYTHON:-python}" benchmarks/distilled_decoder.py --codec "$DEST" >> "$DEST/TRAINING.md"  # the gate: fails loudly
 echo "== the tiny codec is in $DEST (load it with --codec tiny); summary: $DEST/TRAINING.md"

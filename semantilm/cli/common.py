@@ -123,12 +123,14 @@ def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=steps_int, default=None, help="diffusion steps, 1-1000 (default: the codec's, 50)")
-    from codec.sampling import SAMPLERS
+    p.add_argument("--steps", type=steps_int, default=None,
+                   help="diffusion steps, 1-1000 (default: the codec's, 50; 4 with --sampler distilled)")
+    from codec.sampling import DECODE_SAMPLERS
 
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
-                   help="ddim (official) or a deterministic multistep sampler (good with 10-25 steps; "
-                        "benchmarks/decoder_samplers.py compares them); default ddim")
+    p.add_argument("--sampler", default="ddim", choices=DECODE_SAMPLERS,
+                   help="ddim (official), a deterministic multistep sampler (good with 10-25 steps; "
+                        "benchmarks/decoder_samplers.py compares them), or distilled: the codec's distilled "
+                        "decoder with --steps one of its step counts (e.g. 4; the tiny codec has one); default ddim")
     p.add_argument("--seed", type=seed_int, default=None, help="random seed (reproducible output)")
     p.add_argument("--decoder-dtype", default="float32", choices=DECODER_DTYPES,
                    help="precision of the diffusion decoder: bfloat16 / float16 for GPUs (faster, the waveform "
@@ -140,8 +142,8 @@ def decode_settings(args: argparse.Namespace) -> DecodeSettings:
     from codec.sampling import DecodeSettings
 
     try:
-        if args.steps is None:
-            return DecodeSettings(sampler=args.sampler)
+        if args.steps is None:  # the distilled decoder's default: 4 steps (50 are for the teacher)
+            return DecodeSettings(sampler=args.sampler, **({"steps": 4} if args.sampler == "distilled" else {}))
         return DecodeSettings(sampler=args.sampler, steps=args.steps)
     except (ValueError, TypeError) as err:
         raise CliError(f"{err} (--sampler / --steps)") from None

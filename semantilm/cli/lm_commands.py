@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from codec.sampling import DECODE_SAMPLERS
 from semantilm.cli.common import (
     CliError,
     add_codec_args,
@@ -191,6 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from semantilm.demo import DemoConfig, run_demo
 
     overrides = {k: v for k, v in (("train_steps", args.train_steps), ("decode_steps", args.decode_steps),
+                                   ("decode_sampler", args.sampler),
                                    ("guidance_scale", args.guidance_scale), ("top_k", args.top_k),
                                    ("takes", args.takes)) if v is not None}
     try:
@@ -279,7 +281,11 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
                         "a save_pretrained folder or a hub repo")
     add_overwrite_arg(p, "the files of a folder that is not an earlier demo's")
     p.add_argument("--train-steps", type=positive_int, default=None, help="LM optimizer steps (default 800)")
-    p.add_argument("--decode-steps", type=steps_int, default=None, help="diffusion decoder steps (default 25)")
+    p.add_argument("--sampler", default=None, choices=("auto", *DECODE_SAMPLERS),
+                   help="the codec's decoder: auto (default) takes its distilled decoder when it has one, as the "
+                        "tiny codec does, else dpmsolver++; or any sampler of `decode --sampler`")
+    p.add_argument("--decode-steps", type=steps_int, default=None,
+                   help="diffusion decoder steps (default 4 for the distilled decoder, else 25)")
     p.add_argument("--guidance-scale", type=nonnegative_float, default=None,
                    help="classifier-free guidance of the generation, 1 = off (default 2.0)")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest audio ids (default 2)")

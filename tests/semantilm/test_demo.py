@@ -137,3 +137,34 @@ def test_every_phrasing_asks_for_its_frequency():
         assert parse_caption(caption) == {"kind": "tone", "frequency": freq, "start_frequency": None}, caption
     default = DemoConfig()
     assert {name for _, name in default.held_out} == set(PHRASINGS)  # each phrasing held out somewhere
+
+
+def test_demo_decodes_with_the_distilled_decoder_when_the_codec_has_one(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from semantilm.demo import demo_decode_settings
+
+    with_student = SimpleNamespace(decoder=SimpleNamespace(student=object()))
+    without = SimpleNamespace(decoder=SimpleNamespace(student=None))
+    auto = DemoConfig()
+    assert (demo_decode_settings(auto, with_student).sampler, demo_decode_settings(auto, with_student).steps) == (
+        "distilled", 4)
+    assert (demo_decode_settings(auto, without).sampler, demo_decode_settings(auto, without).steps) == ("dpmsolver++", 25)
+    chosen = DemoConfig(decode_sampler="ddim", decode_steps=10)
+    assert (demo_decode_settings(chosen, with_student).sampler, demo_decode_settings(chosen, with_student).steps) == (
+        "ddim", 10)
+    with pytest.raises(ValueError, match="decode_sampler"):
+        DemoConfig(decode_sampler="fast")
+
+    import semantilm.demo
+    from semantilm.cli.main import main
+    from semantilm.demo import DemoResult
+
+    seen = []
+    monkeypatch.setattr(semantilm.demo, "run_demo",
+                        lambda config: seen.append(config) or DemoResult(tmp_path, 1.0, [], {"total": 1.0}))
+    assert main(["demo", "--out", str(tmp_path / "d"), "--sampler", "distilled", "--decode-steps", "2"]) == 0
+    assert (seen[0].decode_sampler, seen[0].decode_steps) == ("distilled", 2)
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(tmp_path / "d"), "--sampler", "fast"])
+    assert exit_.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
