@@ -31,7 +31,7 @@ def continuation_run(backend: Backend, grid: ClipGrid, work_dir: Path):
 
 def continuation_tab(backend: Backend, work_dir: Path) -> None:
     """Build the tab's components and events inside the current ``gr.Blocks``."""
-    gr.Markdown("Upload or record a clip; the LM writes what comes next (the clips hold only the new part).")
+    gr.Markdown("Upload or record a clip; the LM writes what comes next (each clip plays the prompt, as the codec decodes it, then the new part).")
     prompt = gr.Audio(label="audio prompt", sources=["upload", "microphone"], type="filepath",
                       elem_id="semantilm-prompt")
     panel = settings_panel(backend, guidance=False, seconds_label="seconds to add", page="semantilm-continuation")
