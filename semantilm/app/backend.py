@@ -175,7 +175,8 @@ class Backend:
                     f"{math.floor(most * 100) / 100:g} s after the caption {caption!r}. Ask for fewer seconds.")
         sampling = self._sampling(settings, guidance_scale=settings.guidance, batch_size=len(captions))
         return generate_audio_stream(
-            lm.model, lm.tokenizer, self.codec, captions, sampling=sampling, decode=self._decode_settings(settings),
+            lm.model, lm.tokenizer, self.codec, captions, sampling=sampling,
+            decode=page_decode_settings(settings.sampler, settings.steps),
             generator=torch.Generator().manual_seed(settings.seed), progress=False,
         )
 
@@ -186,7 +187,8 @@ class Backend:
         lm = self.model(name)
         return continue_audio_stream(
             lm.model, lm.tokenizer, self.codec, [wave], rate, sampling=self._sampling(settings, batch_size=1),
-            decode=self._decode_settings(settings), generator=torch.Generator().manual_seed(settings.seed),
+            decode=page_decode_settings(settings.sampler, settings.steps),
+            generator=torch.Generator().manual_seed(settings.seed),
             progress=False,
         )
 
@@ -197,10 +199,6 @@ class Backend:
         return SamplingSettings(seconds=settings.seconds, temperature=settings.temperature,
                                 top_k=settings.top_k or None, seed=settings.seed,
                                 num_return_sequences=settings.takes, **extra)
-
-    @staticmethod
-    def _decode_settings(settings: GenerationSettings) -> Any:
-        return decode_settings(settings.sampler, settings.steps)
 
     @staticmethod
     def chunks(chunks: Iterator[Any]) -> Iterator[tuple[int, np.ndarray, int, torch.Tensor | None]]:
@@ -221,7 +219,7 @@ class Backend:
 
     def decode(self, tokens: torch.Tensor, sampler: str, steps: int, seed: int) -> np.ndarray:
         """The waveform of one clip's tokens LongTensor[T, 2], decoded with ``sampler`` / ``steps``."""
-        settings = decode_settings(sampler, steps)
+        settings = page_decode_settings(sampler, steps)
         with torch.inference_mode():
             out = self.codec.decode(tokens[None].to(self.device), torch.tensor([tokens.shape[0]]), settings,
                                     generator=torch.Generator().manual_seed(seed))
@@ -270,7 +268,7 @@ class Backend:
         return {k: round(v, 4) for k, v in scores.items()}
 
 
-def decode_settings(sampler: str, steps: int) -> Any:
+def page_decode_settings(sampler: str, steps: int) -> Any:
     """``codec.DecodeSettings`` for the page's sampler and steps, or an ``AppInputError`` naming the bad one."""
     from codec.sampling import DecodeSettings
 
