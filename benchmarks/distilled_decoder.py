@@ -6,8 +6,9 @@ guidance 2.0), the teacher with other noise, and the student at 1, 2 and 4 steps
 tokens. Prints the table and the gate (4-step pitch within 6 points of the teacher, whole decode
 >= 8x faster), and writes them as JSON with ``--json``.
 
-    python benchmarks/distilled_decoder.py                          # the embedded tiny codec, 1 thread
+    python benchmarks/distilled_decoder.py                          # the embedded tiny codec, 2 threads
     python benchmarks/distilled_decoder.py --codec outputs/tiny_codec/distill/codec --json out.json
+    python benchmarks/distilled_decoder.py --decoder-dtypes bfloat16   # also the student with a bf16 decoder
 """
 
 from __future__ import annotations
@@ -26,24 +27,29 @@ sys.path.insert(0, str(REPO))
 
 def main(argv: list[str] | None = None) -> int:
     from codec.eval.distilled import compare_distilled, gate, markdown_table
+    from codec.fast import keep_freed_memory
     from codec.model import SemantiCodec
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--codec", default="tiny", help="codec with a distilled decoder (default: the embedded tiny)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the cores of the machine in docs/codec_distillation.md)")
     p.add_argument("--noise-seeds", type=int, nargs="+", default=[10, 11])
     p.add_argument("--peaks", type=float, nargs="+", default=[0.35, 0.55])
+    p.add_argument("--decoder-dtypes", nargs="*", default=[], metavar="DTYPE",
+                   help="also decode the 4-step student with the whole decoder in these precisions (e.g. bfloat16)")
     p.add_argument("--json", default=None, help="also write the rows and the gate here")
     p.add_argument("--untrained", action="store_true",
                    help="baseline: replace the codec's student by a copy of the teacher UNet (what distilling starts from)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the semantilm command does
     codec = SemantiCodec.from_pretrained(args.codec)
     if args.untrained:
         from codec.student import DistilledStudent
 
         codec.decoder.student = DistilledStudent.from_teacher(codec.decoder, guidance_scale=codec.config.cfg_scale).eval()
-    rows = compare_distilled(codec, peaks=tuple(args.peaks), noise_seeds=tuple(args.noise_seeds))
+    rows = compare_distilled(codec, peaks=tuple(args.peaks), noise_seeds=tuple(args.noise_seeds),
+                             decoder_dtypes=tuple(args.decoder_dtypes))
     result = gate(rows)
     print(markdown_table(rows))
     print(f"\ngate (4 steps): pitch {result['student_pitch']:.0%} vs teacher {result['teacher_pitch']:.0%} "

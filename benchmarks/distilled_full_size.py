@@ -13,7 +13,7 @@ the FLOPs of one step (``torch.utils.flop_counter``) per 10.24 s window, for the
 Weights: the parity fixtures' stand-in fill (``tests/parity_weights.py``); the student starts as
 a copy of the teacher UNet. Timing does not depend on the values.
 
-    python benchmarks/distilled_full_size.py decode [--teacher] [--threads 2]
+    python benchmarks/distilled_full_size.py decode [--teacher] [--threads 2] [--decoder-dtypes float32,bfloat16]
     python benchmarks/distilled_full_size.py train --steps 3 [--out outputs/distill_official_smoke]
 """
 
@@ -61,14 +61,21 @@ def time_decode(args: argparse.Namespace) -> dict:
     runs = [("student_4", DecodeSettings(sampler="distilled", steps=4))]
     if args.teacher:
         runs.append(("teacher_ddim_50", DecodeSettings(sampler="ddim", steps=50)))
-    codec.decode(enc.tokens, settings=DecodeSettings(sampler="distilled", steps=1))  # warm-up, untimed
-    for name, settings in runs:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            out = codec.decode(enc.tokens, enc.lengths, settings, generator=torch.Generator().manual_seed(0))
-            times.append(time.perf_counter() - start)
-        result[name] = {"seconds": times, "samples": int(out.lengths[0])}
+    reference = None
+    for dtype in args.decoder_dtypes.split(","):
+        codec.decoder.set_dtype(getattr(torch, dtype))  # as `--decoder-dtype`
+        codec.decode(enc.tokens, settings=DecodeSettings(sampler="distilled", steps=1))  # warm-up, untimed
+        for name, settings in runs:
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                out = codec.decode(enc.tokens, enc.lengths, settings, generator=torch.Generator().manual_seed(0))
+                times.append(time.perf_counter() - start)
+            entry = {"seconds": times, "samples": int(out.lengths[0])}
+            if name == "student_4":  # how far the precision moves the waveform (relative L2 to the first dtype's)
+                reference = out.audio if reference is None else reference
+                entry["rel_l2_to_first_dtype"] = float((out.audio - reference).norm() / reference.norm())
+            result[f"{name}_{dtype}"] = entry
     return result
 
 
@@ -109,10 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--teacher", action="store_true", help="decode: also time our 50-step DDIM with guidance")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--decoder-dtypes", default="float32",
+                   help="decode: comma-separated decoder precisions to time in turn (e.g. float32,bfloat16)")
     p.add_argument("--steps", type=int, default=3, help="train: optimiser steps")
     p.add_argument("--out", default=None, help="train: work folder (default: a temporary one)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from codec.fast import keep_freed_memory
+
+    keep_freed_memory()  # as the semantilm command does
     result = time_decode(args) if args.mode == "decode" else train_steps(args)
     print(json.dumps(result))
     return 0

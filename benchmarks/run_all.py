@@ -129,15 +129,17 @@ def codec_rows(suite: Suite, run: Callable[[str, dict], dict], official: Officia
     defaults = "`codec.decode(tokens)` (defaults)" if suite.ddim_steps == 50 else f"`DecodeSettings(steps={suite.ddim_steps})`"
     rows.append(Row(f"decode {clip}: DDIM {suite.ddim_steps} steps, guidance 2", defaults,
                     ours and ours["seconds"], ddim, failed=failed))
-    samplers = [("dpmsolver++", suite.fast_steps, f"DPM-Solver++ {suite.fast_steps} steps")]
+    samplers = [("dpmsolver++", suite.fast_steps, "float32", f"DPM-Solver++ {suite.fast_steps} steps")]
     if decode_settings_supported(*DISTILLED) is None:
-        samplers.append((*DISTILLED, f"distilled student, {DISTILLED[1]} steps"))
-    for sampler, steps, label in samplers:
-        ours, _, failed = measure(None, "decode", {"sampler": sampler, "steps": steps})
-        if ours is None and sampler == DISTILLED[0]:
-            continue  # the settings exist but this codec has no student: no row
-        rows.append(Row(f"decode {clip}: {label}", f'`DecodeSettings(sampler="{sampler}", steps={steps})`',
-                        ours and ours["seconds"], ddim, f"(DDIM {suite.ddim_steps})", failed=failed))
+        student = f"distilled student, {DISTILLED[1]} steps"
+        samplers += [(*DISTILLED, "float32", student), (*DISTILLED, "bfloat16", f"{student}, bf16 decoder")]
+    for sampler, steps, dtype, label in samplers:
+        ours, _, failed = measure(None, "decode", {"sampler": sampler, "steps": steps, "decoder_dtype": dtype})
+        call = f'`DecodeSettings(sampler="{sampler}", steps={steps})`'
+        if dtype != "float32":
+            call += f', `load_codec(..., decoder_dtype="{dtype}")`'
+        rows.append(Row(f"decode {clip}: {label}", call, ours and ours["seconds"], ddim, f"(DDIM {suite.ddim_steps})",
+                        failed=failed))
     return rows
 
 

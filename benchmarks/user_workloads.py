@@ -85,14 +85,21 @@ def decode_settings_supported(sampler: str, steps: int) -> str | None:
 
 
 def decode(codec: str = "r100", sampler: str = "ddim", steps: int = 50, seconds: float | None = None,
-           reference_dir: str | None = None) -> dict:
+           reference_dir: str | None = None, decoder_dtype: str = "float32") -> dict:
     """``SemantiCodec.decode`` of tokens as long as the official timer's (``clip_a``: 10.24 s, two
-    decoder windows at r100), seeded; guidance at the codec's scale (official 2.0)."""
+    decoder windows at r100), seeded; guidance at the codec's scale (official 2.0). ``sampler="distilled"``
+    decodes with a student started from the teacher's weights (its cost does not depend on training);
+    ``decoder_dtype`` is the decoder's precision, as ``load_codec(decoder_dtype=...)`` sets it."""
     import torch
 
     from codec import DecodeSettings
+    from codec.student import DistilledStudent
 
     model = build_codec(codec, decoder=True)
+    if sampler == "distilled" and model.decoder.student is None:
+        model.decoder.student = DistilledStudent.from_teacher(model.decoder, guidance_scale=model.config.cfg_scale)
+        model.decoder.student.requires_grad_(False).eval()
+    model.decoder.set_dtype(getattr(torch, decoder_dtype))
     clip = reference_clips("enc1", reference_dir, seconds)[0]
     frames = model.config.num_frames(clip.numel())
     g = torch.Generator().manual_seed(0)
@@ -239,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TQDM_DISABLE", "1")
     sys.path.insert(0, str(ROOT))
+    from codec.fast import keep_freed_memory
+
+    keep_freed_memory()  # as the semantilm command does
     print(json.dumps(WORKLOADS[args.workload](**json.loads(args.arguments))))
 
 

@@ -108,6 +108,18 @@ class DiffusionDecoder(nn.Module):
     def device(self) -> torch.device:
         return self.scale_factor.device
 
+    def set_dtype(self, dtype: torch.dtype) -> DiffusionDecoder:
+        """Run the UNet, the student and the VAE in ``dtype`` (e.g. ``torch.bfloat16``); the vocoder stays
+        float32: in half precision it leaves a noise floor in the quiet bands (bf16 on the tiny codec:
+        log-mel distance to the float32 decode 0.31, against 0.005 for a bf16 VAE). Returns the decoder."""
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, got {dtype!r}.")
+        for part in (self.unet, self.student, self.vae):
+            if part is not None:
+                part.to(dtype)
+        self.vocoder.float()
+        return self
+
     # ----- conditioning ----------------------------------------------------------------------
     def plan_windows(self, lengths: Sequence[int]) -> WindowPlan:
         """Windows of clips with ``lengths`` token frames (official windowing), in the noise order

@@ -8,11 +8,14 @@ count. Per decoder: whole-decode time (UNet, VAE and vocoder, one ``decode`` cal
 seed), latent relative L2 and mel distance to the teacher's output from the same tokens, mel
 distance to the input, and the share of decodes whose dominant frequency is within 3 % of the
 tone's. The gate (:func:`gate`): the 4-step student's pitch share within 6 points of the
-teacher's and its decode >= 8x faster.
+teacher's and its decode >= 8x faster. With ``decoder_dtypes`` the student's largest step count is
+also decoded by a copy of the codec whose decoder runs in each of those precisions (what
+``load_codec(decoder_dtype=...)`` sets), from the same tokens and noise.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -49,25 +52,40 @@ class DecoderRow:
         return {**asdict(self), "pitch_share": self.pitch_share}
 
 
-def _decoders(codec: Any, step_counts: tuple[int, ...]) -> list[tuple[str, DecodeSettings, int, int]]:
-    """(name, settings, UNet passes per window, noise seed offset) of every decoder compared."""
-    rows = [("teacher: DDIM 50, guidance", TEACHER, 100, 0), ("teacher, other noise", TEACHER, 100, 1000)]
-    rows += [(f"student: {k} step{'s' if k > 1 else ''}", DecodeSettings(sampler="distilled", steps=k), k, 0)
+def _decoders(step_counts: tuple[int, ...], dtypes: tuple[str, ...]) -> list[tuple[str, DecodeSettings, int, int, str]]:
+    """(name, settings, UNet passes per window, noise seed offset, decoder dtype or "") of every decoder compared."""
+    rows = [("teacher: DDIM 50, guidance", TEACHER, 100, 0, ""), ("teacher, other noise", TEACHER, 100, 1000, "")]
+    rows += [(f"student: {k} step{'s' if k > 1 else ''}", DecodeSettings(sampler="distilled", steps=k), k, 0, "")
              for k in step_counts]
+    k = max(step_counts)
+    rows += [(f"student: {k} steps, {dtype} decoder", DecodeSettings(sampler="distilled", steps=k), k, 0, dtype)
+             for dtype in dtypes]
     return rows
+
+
+def _cast_codecs(codec: Any, dtypes: tuple[str, ...]) -> dict[str, Any]:
+    """``codec`` under "" and, per dtype, a copy whose decoder runs in it (``DiffusionDecoder.set_dtype``)."""
+    models = {"": codec}
+    for dtype in dtypes:
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"decoder_dtypes: {dtype!r} is not a torch dtype; use e.g. 'bfloat16' or 'float16'.")
+        models[dtype] = copy.deepcopy(codec)
+        models[dtype].decoder.set_dtype(getattr(torch, dtype))
+    return models
 
 
 def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, phase_seed: int = 7,
                       peaks: tuple[float, ...] = (0.35, 0.55), noise_seeds: tuple[int, ...] = (10, 11),
                       step_counts: tuple[int, ...] = (1, 2, 4), seconds: float = 1.0,
-                      tolerance: float = 0.03) -> list[DecoderRow]:
+                      tolerance: float = 0.03, decoder_dtypes: tuple[str, ...] = ()) -> list[DecoderRow]:
     """The rows of the comparison (see the module docstring); ``codec`` must have a student."""
     from codec.eval.metrics import mel_distance
     from codec.eval.quality import _pitch_rows, held_out_tones
 
     if codec.decoder is None or codec.decoder.student is None:
         raise ValueError("the codec has no distilled decoder to compare; train one with the distill stage.")
-    decoders = _decoders(codec, step_counts)
+    decoders = _decoders(step_counts, tuple(decoder_dtypes))
+    models = _cast_codecs(codec, tuple(decoder_dtypes))
     sums = {name: dict(seconds=0.0, latent=0.0, mel_t=0.0, mel_in=0.0, ok=0, n=0, measured=[]) for name, *_ in decoders}
     for peak in peaks:
         waves, freqs = held_out_tones(0, codec.sample_rate, seconds, seed=phase_seed, frequencies=list(frequencies),
@@ -75,17 +93,18 @@ def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, p
         enc = codec.encode(list(waves), codec.sample_rate)
         n = waves.shape[1]
         if peak == peaks[0]:  # warm-up, untimed: first calls pay one-off costs
-            for settings in (DecodeSettings(steps=2), DecodeSettings(sampler="distilled", steps=min(step_counts))):
-                codec.decode(enc.tokens, enc.lengths, settings, generator=torch.Generator().manual_seed(0))
+            for model in models.values():
+                for settings in (DecodeSettings(steps=2), DecodeSettings(sampler="distilled", steps=min(step_counts))):
+                    model.decode(enc.tokens, enc.lengths, settings, generator=torch.Generator().manual_seed(0))
         for seed in noise_seeds:
             reference: dict[str, torch.Tensor] = {}
-            for name, settings, _, offset in decoders:
+            for name, settings, _, offset, dtype in decoders:
                 generator = torch.Generator().manual_seed(seed + offset)
                 seen: list[torch.Tensor] = []  # the final latents, as they enter the VAE
                 start = time.perf_counter()
-                out = _decode_keeping_latents(codec, enc, settings, generator, seen)
+                out = _decode_keeping_latents(models[dtype], enc, settings, generator, seen)
                 elapsed = time.perf_counter() - start
-                latents = torch.cat(seen)
+                latents = torch.cat(seen).float()
                 audio = torch.nn.functional.pad(out.audio[:, :n], (0, max(0, n - out.audio.shape[1])))
                 if not reference:
                     reference = {"latents": latents, "audio": audio}
@@ -101,7 +120,7 @@ def compare_distilled(codec: Any, frequencies: tuple[float, ...] = GRID_TONES, p
     runs = len(peaks) * len(noise_seeds)
     return [DecoderRow(name, passes, sums[name]["seconds"], sums[name]["latent"] / runs, sums[name]["mel_t"] / runs,
                        sums[name]["mel_in"] / runs, sums[name]["ok"], sums[name]["n"], sums[name]["measured"])
-            for name, _, passes, _ in decoders]
+            for name, _, passes, *_ in decoders]
 
 
 def _decode_keeping_latents(codec: Any, enc: Any, settings: DecodeSettings, generator: torch.Generator,

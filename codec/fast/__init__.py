@@ -6,12 +6,15 @@ The model files call the plain modules (``nn.LSTM``, diffusers' ``Upsample2D`` a
 computes what the plain module computes, up to float rounding. ``with codec.fast_paths(False):``
 runs the plain modules (per thread; :mod:`codec.fast.switch`), for instance to bisect a parity
 drift after a torch or diffusers upgrade. Constants tuned to a CPU live in the form's module here.
+:func:`keep_freed_memory` (:mod:`codec.fast.allocator`) is the one process-wide setting: the
+``semantilm`` command makes it at start, a program of its own may.
 """
 
+from codec.fast.allocator import keep_freed_memory
 from codec.fast.apply import fast_forms
 from codec.fast.forward_override import FastFormSkipped, overridden_forwards
 from codec.fast.onednn_linear import onednn_linear_available, pack_weight, packed_linear
 from codec.fast.switch import fast_paths, fast_paths_enabled
 
-__all__ = ["FastFormSkipped", "fast_forms", "fast_paths", "fast_paths_enabled", "onednn_linear_available",
-           "overridden_forwards", "pack_weight", "packed_linear"]
+__all__ = ["FastFormSkipped", "fast_forms", "fast_paths", "fast_paths_enabled", "keep_freed_memory",
+           "onednn_linear_available", "overridden_forwards", "pack_weight", "packed_linear"]

@@ -6,7 +6,9 @@ Which part takes which form:
 part (on the CPU)                         fast form
 ========================================  ==================================================
 ``nn.LSTM``                               steps through time / rows one at a time (:mod:`.lstm`)
-``nn.Conv1d``, ``nn.ConvTranspose1d``     channels-last 2-D convolution (:mod:`.conv_layout`)
+transformers ``SpeechT5HifiGan``          channels-last activations, fused post-ops (:mod:`.hifigan`)
+``nn.Conv1d``, ``nn.ConvTranspose1d``     channels-last 2-D convolution (:mod:`.conv_layout`), those
+                                          of a vocoder that cannot take its whole-model form
 diffusers ``AutoencoderKL``               decoding on channels-last activations (:mod:`.conv_layout`)
 diffusers ``Upsample2D`` (x2, 3x3 conv)   sub-pixel convolution (:mod:`.upsample_conv`)
 cross-attention ``to_k`` / ``to_v``       output for the block's ``context`` kept (:mod:`.context_cache`)
@@ -36,6 +38,7 @@ from codec.fast.forward_override import (
     runs_override,
     warn_skipped,
 )
+from codec.fast.hifigan import hifigan_on_channels_last, hifigan_refusal
 from codec.fast.lstm import fast_lstm_forward
 from codec.fast.switch import fast_paths_enabled
 from codec.fast.upsample_conv import subpixel_upsampling
@@ -112,10 +115,15 @@ def _candidates(root: nn.Module, context: torch.Tensor | None) -> Iterator[tuple
     upsample = _loaded("diffusers.models.upsampling", "Upsample2D")
     autoencoder = _loaded("diffusers.models.autoencoders.autoencoder_kl", "AutoencoderKL")
     attention = _loaded("diffusers.models.attention_processor", "Attention")
+    vocoder = _loaded("transformers.models.speecht5.modeling_speecht5", "SpeechT5HifiGan")
+    whole: list[str] = []  # parts that run a whole-model form: their own parts take none
     for name, part in root.named_modules():
-        if not _on_cpu(part):
+        if not _on_cpu(part) or any(name.startswith(w + ".") or not w for w in whole):
             continue
-        if isinstance(part, nn.LSTM):
+        if vocoder and isinstance(part, vocoder) and hifigan_refusal(part) is None:
+            whole.append(name)
+            yield name, part, functools.partial(hifigan_on_channels_last, part)
+        elif isinstance(part, nn.LSTM):
             yield name, part, functools.partial(fast_lstm_forward, part)
         elif isinstance(part, (nn.Conv1d, nn.ConvTranspose1d)):
             yield name, part, functools.partial(conv1d_as_channels_last_2d, part)

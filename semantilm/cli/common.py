@@ -133,8 +133,9 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
                         "decoder with --steps one of its step counts (e.g. 4; the tiny codec has one); default ddim")
     p.add_argument("--seed", type=seed_int, default=None, help="random seed (reproducible output)")
     p.add_argument("--decoder-dtype", default="float32", choices=DECODER_DTYPES,
-                   help="precision of the diffusion decoder: bfloat16 / float16 for GPUs (faster, the waveform "
-                        "moves by about 1 %% of its norm); default float32")
+                   help="precision of the diffusion decoder's UNet and VAE (the vocoder stays float32): bfloat16 / "
+                        "float16 for GPUs, bfloat16 also for CPUs with bf16 instructions (AVX512-BF16 or AMX: the VAE "
+                        "about 2x faster); the waveform moves by about 1 %% of its norm; default float32")
 
 
 def decode_settings(args: argparse.Namespace) -> DecodeSettings:

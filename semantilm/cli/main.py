@@ -87,6 +87,9 @@ def _interrupted_message(command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from codec.fast import keep_freed_memory
+
+    keep_freed_memory()  # large activations reuse their pages instead of faulting them in again (codec/fast/allocator.py)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from plumbing.config_file import ConfigError
     from plumbing.io import OutputPathError

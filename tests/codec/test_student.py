@@ -173,3 +173,20 @@ def test_the_gate_compares_the_student_with_the_teacher_on_the_same_tokens():
     assert "| student: 4 steps | 4 |" in markdown_table(rows)
     with pytest.raises(ValueError, match="distill stage"):
         compare_distilled(tiny_codec(with_student=False))
+
+
+def test_the_gate_adds_the_student_with_its_decoder_in_another_precision():
+    from codec.eval.distilled import compare_distilled
+
+    codec = tiny_codec()
+    before = {k: v.clone() for k, v in codec.decoder.state_dict().items()}
+    rows = compare_distilled(codec, frequencies=(400.0,), peaks=(0.5,), noise_seeds=(1,), step_counts=(1, 2),
+                             decoder_dtypes=("bfloat16",))
+    assert [r.decoder for r in rows][-2:] == ["student: 2 steps", "student: 2 steps, bfloat16 decoder"]
+    fp32, bf16 = rows[-2], rows[-1]
+    assert bf16.unet_passes == 2 and bf16.decodes == 1
+    assert 0 < abs(bf16.latent_to_teacher - fp32.latent_to_teacher) < 0.1  # the same decode, rounded differently
+    after = codec.decoder.state_dict()  # the codec itself stays in float32, weights untouched
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+    with pytest.raises(ValueError, match="not a torch dtype"):
+        compare_distilled(codec, frequencies=(400.0,), peaks=(0.5,), noise_seeds=(1,), decoder_dtypes=("bf16",))

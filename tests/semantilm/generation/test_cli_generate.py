@@ -76,6 +76,8 @@ def test_load_codec_casts_the_decoder_only(tmp_path):
 
     codec = load_codec("tiny-random", 100, 16384, "cpu", None, decoder_dtype="bfloat16")
     assert next(codec.decoder.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for p in codec.decoder.vae.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in codec.decoder.vocoder.parameters()} == {torch.float32}  # no half-precision noise floor
     assert codec.acoustic.proj.weight.dtype == torch.float32  # the encoder keeps fp32
     with pytest.raises(ValueError, match="decoder_dtype must be one of .*'bfloat16'.* got 'int8'"):
         load_codec("tiny-random", 100, 16384, "cpu", None, decoder_dtype="int8")
