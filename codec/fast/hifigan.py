@@ -6,8 +6,9 @@ whole-model form removes: its ``[N, C, L]`` outputs are channels-fastest views, 
 elementwise layers between the convolutions run ~3x slower than on ``[N, C, 1, L]`` channels-last
 tensors (a leaky ReLU over 8 x 32 x 20480 values: 5.6 against 1.7 ms on one thread); and every leaky
 ReLU after a convolution and every residual addition is a pass over the activations of its own,
-which oneDNN folds into the convolution (post-ops: 24 -> 15 ms for a 3-tap layer of the tiny codec's
-vocoder, the same bits). The tiny codec's vocoder on 8 windows, one thread: 0.30 -> 0.19 s.
+which oneDNN folds into the convolution (post-ops, the same bits). The tiny codec's vocoder on 8
+windows, one thread, freed memory kept (:mod:`codec.fast.allocator`): 0.19 -> 0.18 s (median of 6;
+the plain modules 0.23 s).
 
 The layers and their order are those of ``SpeechT5HifiGan.forward`` and ``HifiGanResidualBlock``
 (transformers); a residual block's first leaky ReLU, whose input every block of an upsampling stage
