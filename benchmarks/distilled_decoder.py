@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="baseline: replace the codec's student by a copy of the teacher UNet (what distilling starts from)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as the semantilm command does
+    keep_freed_memory()  # as the semantilm commands that decode do
     codec = SemantiCodec.from_pretrained(args.codec)
     if args.untrained:
         from codec.student import DistilledStudent

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from codec.fast import keep_freed_memory
 
-    keep_freed_memory()  # as the semantilm command does
+    keep_freed_memory()  # as the semantilm commands that decode do
     result = time_decode(args) if args.mode == "decode" else train_steps(args)
     print(json.dumps(result))
     return 0

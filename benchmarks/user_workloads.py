@@ -246,9 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TQDM_DISABLE", "1")
     sys.path.insert(0, str(ROOT))
-    from codec.fast import keep_freed_memory
+    if args.workload in ("decode", "generate"):  # as the semantilm commands that decode do
+        from codec.fast import keep_freed_memory
 
-    keep_freed_memory()  # as the semantilm command does
+        keep_freed_memory()
     print(json.dumps(WORKLOADS[args.workload](**json.loads(args.arguments))))
 
 

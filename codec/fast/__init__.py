@@ -7,7 +7,7 @@ computes what the plain module computes, up to float rounding. ``with codec.fast
 runs the plain modules (per thread; :mod:`codec.fast.switch`), for instance to bisect a parity
 drift after a torch or diffusers upgrade. Constants tuned to a CPU live in the form's module here.
 :func:`keep_freed_memory` (:mod:`codec.fast.allocator`) is the one process-wide setting: the
-``semantilm`` command makes it at start, a program of its own may.
+``semantilm`` commands that decode make it at start, a program of its own may.
 """
 
 from codec.fast.allocator import keep_freed_memory

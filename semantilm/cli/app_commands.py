@@ -79,4 +79,4 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--port", type=int_arg(minimum=1, maximum=65535), default=None,
                    help="port (default 7860, or the next free one)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    p.set_defaults(func=cmd_app)
+    p.set_defaults(func=cmd_app, keeps_freed_memory=True)  # it decodes (see semantilm.cli.main)

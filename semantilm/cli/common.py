@@ -123,6 +123,7 @@ def codec_from_args(args: argparse.Namespace, decoder: bool = True) -> Any:
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(keeps_freed_memory=True)  # a command that decodes (see semantilm.cli.main)
     p.add_argument("--steps", type=steps_int, default=None,
                    help="diffusion steps, 1-1000 (default: the codec's, 50; 4 with --sampler distilled)")
     from codec.sampling import DECODE_SAMPLERS

@@ -291,7 +291,7 @@ def add_commands(sub: argparse._SubParsersAction, epilog: str) -> None:
     p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest audio ids (default 2)")
     p.add_argument("--takes", type=positive_int, default=None, help="clips sampled per unseen prompt (default 2)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the data, the LM and the sampling (default 0)")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, keeps_freed_memory=True)  # it decodes (see semantilm.cli.main)
 
     p = sub.add_parser("push", help="upload an LM checkpoint folder to the Hugging Face hub",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)

@@ -87,9 +87,10 @@ def _interrupted_message(command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from codec.fast import keep_freed_memory
+    if getattr(args, "keeps_freed_memory", False):  # commands that decode: the VAE's and vocoder's large
+        from codec.fast import keep_freed_memory  # activations reuse their pages (codec/fast/allocator.py)
 
-    keep_freed_memory()  # large activations reuse their pages instead of faulting them in again (codec/fast/allocator.py)
+        keep_freed_memory()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from plumbing.config_file import ConfigError
     from plumbing.io import OutputPathError

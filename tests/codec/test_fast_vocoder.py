@@ -74,3 +74,4 @@ def test_keep_freed_memory_says_whether_it_took_effect():
 
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc
+
