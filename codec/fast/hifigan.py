@@ -17,6 +17,7 @@ shares, is computed once per stage. The weights are copies made when the form is
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,8 +69,10 @@ class _Conv:
 
 def hifigan_refusal(vocoder: nn.Module) -> str | None:
     """Why ``vocoder`` cannot take the whole-model form (its convolutions then take theirs), or None."""
-    if not torch.backends.mkldnn.is_available():
-        return "this torch build has no oneDNN"
+    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        return "this torch build has no oneDNN convolutions with post-ops"
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"the post-op convolutions are used on x86-64 CPUs only, this is {platform.machine()}"
     if any(p.dtype != torch.float32 for p in vocoder.parameters()):
         return "its weights are not float32"
     for name, part in vocoder.named_modules():

@@ -75,3 +75,19 @@ def test_keep_freed_memory_says_whether_it_took_effect():
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc
 
+
+
+def test_other_cpus_keep_the_per_layer_forms(monkeypatch):
+    import codec.fast.hifigan as hifigan
+
+    monkeypatch.setattr(hifigan.platform, "machine", lambda: "arm64")
+    vocoder = _vocoder()
+    assert "x86-64 CPUs only, this is arm64" in hifigan_refusal(vocoder)
+    mel = torch.randn(2, 9, 16, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        with codec.fast_paths(False):
+            plain = vocoder(mel)
+        with fast_forms(vocoder) as count:
+            fast = vocoder(mel)
+    assert count == sum(isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)) for m in vocoder.modules())
+    torch.testing.assert_close(fast, plain, atol=1e-6, rtol=1e-5)
