@@ -51,19 +51,24 @@ def test_codec_rows_stand_against_the_official_figures(run_all, monkeypatch):
     assert "distilled" not in table
 
 
-def test_the_distilled_row_appears_only_when_the_codec_decodes_with_it(run_all, monkeypatch):
+def test_the_distilled_rows_time_the_student_in_both_decoder_precisions(run_all, monkeypatch):
     import user_workloads
 
     monkeypatch.setattr(user_workloads, "decode_settings_supported", lambda sampler, steps: None)
-    rows = run_all.codec_rows(run_all.FULL, fake_run, FakeOfficial())
-    assert not any("distilled" in r.work for r in rows)  # settings accepted, but no student: no row
 
     def with_student(name, kwargs):
-        return {"seconds": 8.0} if kwargs.get("sampler") == "distilled" else fake_run(name, kwargs)
+        if kwargs.get("sampler") == "distilled":
+            return {"seconds": {"float32": 8.0, "bfloat16": 5.0}[kwargs["decoder_dtype"]]}
+        return fake_run(name, kwargs)
 
     rows = run_all.codec_rows(run_all.FULL, with_student, FakeOfficial())
-    assert rows[-1].work.endswith("distilled student, 4 steps") and rows[-1].seconds == 8.0
-    assert 'DecodeSettings(sampler="distilled", steps=4)' in rows[-1].call
+    assert [r.work.split(": ", 1)[1] for r in rows[-2:]] == ["distilled student, 4 steps",
+                                                             "distilled student, 4 steps, bf16 decoder"]
+    assert [r.seconds for r in rows[-2:]] == [8.0, 5.0] and [r.official for r in rows[-2:]] == [200.0, 200.0]
+    assert 'DecodeSettings(sampler="distilled", steps=4)' in rows[-2].call
+    assert 'decoder_dtype="bfloat16"' in rows[-1].call and "decoder_dtype" not in rows[-2].call
+    rows = run_all.codec_rows(run_all.FULL, fake_run, FakeOfficial())  # a failed decode is a cell that says why
+    assert all("no distilled student" in r.failed and r.seconds is None for r in rows[-2:])
 
 
 def test_a_failed_measurement_is_a_cell_not_a_crash(run_all):
