@@ -115,8 +115,8 @@ class DiffusionDecoder(nn.Module):
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, got {dtype!r}.")
         for part in (self.unet, self.student, self.vae):
-            if part is not None:
-                part.to(dtype)
+            if part is not None:  # nn.Module.to: diffusers' own `to` would only log about its empty fp32 list
+                nn.Module.to(part, dtype)
         self.vocoder.float()
         return self
 

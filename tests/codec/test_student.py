@@ -190,3 +190,13 @@ def test_the_gate_adds_the_student_with_its_decoder_in_another_precision():
     assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
     with pytest.raises(ValueError, match="not a torch dtype"):
         compare_distilled(codec, frequencies=(400.0,), peaks=(0.5,), noise_seeds=(1,), decoder_dtypes=("bf16",))
+
+
+def test_set_dtype_keeps_the_vocoder_in_float32_and_refuses_other_dtypes():
+    decoder = tiny_codec().decoder
+    assert decoder.set_dtype(torch.bfloat16) is decoder
+    dtypes = {name: {p.dtype for p in getattr(decoder, name).parameters()} for name in ("unet", "student", "vae", "vocoder")}
+    assert dtypes == {"unet": {torch.bfloat16}, "student": {torch.bfloat16}, "vae": {torch.bfloat16},
+                      "vocoder": {torch.float32}}
+    with pytest.raises(ValueError, match="dtype must be torch.float32, torch.bfloat16 or torch.float16, got torch.int8"):
+        decoder.set_dtype(torch.int8)
