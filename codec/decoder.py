@@ -156,14 +156,18 @@ class DiffusionDecoder(nn.Module):
         dtype = next(self.unet.parameters()).dtype
         return (cond if cfg_scale == 1.0 else torch.cat([uncond, cond])).to(dtype)
 
-    def predict(self, latents: torch.Tensor, timestep: int | float, context: torch.Tensor,
+    def predict(self, latents: torch.Tensor, timestep: int | float | torch.Tensor, context: torch.Tensor,
                 cfg_scale: float) -> torch.Tensor:
         """Guided v-prediction for latents [N, C, H, W] (fp32): one UNet forward of batch 2N
-        (uncond first, then cond), or N when ``cfg_scale == 1``; context from ``guidance_context``."""
+        (uncond first, then cond), or N when ``cfg_scale == 1``; context from ``guidance_context``.
+        ``timestep``: one for every window, or a LongTensor [N] of one each (the distill stage's teacher)."""
         dtype = next(self.unet.parameters()).dtype
         x = latents if cfg_scale == 1.0 else torch.cat([latents, latents])
-        t_dtype = torch.long if float(timestep).is_integer() else torch.float32  # fractional: Euler-type spacings
-        t = torch.full((x.shape[0],), timestep, dtype=t_dtype, device=x.device)
+        if isinstance(timestep, torch.Tensor):
+            t = timestep if cfg_scale == 1.0 else torch.cat([timestep, timestep])
+        else:
+            t_dtype = torch.long if float(timestep).is_integer() else torch.float32  # fractional: Euler-type spacings
+            t = torch.full((x.shape[0],), timestep, dtype=t_dtype, device=x.device)
         out = self.unet(x.to(dtype), t, encoder_hidden_states=context, return_dict=False)[0].float()
         if cfg_scale == 1.0:
             return out

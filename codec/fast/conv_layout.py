@@ -18,12 +18,40 @@ weights stay as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["channels_last_vae_decoding", "conv1d_as_channels_last_2d"]
+__all__ = ["ChannelsLast2dConv", "channels_last_vae_decoding", "conv1d_as_channels_last_2d"]
+
+
+@dataclass(frozen=True)
+class ChannelsLast2dConv:
+    """A ``Conv1d`` / ``ConvTranspose1d`` as a 2-D convolution over ``[N, C, 1, L]`` channels-last activations
+    (weights copied when it is made)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    stride: list[int]
+    padding: list[int]
+    dilation: list[int]
+    groups: int
+    output_padding: list[int] | None = None  # transposed convolutions only
+
+    @classmethod
+    def of(cls, layer: nn.Conv1d | nn.ConvTranspose1d) -> ChannelsLast2dConv:
+        extra = [0, layer.output_padding[0]] if isinstance(layer, nn.ConvTranspose1d) else None
+        return cls(layer.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last),
+                   None if layer.bias is None else layer.bias.detach(), [1, layer.stride[0]],
+                   [0, layer.padding[0]], [1, layer.dilation[0]], layer.groups, extra)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.output_padding is not None:
+            return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                      self.groups, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def conv1d_as_channels_last_2d(layer: nn.Conv1d | nn.ConvTranspose1d) -> Callable[[torch.Tensor], torch.Tensor] | str:
@@ -32,23 +60,10 @@ def conv1d_as_channels_last_2d(layer: nn.Conv1d | nn.ConvTranspose1d) -> Callabl
         return f"padding_mode {layer.padding_mode!r}: the 2-D form pads with zeros"
     if isinstance(layer.padding, str):
         return f"padding {layer.padding!r}: the 2-D form takes padding as numbers"
-    weight = layer.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    bias = None if layer.bias is None else layer.bias.detach()
-    stride, padding, dilation = (1, layer.stride[0]), (0, layer.padding[0]), (1, layer.dilation[0])
-
-    if isinstance(layer, nn.ConvTranspose1d):
-        output_padding = (0, layer.output_padding[0])
-
-        def transposed(x: torch.Tensor) -> torch.Tensor:
-            x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-            return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, layer.groups,
-                                      dilation).squeeze(2)
-
-        return transposed
+    conv = ChannelsLast2dConv.of(layer)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        return F.conv2d(x, weight, bias, stride, padding, dilation, layer.groups).squeeze(2)
+        return conv(x.unsqueeze(2).contiguous(memory_format=torch.channels_last)).squeeze(2)
 
     return forward
 

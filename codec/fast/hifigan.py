@@ -19,52 +19,28 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codec.fast.conv_layout import ChannelsLast2dConv
 from codec.fast.forward_override import carries_foreign_forward
 
 __all__ = ["hifigan_on_channels_last", "hifigan_refusal"]
 
 
-@dataclass(frozen=True)
-class _Conv:
-    """A ``Conv1d`` / ``ConvTranspose1d`` as a 2-D convolution over ``[N, C, 1, L]`` channels-last activations."""
+def _then_leaky_relu(conv: ChannelsLast2dConv, x: torch.Tensor, slope: float) -> torch.Tensor:
+    """``leaky_relu(conv(x), slope)`` in one pass."""
+    return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, conv.padding, conv.stride,
+                                                   conv.dilation, conv.groups, "leaky_relu", [slope], None)
 
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-    stride: list[int]
-    padding: list[int]
-    dilation: list[int]
-    groups: int
-    output_padding: list[int] | None = None  # transposed convolutions only
 
-    @classmethod
-    def of(cls, layer: nn.Conv1d | nn.ConvTranspose1d) -> _Conv:
-        extra = [0, layer.output_padding[0]] if isinstance(layer, nn.ConvTranspose1d) else None
-        return cls(layer.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last),
-                   None if layer.bias is None else layer.bias.detach(), [1, layer.stride[0]],
-                   [0, layer.padding[0]], [1, layer.dilation[0]], layer.groups, extra)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.output_padding is not None:
-            return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                      self.groups, self.dilation)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def then_leaky_relu(self, x: torch.Tensor, slope: float) -> torch.Tensor:
-        """``leaky_relu(self(x), slope)`` in one pass."""
-        return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride,
-                                                       self.dilation, self.groups, "leaky_relu", [slope], None)
-
-    def plus(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """``self(x) + other`` in one pass."""
-        return torch.ops.mkldnn._convolution_pointwise.binary(x, other, self.weight, self.bias, self.padding,
-                                                              self.stride, self.dilation, self.groups, "add",
-                                                              None, None, [], None)
+def _plus(conv: ChannelsLast2dConv, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``conv(x) + other`` in one pass."""
+    return torch.ops.mkldnn._convolution_pointwise.binary(x, other, conv.weight, conv.bias, conv.padding,
+                                                          conv.stride, conv.dilation, conv.groups, "add", None,
+                                                          None, [], None)
 
 
 def hifigan_refusal(vocoder: nn.Module) -> str | None:
@@ -92,10 +68,10 @@ def hifigan_on_channels_last(vocoder: nn.Module) -> Callable[[torch.Tensor], tor
         return reason
     config = vocoder.config
     slope = float(config.leaky_relu_slope)
-    pre, post = _Conv.of(vocoder.conv_pre), _Conv.of(vocoder.conv_post)
-    upsamplers = [_Conv.of(layer) for layer in vocoder.upsampler]
+    pre, post = ChannelsLast2dConv.of(vocoder.conv_pre), ChannelsLast2dConv.of(vocoder.conv_post)
+    upsamplers = [ChannelsLast2dConv.of(layer) for layer in vocoder.upsampler]
     kernels = vocoder.num_kernels
-    blocks = [([_Conv.of(c) for c in block.convs1], [_Conv.of(c) for c in block.convs2], float(block.leaky_relu_slope))
+    blocks = [([ChannelsLast2dConv.of(c) for c in block.convs1], [ChannelsLast2dConv.of(c) for c in block.convs2], float(block.leaky_relu_slope))
               for block in vocoder.resblocks]
     mean, scale = vocoder.mean.detach(), vocoder.scale.detach()
 
@@ -103,7 +79,7 @@ def hifigan_on_channels_last(vocoder: nn.Module) -> Callable[[torch.Tensor], tor
         convs1, convs2, block_slope = blocks[index]
         for k, (conv1, conv2) in enumerate(zip(convs1, convs2, strict=True)):
             h = activated if k == 0 and block_slope == slope else F.leaky_relu(x, block_slope)
-            x = conv2.plus(conv1.then_leaky_relu(h, block_slope), x)
+            x = _plus(conv2, _then_leaky_relu(conv1, h, block_slope), x)
         return x
 
     def forward(spectrogram: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -113,7 +89,7 @@ def hifigan_on_channels_last(vocoder: nn.Module) -> Callable[[torch.Tensor], tor
         if not batched:
             spectrogram = spectrogram.unsqueeze(0)
         x = spectrogram.transpose(2, 1).unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        x = pre.then_leaky_relu(x, slope) if upsamplers else pre(x)  # the first stage's activation, fused
+        x = _then_leaky_relu(pre, x, slope) if upsamplers else pre(x)  # the first stage's activation, fused
         for i, upsample in enumerate(upsamplers):
             x = upsample(x if i == 0 else F.leaky_relu(x, slope))
             activated = F.leaky_relu(x, slope)  # every block's first activation of this stage

@@ -37,7 +37,7 @@ from codec.fbank import kaldi_fbank
 from codec.mel import LogMelFrontEnd
 from codec.model import SemantiCodec
 from codec.student import DEFAULT_STEP_COUNTS, DistilledStudent
-from codec.training.losses import check_windows
+from codec.training.losses import check_windows, diffuse
 from plumbing.config_file import check_field_types
 
 __all__ = ["DistillConfig", "DistillLosses", "DistillTrainingStep"]
@@ -167,14 +167,7 @@ class DistillTrainingStep(nn.Module):
         level ``s_alpha`` ([B, 1, 1, 1] cumulative alphas)."""
         decoder, student = self.codec.decoder, self.codec.decoder.student
         w = student.guidance_scale
-        dtype = next(decoder.unet.parameters()).dtype
-        x = torch.cat([x_t, x_t]) if w != 1.0 else x_t
-        context = torch.cat([uncond, cond]) if w != 1.0 else cond
-        v = decoder.unet(x.to(dtype), torch.cat([t, t]) if w != 1.0 else t, encoder_hidden_states=context.to(dtype),
-                         return_dict=False)[0].float()
-        if w != 1.0:
-            v_uncond, v_cond = v.chunk(2)
-            v = v_uncond + w * (v_cond - v_uncond)
+        v = decoder.predict(x_t, t, decoder.guidance_context(cond, uncond, w), w)  # the decoder's guided v
         a = student.alpha(t)
         x0 = a.sqrt() * x_t - (1 - a).sqrt() * v
         eps = a.sqrt() * v + (1 - a).sqrt() * x_t
@@ -195,8 +188,7 @@ class DistillTrainingStep(nn.Module):
         n = torch.randint(0, len(grid), (batch,), device=device, generator=generator)
         t, s = grid[n], grid[(n - 1).clamp(min=0)]
         noise = torch.randn(x0.shape, device=device, generator=generator)
-        a_t = student.alpha(t)
-        x_t = a_t.sqrt() * x0 + (1 - a_t).sqrt() * noise
+        x_t, _ = diffuse(x0, noise, t, student.alphas_cumprod)
         s_alpha = torch.where((n > 0).reshape(-1, 1, 1, 1), student.alpha(s), student.alpha(torch.zeros_like(s)))
         x_s = self.teacher_step(x_t, t, s_alpha, cond, uncond)
         with torch.no_grad():
